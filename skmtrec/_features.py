@@ -1,0 +1,183 @@
+"""Features: how a table of user, item and feature columns becomes the network's inputs.
+
+Ids and categorical columns become integer codes, where code 0 is reserved for a value not seen
+in fit (or missing), so that unseen users, items and categories are served instead of refused.
+Numeric columns are standardized with the statistics of fit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+_Column = str | int
+
+
+def as_frame(X) -> pd.DataFrame:
+    """X as a DataFrame; a 2-D array's columns are named by their position (0, 1, ...)."""
+    if isinstance(X, pd.DataFrame):
+        return X
+    if hasattr(X, "toarray") or hasattr(X, "tocsr"):
+        raise TypeError(
+            "Sparse X is not supported: pass a pandas DataFrame or a dense 2-D array."
+        )
+    arr = np.asarray(X)
+    if arr.ndim == 1:
+        raise ValueError(
+            "Expected 2D array, got 1D array instead. Reshape your data either using "
+            "array.reshape(-1, 1) if your data has a single feature or array.reshape(1, -1) "
+            "if it contains a single sample."
+        )
+    if arr.ndim != 2:
+        raise ValueError(f"X must be 2-D; got an array with shape {arr.shape}.")
+    if arr.dtype.kind == "c":
+        raise ValueError("Complex data not supported in X.")
+    frame = pd.DataFrame(arr)
+    return frame.infer_objects() if arr.dtype == object else frame
+
+
+def column_label(frame: pd.DataFrame, column: _Column, role: str) -> object:
+    """The label of ``column`` in ``frame``: a name, or an int read as a position."""
+    if isinstance(column, (int, np.integer)) and not isinstance(column, bool):
+        if not 0 <= column < frame.shape[1]:
+            raise ValueError(
+                f"The {role} column is position {column}, but X has {frame.shape[1]} "
+                f"feature(s); set `{role}_col` to a column of X."
+            )
+        return frame.columns[column]
+    if column not in frame.columns:
+        raise ValueError(
+            f"The {role} id column {column!r} is missing from X; X has columns "
+            f"{list(frame.columns)[:20]}. Set `{role}_col` to the column that holds {role} ids."
+        )
+    return column
+
+
+def _is_numeric(series: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+
+
+@dataclass
+class _Codebook:
+    """Values seen in fit, coded 1..n; everything else is 0."""
+
+    values: pd.Index
+
+    @classmethod
+    def fit(cls, series: pd.Series, label) -> _Codebook:
+        try:
+            values = pd.Index(pd.unique(series.dropna()))
+        except TypeError as exc:
+            bad = next(type(v).__name__ for v in series if not _hashable(v))
+            raise TypeError(
+                f"Feature column {label!r}: each categorical argument must be a bool, a "
+                f"string or a number, got {bad}."
+            ) from exc
+        return cls(values)
+
+    def transform(self, series: pd.Series) -> np.ndarray:
+        return self.values.get_indexer(series) + 1
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+def _hashable(value) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
+
+
+class FeatureEncoder:
+    """Learns the id, categorical and numeric columns of X and turns X into network inputs.
+
+    ``transform`` returns a dict of arrays that is the keyword input of the network:
+    ``user`` and ``item`` (int64 codes), ``categorical`` (int64 codes, one column per
+    categorical feature) and ``numeric`` (float32, standardized).
+    """
+
+    def __init__(self, user_col: _Column | None, item_col: _Column | None):
+        self.user_col = user_col
+        self.item_col = item_col
+
+    def fit(self, frame: pd.DataFrame) -> FeatureEncoder:
+        self.user_label = self._label(frame, self.user_col, "user")
+        self.item_label = self._label(frame, self.item_col, "item")
+        if self.user_label is not None and self.user_label == self.item_label:
+            raise ValueError(
+                f"`user_col` and `item_col` name the same column {self.user_label!r}."
+            )
+        ids = {self.user_label, self.item_label} - {None}
+        features = [c for c in frame.columns if c not in ids]
+        self.numeric_labels = [c for c in features if _is_numeric(frame[c])]
+        self.categorical_labels = [c for c in features if c not in self.numeric_labels]
+        self.user_codes = _Codebook.fit(frame[self.user_label], self.user_label) if (
+            self.user_label is not None) else None
+        self.item_codes = _Codebook.fit(frame[self.item_label], self.item_label) if (
+            self.item_label is not None) else None
+        self.categorical_codes = [
+            _Codebook.fit(frame[c], c) for c in self.categorical_labels
+        ]
+        numeric = self._numeric(frame)
+        self.mean = numeric.mean(axis=0)
+        std = numeric.std(axis=0)
+        self.scale = np.where(std > 0, std, 1.0)
+        return self
+
+    @staticmethod
+    def _label(frame, column, role):
+        return None if column is None else column_label(frame, column, role)
+
+    def _numeric(self, frame: pd.DataFrame) -> np.ndarray:
+        if not self.numeric_labels:
+            return np.zeros((len(frame), 0))
+        for c in self.numeric_labels:
+            if not _is_numeric(frame[c]):
+                raise ValueError(
+                    f"Feature column {c!r} was numeric in fit but has dtype {frame[c].dtype} now."
+                )
+        values = frame[self.numeric_labels].to_numpy(dtype=np.float64)
+        finite = np.isfinite(values)
+        if not finite.all():
+            col = self.numeric_labels[int(np.argmin(finite.all(axis=0)))]
+            raise ValueError(
+                f"Input X contains NaN or infinity in numeric feature column {col!r}. "
+                "Impute or drop those values, or make the column categorical."
+            )
+        return values
+
+    @property
+    def cardinalities(self) -> tuple[int, ...]:
+        return tuple(len(codes) for codes in self.categorical_codes)
+
+    @property
+    def n_users(self) -> int:
+        return 0 if self.user_codes is None else len(self.user_codes)
+
+    @property
+    def n_items(self) -> int:
+        return 0 if self.item_codes is None else len(self.item_codes)
+
+    def transform(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+        needed = [self.user_label, self.item_label, *self.categorical_labels]
+        missing = [c for c in needed + self.numeric_labels if c is not None and c not in frame]
+        if missing:
+            raise ValueError(f"X is missing column(s) {missing} that were present in fit.")
+        n = len(frame)
+        inputs = {
+            "numeric": ((self._numeric(frame) - self.mean) / self.scale).astype(np.float32),
+            "categorical": np.zeros((n, len(self.categorical_labels)), dtype=np.int64),
+        }
+        for j, (label, codes) in enumerate(
+            zip(self.categorical_labels, self.categorical_codes, strict=True)
+        ):
+            inputs["categorical"][:, j] = codes.transform(frame[label])
+        if self.user_codes is not None:
+            inputs["user"] = self.user_codes.transform(frame[self.user_label]).astype(np.int64)
+        if self.item_codes is not None:
+            inputs["item"] = self.item_codes.transform(frame[self.item_label]).astype(np.int64)
+        return inputs

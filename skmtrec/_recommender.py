@@ -1,0 +1,422 @@
+"""MultiTaskRecommender: the scikit-learn estimator around the skorch multi-task net."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from numbers import Integral, Real
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.base import BaseEstimator, _fit_context
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+from skorch.callbacks import EarlyStopping, PassthroughScoring
+from skorch.dataset import ValidSplit
+
+from ._features import FeatureEncoder, as_frame
+from ._module import SharedBottomNetwork
+from ._net import ArrayBatchIterator, MaskedTaskLosses, MultiTaskNet
+from ._tasks import TASK_KINDS, FittedTask, resolve_tasks, targets_frame
+
+_PREDICT_BATCH_SIZE = 8192
+
+
+class MultiTaskRecommender(BaseEstimator):
+    """Multi-task recommender: one network learns several targets of user-item interactions.
+
+    Each row of ``X`` is an interaction: a user id, an item id and any feature columns. Each
+    column of ``y`` is a task: a rating to regress, a like to classify, a category to predict.
+    A shared-bottom network (id and categorical embeddings, a shared MLP, one tower per task) is
+    trained through skorch on the weighted sum of the task losses; a missing label (NaN) drops
+    out of its own task's loss only. Ids and categories not seen in fit map to a reserved
+    embedding row, so new users and items are predicted from their features.
+
+    Parameters
+    ----------
+    tasks : dict of {str: {"regression", "binary", "multiclass"}}, default=None
+        The tasks, in output order: the name of each ``y`` column and its kind. ``None`` makes
+        every column of ``y`` a regression task.
+    user_col, item_col : str, int or None, default="user_id", "item_id"
+        The columns of X that hold user and item ids, of any hashable type. An int is a position
+        (as for a 2-D array, whose columns are named by position). ``None``: no such ids.
+    embedding_dim : int, default=32
+        Width of the user and item id embeddings; the cap for categorical embeddings.
+    bottom_units : tuple of int, default=(128, 64)
+        Hidden layer sizes of the shared bottom MLP.
+    tower_units : tuple of int, default=(32,)
+        Hidden layer sizes of each task's tower, before its output layer.
+    dropout : float, default=0.1
+        Dropout after every hidden layer.
+    id_dropout : float, default=0.05
+        Share of user and item ids replaced by the unseen-id row during training, so that ids
+        not seen in fit get a learned (population) embedding.
+    lr : float, default=1e-3
+        Learning rate of the AdamW optimizer.
+    weight_decay : float, default=1e-4
+        Decoupled weight decay of AdamW.
+    batch_size : int, default=1024
+        Training batch size.
+    max_epochs : int, default=50
+        Most training epochs.
+    patience : int or None, default=3
+        Early stopping: stop after ``patience`` epochs without a lower validation loss and
+        restore the best weights. ``None`` disables it.
+    validation_fraction : float, default=0.1
+        Share of the rows held out for the validation loss (of early stopping). 0 disables the
+        validation split, and so early stopping.
+    task_weights : dict of {str: float}, default=None
+        Weight of each task's loss in the sum; a task not named weighs 1.
+    device : str, default="cpu"
+        The torch device, as in skorch, e.g. ``"cuda"``.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the weight initialization, the validation split, shuffling and dropout; an int
+        gives the same model on every fit on CPU.
+    verbose : int, default=0
+        0 is silent; 1 prints skorch's table of per-epoch losses (total and per task).
+
+    Attributes
+    ----------
+    tasks_ : dict of {str: str}
+        The fitted tasks and their kinds, in output order.
+    classes_ : dict of {str: ndarray}
+        The class labels of each classification task.
+    net_ : MultiTaskNet
+        The fitted skorch net; ``net_.history`` holds the per-epoch losses.
+    n_features_in_ : int
+        Number of columns of X in fit, the id columns included.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Column names of X in fit, when all are strings.
+
+    See Also
+    --------
+    skmtrec.make_task_scorer : a scorer for one task's metric, for ``scoring=``.
+
+    Examples
+    --------
+    >>> from skmtrec import MultiTaskRecommender
+    >>> from skmtrec.datasets import make_interactions
+    >>> X, y = make_interactions(n_users=200, n_items=100, n_interactions=4000, random_state=0)
+    >>> model = MultiTaskRecommender(
+    ...     tasks={"rating": "regression", "like": "binary", "category": "multiclass"},
+    ...     max_epochs=5, random_state=0,
+    ... )
+    >>> model.fit(X.drop(columns="item_text"), y).predict_tasks(X.drop(columns="item_text")).shape
+    (4000, 3)
+    """
+
+    _parameter_constraints: dict = {
+        "tasks": [Mapping, None],
+        "user_col": [str, Integral, None],
+        "item_col": [str, Integral, None],
+        "embedding_dim": [Interval(Integral, 1, None, closed="left")],
+        "bottom_units": [tuple, list],
+        "tower_units": [tuple, list],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "id_dropout": [Interval(Real, 0, 1, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "patience": [Interval(Integral, 1, None, closed="left"), None],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "task_weights": [Mapping, None],
+        "device": [str, torch.device],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        tasks=None,
+        *,
+        user_col="user_id",
+        item_col="item_id",
+        embedding_dim=32,
+        bottom_units=(128, 64),
+        tower_units=(32,),
+        dropout=0.1,
+        id_dropout=0.05,
+        lr=1e-3,
+        weight_decay=1e-4,
+        batch_size=1024,
+        max_epochs=50,
+        patience=3,
+        validation_fraction=0.1,
+        task_weights=None,
+        device="cpu",
+        random_state=None,
+        verbose=0,
+    ):
+        self.tasks = tasks
+        self.user_col = user_col
+        self.item_col = item_col
+        self.embedding_dim = embedding_dim
+        self.bottom_units = bottom_units
+        self.tower_units = tower_units
+        self.dropout = dropout
+        self.id_dropout = id_dropout
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.patience = patience
+        self.validation_fraction = validation_fraction
+        self.task_weights = task_weights
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        tags.target_tags.multi_output = True
+        tags.input_tags.categorical = True
+        if self.tasks is None or all(k == "regression" for k in self.tasks.values()):
+            tags.estimator_type = "regressor"
+            tags.regressor_tags = _regressor_tags()
+        return tags
+
+    # -- fit -----------------------------------------------------------------------------------
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Fit the network on interactions ``X`` and task labels ``y``.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+            Interactions: the user and item id columns and feature columns. Categorical columns
+            (object, category, bool) become embeddings; numeric columns are standardized.
+        y : DataFrame, Series or array-like of shape (n_samples,) or (n_samples, n_tasks)
+            One column per task, named as in ``tasks``. NaN (or None) marks a missing label.
+
+        Returns
+        -------
+        self : MultiTaskRecommender
+            The fitted estimator.
+        """
+        frame = self._check_X(X, reset=True)
+        targets = targets_frame(y, len(frame), self.tasks)
+        kinds = resolve_tasks(self.tasks, list(targets.columns))
+        weights = self._task_weights(kinds)
+        fitted_tasks = [FittedTask.fit(n, k, targets[n]) for n, k in kinds.items()]
+        y_encoded = np.column_stack([t.encode(targets[t.name]) for t in fitted_tasks])
+        encoder = FeatureEncoder(self.user_col, self.item_col).fit(frame)
+        inputs = encoder.transform(frame)
+
+        split = self._validation_split(len(frame))
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        net = MultiTaskNet(
+            module=SharedBottomNetwork,
+            module__n_users=encoder.n_users,
+            module__n_items=encoder.n_items,
+            module__cardinalities=encoder.cardinalities,
+            module__n_numeric=len(encoder.numeric_labels),
+            module__task_outputs=tuple(t.n_outputs for t in fitted_tasks),
+            module__embedding_dim=self.embedding_dim,
+            module__bottom_units=tuple(self.bottom_units),
+            module__tower_units=tuple(self.tower_units),
+            module__dropout=self.dropout,
+            module__id_dropout=self.id_dropout,
+            criterion=MaskedTaskLosses,
+            criterion__kinds=tuple(kinds.values()),
+            task_names=tuple(kinds),
+            task_weights=tuple(weights),
+            optimizer=torch.optim.AdamW,
+            optimizer__weight_decay=self.weight_decay,
+            lr=self.lr,
+            batch_size=self.batch_size,
+            max_epochs=self.max_epochs,
+            iterator_train=ArrayBatchIterator,
+            iterator_train__shuffle=True,
+            iterator_valid=ArrayBatchIterator,
+            iterator_valid__batch_size=max(self.batch_size, _PREDICT_BATCH_SIZE),
+            train_split=None if split is None else ValidSplit(split, random_state=seed),
+            callbacks=self._callbacks(kinds, with_validation=split is not None),
+            device=self.device,
+            verbose=self.verbose,
+        )
+        with torch.random.fork_rng(devices=_cuda_devices(self.device)):
+            torch.manual_seed(seed)
+            net.fit(inputs, y_encoded)
+
+        self.net_ = net
+        self.tasks_ = kinds
+        self.classes_ = {t.name: t.classes for t in fitted_tasks if t.is_classifier}
+        self._fitted_tasks = fitted_tasks
+        self._encoder = encoder
+        return self
+
+    def _check_X(self, X, *, reset: bool) -> pd.DataFrame:
+        frame = as_frame(X)
+        validate_data(self, frame, reset=reset, skip_check_array=True)
+        if frame.shape[0] == 0:
+            raise ValueError(
+                f"Found array with 0 sample(s) (shape={frame.shape}) while a minimum of 1 is "
+                "required."
+            )
+        if frame.shape[1] == 0:
+            raise ValueError("X has 0 feature(s): it needs at least an id or a feature column.")
+        return frame
+
+    def _task_weights(self, kinds: dict[str, str]) -> list[float]:
+        weights = dict(self.task_weights or {})
+        unknown = [name for name in weights if name not in kinds]
+        if unknown:
+            raise ValueError(
+                f"`task_weights` names {unknown}, which are not tasks; tasks are {list(kinds)}."
+            )
+        for name, w in weights.items():
+            if not (isinstance(w, Real) and np.isfinite(w) and w >= 0):
+                raise ValueError(f"`task_weights[{name!r}]` must be a finite number >= 0; got {w!r}.")
+        return [float(weights.get(name, 1.0)) for name in kinds]
+
+    def _validation_split(self, n_samples: int) -> float | None:
+        if self.validation_fraction == 0:
+            return None
+        if int(n_samples * self.validation_fraction) < 1 or n_samples < 2:
+            raise ValueError(
+                f"validation_fraction={self.validation_fraction} leaves no validation row with "
+                f"n_samples={n_samples}; raise it or set validation_fraction=0."
+            )
+        return self.validation_fraction
+
+    def _callbacks(self, kinds: dict[str, str], *, with_validation: bool) -> list:
+        callbacks = []
+        for name in kinds:
+            callbacks.append(
+                (f"train_{name}_loss", PassthroughScoring(f"train_{name}_loss", None, True))
+            )
+            if with_validation:
+                callbacks.append(
+                    (f"valid_{name}_loss", PassthroughScoring(f"valid_{name}_loss", None))
+                )
+        if with_validation and self.patience is not None:
+            early = EarlyStopping(monitor="valid_loss", patience=self.patience, load_best=True,
+                                  sink=print if self.verbose else _silent)
+            callbacks.append(("early_stopping", early))
+        return callbacks
+
+    # -- predict -------------------------------------------------------------------------------
+
+    def _raw_outputs(self, X) -> list[np.ndarray]:
+        check_is_fitted(self)
+        frame = self._check_X(X, reset=False)
+        outputs = self.net_.forward(self._encoder.transform(frame))
+        return [out.numpy() for out in outputs]
+
+    def predict_tasks(self, X) -> pd.DataFrame:
+        """Predict every task, as a DataFrame with one named column per task.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+            Interactions with the columns of fit. Unseen ids are predicted from the features.
+
+        Returns
+        -------
+        predictions : DataFrame of shape (n_samples, n_tasks)
+            Values for regression tasks, class labels for classification tasks; the index is
+            X's index when X is a DataFrame.
+        """
+        raw = self._raw_outputs(X)
+        index = X.index if isinstance(X, pd.DataFrame) else None
+        return pd.DataFrame(
+            {t.name: t.decode(r) for t, r in zip(self._fitted_tasks, raw, strict=True)},
+            index=index,
+        )
+
+    def predict(self, X) -> np.ndarray:
+        """Predict every task.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,) or (n_samples, n_tasks)
+            One column per task in the order of ``tasks_`` (1-D for a single task): values for
+            regression, class labels for classification. Use :meth:`predict_tasks` for named
+            columns.
+        """
+        predictions = self.predict_tasks(X)
+        if predictions.shape[1] == 1:
+            return predictions.iloc[:, 0].to_numpy()
+        return predictions.to_numpy()
+
+    def predict_proba(self, X, task: str | None = None):
+        """Class probabilities of the classification tasks.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+            Interactions with the columns of fit.
+        task : str, default=None
+            The classification task to return. ``None`` returns the only classification task,
+            or a dict {task: probabilities} when there are several.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes) or dict of such arrays
+            Columns follow ``classes_[task]``.
+        """
+        check_is_fitted(self)
+        names = [t.name for t in self._fitted_tasks if t.is_classifier]
+        if not names:
+            raise AttributeError("predict_proba needs a classification task; tasks_ has none.")
+        if task is not None and task not in names:
+            raise ValueError(f"task={task!r} is not a classification task; choose from {names}.")
+        raw = dict(zip(self.tasks_, self._raw_outputs(X), strict=True))
+        probas = {
+            t.name: t.probabilities(raw[t.name]) for t in self._fitted_tasks if t.is_classifier
+        }
+        if task is not None:
+            return probas[task]
+        return probas[names[0]] if len(names) == 1 else probas
+
+    def score(self, X, y) -> float:
+        """Mean over tasks of R^2 (regression) and accuracy (classification).
+
+        Each task is scored on the rows where its label is present; a task with no present
+        label is left out of the mean. Greater is better, so this is what ``GridSearchCV``
+        maximizes by default. Use :func:`skmtrec.make_task_scorer` to tune for one task.
+
+        Returns
+        -------
+        score : float
+        """
+        check_is_fitted(self)
+        predictions = self.predict_tasks(X)
+        targets = targets_frame(y, len(predictions), self.tasks_)
+        scores = []
+        for task in self._fitted_tasks:
+            truth = targets[task.name]
+            present = truth.notna().to_numpy()
+            if not present.any():
+                continue
+            pred = predictions[task.name].to_numpy()[present]
+            metric = accuracy_score if task.is_classifier else r2_score
+            scores.append(metric(truth[present].to_numpy(), pred))
+        if not scores:
+            raise ValueError("y has no present label for any task: nothing to score.")
+        return float(np.mean(scores))
+
+
+def _regressor_tags():
+    from sklearn.utils import RegressorTags
+
+    return RegressorTags()
+
+
+def _cuda_devices(device) -> list[int]:
+    device = torch.device(device)
+    if device.type != "cuda":
+        return []
+    return [device.index if device.index is not None else torch.cuda.current_device()]
+
+
+def _silent(*args, **kwargs) -> None:
+    pass
+
+
+__all__ = ["TASK_KINDS", "MultiTaskRecommender"]

@@ -1,0 +1,162 @@
+"""load_movielens_100k: MovieLens 100K in the GroupLens layout, with user and item features."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path
+from urllib.error import URLError
+from urllib.request import urlopen
+
+import pandas as pd
+from sklearn.utils import Bunch
+
+ML_100K_URL = "https://files.grouplens.org/datasets/movielens/ml-100k.zip"
+# The MD5 that GroupLens publishes beside the archive (ml-100k.zip.md5).
+ML_100K_MD5 = "0e33842e24a9c977be4e0107933c0723"
+DATA_HOME_ENV = "SKMTREC_DATA"
+
+GENRES = (
+    "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",
+    "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance",
+    "Sci-Fi", "Thriller", "War", "Western",
+)
+_FILES = ("u.data", "u.item", "u.user") + tuple(
+    f"u{k}.{part}" for k in range(1, 6) for part in ("base", "test")
+)
+
+
+def get_data_home(data_home: str | os.PathLike | None = None) -> Path:
+    """The folder that holds skmtrec's data sets.
+
+    Parameters
+    ----------
+    data_home : str or path-like, default=None
+        The folder. ``None`` takes the environment variable ``SKMTREC_DATA``, else
+        ``~/skmtrec_data``.
+
+    Returns
+    -------
+    data_home : Path
+    """
+    if data_home is None:
+        data_home = os.environ.get(DATA_HOME_ENV) or Path.home() / "skmtrec_data"
+    return Path(data_home).expanduser()
+
+
+def load_movielens_100k(
+    data_home: str | os.PathLike | None = None,
+    *,
+    fold: int | None = None,
+    download_if_missing: bool = True,
+) -> Bunch:
+    """Load MovieLens 100K: 100,000 ratings of 1,682 movies by 943 users, with features.
+
+    Reads the GroupLens layout (``u.data``, ``u.item``, ``u.user`` and the official splits
+    ``u1..u5.base/.test``) from ``<data_home>/ml-100k``. When the files are missing it downloads
+    the official archive and checks its MD5, unless ``download_if_missing=False``.
+
+    Parameters
+    ----------
+    data_home : str or path-like, default=None
+        See :func:`get_data_home`: the argument, else ``$SKMTREC_DATA``, else ``~/skmtrec_data``.
+    fold : {1, 2, 3, 4, 5}, default=None
+        Also return the official split ``u{fold}.base`` / ``u{fold}.test`` as ``train`` and
+        ``test``.
+    download_if_missing : bool, default=True
+        Download the archive when the files are missing.
+
+    Returns
+    -------
+    data : Bunch
+        ``ratings``: one row per rating with ``user_id``, ``item_id``, ``rating``, ``timestamp``
+        and the user and item features: ``age`` (int), ``gender``, ``occupation``, ``zip_code``
+        (str), ``title`` (str, the year removed), ``year`` (float, NaN when unknown),
+        ``release_date`` and the 19 genre flags (int 0/1, named as in ``GENRES``).
+        ``users`` and ``items``: the feature tables by id. ``genres``: the genre flag names.
+        With ``fold``: ``train`` and ``test``, rows of ``ratings`` in the official split.
+
+    Examples
+    --------
+    >>> from skmtrec.datasets import load_movielens_100k
+    >>> data = load_movielens_100k(fold=1)  # doctest: +SKIP
+    >>> data.train.shape, data.test.shape  # doctest: +SKIP
+    ((80000, 33), (20000, 33))
+    """
+    if fold is not None and fold not in range(1, 6):
+        raise ValueError(f"fold must be one of 1, 2, 3, 4, 5 or None; got {fold!r}.")
+    folder = get_data_home(data_home) / "ml-100k"
+    missing = [name for name in _FILES if not (folder / name).is_file()]
+    if missing:
+        if not download_if_missing:
+            raise OSError(_where_to_put(folder, missing))
+        _download(folder)
+
+    users = pd.read_csv(
+        folder / "u.user", sep="|", encoding="latin-1", header=None,
+        names=["user_id", "age", "gender", "occupation", "zip_code"],
+        dtype={"zip_code": str},
+    )
+    items = _read_items(folder / "u.item")
+    ratings = _join(_read_ratings(folder / "u.data"), users, items)
+    data = Bunch(ratings=ratings, users=users, items=items, genres=list(GENRES))
+    if fold is not None:
+        data.train = _join(_read_ratings(folder / f"u{fold}.base"), users, items)
+        data.test = _join(_read_ratings(folder / f"u{fold}.test"), users, items)
+    return data
+
+
+def _read_ratings(path: Path) -> pd.DataFrame:
+    return pd.read_csv(
+        path, sep="\t", header=None, names=["user_id", "item_id", "rating", "timestamp"]
+    )
+
+
+def _read_items(path: Path) -> pd.DataFrame:
+    names = ["item_id", "raw_title", "release_date", "video_release_date", "imdb_url", *GENRES]
+    items = pd.read_csv(path, sep="|", encoding="latin-1", header=None, names=names)
+    year = items["raw_title"].str.extract(r"\((\d{4})\)\s*$")[0]
+    items["year"] = pd.to_numeric(year).astype(float)
+    items["title"] = (
+        items["raw_title"].str.replace(r"\s*\(\d{4}\)\s*$", "", regex=True).fillna("").str.strip()
+    )
+    return items[["item_id", "title", "year", "release_date", *GENRES]]
+
+
+def _join(ratings: pd.DataFrame, users: pd.DataFrame, items: pd.DataFrame) -> pd.DataFrame:
+    return ratings.merge(users, on="user_id", how="left").merge(items, on="item_id", how="left")
+
+
+def _where_to_put(folder: Path, missing: list[str]) -> str:
+    return (
+        f"MovieLens 100K is not in {folder} (missing: {', '.join(missing)}) and could not be "
+        f"downloaded. Download {ML_100K_URL}, unzip it so that {folder}/u.data exists, or point "
+        f"`data_home` (or the environment variable {DATA_HOME_ENV}) at the folder that holds "
+        "ml-100k/."
+    )
+
+
+def _download(folder: Path) -> None:
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with urlopen(ML_100K_URL, timeout=60) as response:
+            payload = response.read()
+    except (URLError, OSError) as exc:
+        raise OSError(_where_to_put(folder, ["the whole data set"]) + f" ({exc})") from exc
+    digest = hashlib.md5(payload).hexdigest()
+    if digest != ML_100K_MD5:
+        raise OSError(
+            f"The archive from {ML_100K_URL} has MD5 {digest}, expected {ML_100K_MD5}; "
+            "it was not used. " + _where_to_put(folder, ["the whole data set"])
+        )
+    with tempfile.TemporaryDirectory(dir=folder.parent) as tmp:
+        archive = Path(tmp) / "ml-100k.zip"
+        archive.write_bytes(payload)
+        with zipfile.ZipFile(archive) as zf:
+            zf.extractall(tmp)
+        if folder.exists():
+            shutil.rmtree(folder)
+        shutil.move(str(Path(tmp) / "ml-100k"), folder)
