@@ -84,6 +84,18 @@ class _Codebook:
         return len(self.values)
 
 
+def _check_ids(series: pd.Series, label, role: str) -> None:
+    """Ids must be present: a missing or infinite id is an error, an unseen one is not."""
+    bad = series.isna().to_numpy()
+    if pd.api.types.is_float_dtype(series):
+        bad = bad | np.isinf(series.to_numpy())
+    if bad.any():
+        raise ValueError(
+            f"The {role} id column {label!r} contains NaN or infinity (row {int(bad.argmax())}); "
+            "every row needs an id. A new id is fine: it is served from the features."
+        )
+
+
 def _hashable(value) -> bool:
     try:
         hash(value)
@@ -176,6 +188,11 @@ class FeatureEncoder:
             zip(self.categorical_labels, self.categorical_codes, strict=True)
         ):
             inputs["categorical"][:, j] = codes.transform(frame[label])
+        for codes, label, role in (
+            (self.user_codes, self.user_label, "user"), (self.item_codes, self.item_label, "item")
+        ):
+            if codes is not None:
+                _check_ids(frame[label], label, role)
         if self.user_codes is not None:
             inputs["user"] = self.user_codes.transform(frame[self.user_label]).astype(np.int64)
         if self.item_codes is not None:

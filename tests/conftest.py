@@ -1,0 +1,41 @@
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from skmtrec.datasets import GENRES, load_movielens_100k, make_interactions
+
+TASKS = {"rating": "regression", "like": "binary", "category": "multiclass"}
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    np.random.seed(0)
+    torch.manual_seed(0)
+
+
+@pytest.fixture(scope="session")
+def movielens():
+    """MovieLens 100K u1 split from the data home ($SKMTREC_DATA); skipped only outside CI."""
+    try:
+        return load_movielens_100k(fold=1, download_if_missing=False)
+    except OSError as exc:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"MovieLens 100K not available: {exc}")
+
+
+def movielens_xy(frame: pd.DataFrame):
+    """The core set-up: age, gender, occupation and genre flags; rating and like."""
+    X = frame[["user_id", "item_id", "age", "gender", "occupation", *GENRES]].copy()
+    X[list(GENRES)] = X[list(GENRES)].astype(bool)
+    y = frame[["rating"]].assign(like=(frame["rating"] >= 4).astype(float))
+    return X, y
+
+
+@pytest.fixture(scope="session")
+def interactions():
+    X, y = make_interactions(n_users=300, n_items=150, n_interactions=12_000, random_state=0)
+    return X.drop(columns="item_text"), y
