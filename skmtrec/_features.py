@@ -20,9 +20,7 @@ def as_frame(X) -> pd.DataFrame:
     if isinstance(X, pd.DataFrame):
         return X
     if hasattr(X, "toarray") or hasattr(X, "tocsr"):
-        raise TypeError(
-            "Sparse X is not supported: pass a pandas DataFrame or a dense 2-D array."
-        )
+        raise TypeError("Sparse X is not supported: pass a pandas DataFrame or a dense 2-D array.")
     arr = np.asarray(X)
     if arr.ndim == 1:
         raise ValueError(
@@ -120,20 +118,22 @@ class FeatureEncoder:
         self.user_label = self._label(frame, self.user_col, "user")
         self.item_label = self._label(frame, self.item_col, "item")
         if self.user_label is not None and self.user_label == self.item_label:
-            raise ValueError(
-                f"`user_col` and `item_col` name the same column {self.user_label!r}."
-            )
+            raise ValueError(f"`user_col` and `item_col` name the same column {self.user_label!r}.")
         ids = {self.user_label, self.item_label} - {None}
         features = [c for c in frame.columns if c not in ids]
         self.numeric_labels = [c for c in features if _is_numeric(frame[c])]
         self.categorical_labels = [c for c in features if c not in self.numeric_labels]
-        self.user_codes = _Codebook.fit(frame[self.user_label], self.user_label) if (
-            self.user_label is not None) else None
-        self.item_codes = _Codebook.fit(frame[self.item_label], self.item_label) if (
-            self.item_label is not None) else None
-        self.categorical_codes = [
-            _Codebook.fit(frame[c], c) for c in self.categorical_labels
-        ]
+        self.user_codes = (
+            _Codebook.fit(frame[self.user_label], self.user_label)
+            if (self.user_label is not None)
+            else None
+        )
+        self.item_codes = (
+            _Codebook.fit(frame[self.item_label], self.item_label)
+            if (self.item_label is not None)
+            else None
+        )
+        self.categorical_codes = [_Codebook.fit(frame[c], c) for c in self.categorical_labels]
         numeric = self._numeric(frame)
         self.mean = numeric.mean(axis=0)
         std = numeric.std(axis=0)
@@ -189,7 +189,8 @@ class FeatureEncoder:
         ):
             inputs["categorical"][:, j] = codes.transform(frame[label])
         for codes, label, role in (
-            (self.user_codes, self.user_label, "user"), (self.item_codes, self.item_label, "item")
+            (self.user_codes, self.user_label, "user"),
+            (self.item_codes, self.item_label, "item"),
         ):
             if codes is not None:
                 _check_ids(frame[label], label, role)

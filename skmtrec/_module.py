@@ -55,8 +55,7 @@ class SharedBottomNetwork(nn.Module):
         self.user_embedding = nn.Embedding(n_users + 1, embedding_dim) if n_users else None
         self.item_embedding = nn.Embedding(n_items + 1, embedding_dim) if n_items else None
         self.categorical_embeddings = nn.ModuleList(
-            nn.Embedding(c + 1, categorical_embedding_dim(c, embedding_dim))
-            for c in cardinalities
+            nn.Embedding(c + 1, categorical_embedding_dim(c, embedding_dim)) for c in cardinalities
         )
         n_ids = (self.user_embedding is not None) + (self.item_embedding is not None)
         n_in = (

@@ -11,8 +11,8 @@ import torch
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval
 from sklearn.utils._available_if import available_if
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch.callbacks import EarlyStopping, PassthroughScoring
 from skorch.dataset import ValidSplit
@@ -292,7 +292,9 @@ class MultiTaskRecommender(BaseEstimator):
             )
         for name, w in weights.items():
             if not (isinstance(w, Real) and np.isfinite(w) and w >= 0):
-                raise ValueError(f"`task_weights[{name!r}]` must be a finite number >= 0; got {w!r}.")
+                raise ValueError(
+                    f"`task_weights[{name!r}]` must be a finite number >= 0; got {w!r}."
+                )
         return [float(weights.get(name, 1.0)) for name in kinds]
 
     def _validation_split(self, n_samples: int) -> float | None:
@@ -316,8 +318,12 @@ class MultiTaskRecommender(BaseEstimator):
                     (f"valid_{name}_loss", PassthroughScoring(f"valid_{name}_loss", None))
                 )
         if with_validation and self.patience is not None:
-            early = EarlyStopping(monitor="valid_loss", patience=self.patience, load_best=True,
-                                  sink=print if self.verbose else _silent)
+            early = EarlyStopping(
+                monitor="valid_loss",
+                patience=self.patience,
+                load_best=True,
+                sink=print if self.verbose else _silent,
+            )
             callbacks.append(("early_stopping", early))
         return callbacks
 

@@ -45,8 +45,13 @@ class FittedTask:
         if kind == "regression":
             values = _as_float(name, present)
             scale = float(values.std())
-            return cls(name, kind, mean=float(values.mean()), scale=scale if scale > 0 else 1.0,
-                       n_labels=len(present))
+            return cls(
+                name,
+                kind,
+                mean=float(values.mean()),
+                scale=scale if scale > 0 else 1.0,
+                n_labels=len(present),
+            )
         try:
             classes = np.array(sorted(pd.unique(present)))
         except TypeError as exc:
@@ -116,9 +121,7 @@ def _as_float(name: str, values: pd.Series) -> np.ndarray:
 def targets_frame(y, n_samples: int, tasks: Mapping[str, str] | None) -> pd.DataFrame:
     """``y`` as a DataFrame with one column per task, checked against ``tasks`` and X's rows."""
     if y is None:
-        raise ValueError(
-            "MultiTaskRecommender requires y to be passed, but the target y is None."
-        )
+        raise ValueError("MultiTaskRecommender requires y to be passed, but the target y is None.")
     if isinstance(y, pd.DataFrame):
         frame = y.reset_index(drop=True)
     elif isinstance(y, pd.Series):
@@ -154,9 +157,7 @@ def targets_frame(y, n_samples: int, tasks: Mapping[str, str] | None) -> pd.Data
         )
     absent = [t for t in declared if t not in given]
     if absent:
-        raise ValueError(
-            f"`tasks` names {absent} but y has no such column(s); y has {given}."
-        )
+        raise ValueError(f"`tasks` names {absent} but y has no such column(s); y has {given}.")
     return frame[declared]
 
 

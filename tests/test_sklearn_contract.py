@@ -141,8 +141,12 @@ def test_cross_validate_with_task_scorers(interactions, n_jobs):
         "acc": make_task_scorer("category", "accuracy"),
     }
     result = cross_validate(
-        small_model(max_epochs=30), X, y, cv=KFold(3, shuffle=True, random_state=0),
-        scoring=scoring, n_jobs=n_jobs,
+        small_model(max_epochs=30),
+        X,
+        y,
+        cv=KFold(3, shuffle=True, random_state=0),
+        scoring=scoring,
+        n_jobs=n_jobs,
     )
     # ratings spread with std 1.16; the category's majority class is 29% of the labels
     assert (-result["test_rmse"] < 0.85).all()

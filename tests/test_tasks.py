@@ -1,7 +1,6 @@
 """Tasks: kinds, labels of any type, missing labels, predictions and scores."""
 
 import numpy as np
-import pandas as pd
 import pytest
 from sklearn.metrics import accuracy_score, r2_score, roc_auc_score, root_mean_squared_error
 
@@ -22,8 +21,10 @@ def test_task_with_70_percent_missing_labels_still_learns(interactions):
     sparse.loc[rng.random_sample(len(sparse)) < 0.7, "like"] = np.nan
     assert sparse["like"].isna().mean() > 0.75  # 30% missing already, 70% more dropped
     model = MultiTaskRecommender(tasks=TASKS, max_epochs=30, random_state=0).fit(Xtr, sparse)
-    auc = roc_auc_score(yte["like"].dropna(), model.predict_proba(Xte, task="like")[
-        yte["like"].notna().to_numpy(), 1])
+    auc = roc_auc_score(
+        yte["like"].dropna(),
+        model.predict_proba(Xte, task="like")[yte["like"].notna().to_numpy(), 1],
+    )
     assert auc > 0.8
 
 
@@ -114,8 +115,7 @@ def test_task_weights_shape_the_loss(interactions):
         tasks=TASKS, task_weights={"like": 0.0, "category": 0.0}, max_epochs=3, random_state=0
     ).fit(X, y)
     history = only_rating.net_.history
-    np.testing.assert_allclose(history[:, "train_loss"], history[:, "train_rating_loss"],
-                               rtol=1e-5)
+    np.testing.assert_allclose(history[:, "train_loss"], history[:, "train_rating_loss"], rtol=1e-5)
 
 
 def test_unseen_users_and_items_predict_from_features(interactions):
@@ -141,8 +141,9 @@ def test_verbose_prints_per_task_losses_and_zero_is_silent(interactions, capsys)
 
 def test_early_stopping_restores_best_epoch(interactions):
     X, y = interactions
-    model = MultiTaskRecommender(tasks=TASKS, max_epochs=200, patience=2, lr=0.02,
-                                 random_state=0).fit(X, y)
+    model = MultiTaskRecommender(
+        tasks=TASKS, max_epochs=200, patience=2, lr=0.02, random_state=0
+    ).fit(X, y)
     history = model.net_.history
     assert len(history) < 200
     valid = np.array(history[:, "valid_loss"])

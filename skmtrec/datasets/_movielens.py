@@ -20,12 +20,31 @@ ML_100K_MD5 = "0e33842e24a9c977be4e0107933c0723"
 DATA_HOME_ENV = "SKMTREC_DATA"
 
 GENRES = (
-    "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",
-    "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance",
-    "Sci-Fi", "Thriller", "War", "Western",
+    "unknown",
+    "Action",
+    "Adventure",
+    "Animation",
+    "Children's",
+    "Comedy",
+    "Crime",
+    "Documentary",
+    "Drama",
+    "Fantasy",
+    "Film-Noir",
+    "Horror",
+    "Musical",
+    "Mystery",
+    "Romance",
+    "Sci-Fi",
+    "Thriller",
+    "War",
+    "Western",
 )
-_FILES = ("u.data", "u.item", "u.user") + tuple(
-    f"u{k}.{part}" for k in range(1, 6) for part in ("base", "test")
+_FILES = (
+    "u.data",
+    "u.item",
+    "u.user",
+    *(f"u{k}.{part}" for k in range(1, 6) for part in ("base", "test")),
 )
 
 
@@ -76,7 +95,8 @@ def load_movielens_100k(
         and the user and item features: ``age`` (int), ``gender``, ``occupation``, ``zip_code``
         (str), ``title`` (str, the year removed), ``year`` (float, NaN when unknown),
         ``release_date`` and the 19 genre flags (int 0/1, named as in ``GENRES``).
-        ``users`` and ``items``: the feature tables by id. ``genres``: the genre flag names.
+        ``users`` and ``movies``: the user and item feature tables (``movies`` is not named
+        ``items``, which a Bunch, being a dict, already has). ``genres``: the genre flag names.
         With ``fold``: ``train`` and ``test``, rows of ``ratings`` in the official split.
 
     Examples
@@ -96,13 +116,16 @@ def load_movielens_100k(
         _download(folder)
 
     users = pd.read_csv(
-        folder / "u.user", sep="|", encoding="latin-1", header=None,
+        folder / "u.user",
+        sep="|",
+        encoding="latin-1",
+        header=None,
         names=["user_id", "age", "gender", "occupation", "zip_code"],
         dtype={"zip_code": str},
     )
     items = _read_items(folder / "u.item")
     ratings = _join(_read_ratings(folder / "u.data"), users, items)
-    data = Bunch(ratings=ratings, users=users, items=items, genres=list(GENRES))
+    data = Bunch(ratings=ratings, users=users, movies=items, genres=list(GENRES))
     if fold is not None:
         data.train = _join(_read_ratings(folder / f"u{fold}.base"), users, items)
         data.test = _join(_read_ratings(folder / f"u{fold}.test"), users, items)

@@ -72,8 +72,11 @@ def make_interactions(
     """
     if not 1 <= n_topics <= len(_TOPIC_WORDS):
         raise ValueError(f"n_topics must be in [1, {len(_TOPIC_WORDS)}]; got {n_topics}.")
-    for name, value in (("n_users", n_users), ("n_items", n_items),
-                        ("n_interactions", n_interactions)):
+    for name, value in (
+        ("n_users", n_users),
+        ("n_items", n_items),
+        ("n_interactions", n_interactions),
+    ):
         if value < 1:
             raise ValueError(f"{name} must be >= 1; got {value}.")
     rng = check_random_state(random_state)
@@ -103,14 +106,19 @@ def make_interactions(
     category = topic_names[dominant[items]]
     category[rng.random_sample(n_interactions) < missing_category] = None
 
-    item_text = np.array([_item_text(rng, p) for p in item_topics], dtype=object)
-    X = pd.DataFrame({
-        "user_id": users,
-        "item_id": items,
-        "user_age": user_age[users],
-        "user_segment": pd.Categorical.from_codes(segment[users], _SEGMENTS),
-        "item_text": item_text[items],
-    })
+    # text only for the items drawn: a catalog of 10^6 items costs nothing when 10^3 appear
+    item_text = np.empty(n_items, dtype=object)
+    for i in np.unique(items):
+        item_text[i] = _item_text(rng, item_topics[i])
+    X = pd.DataFrame(
+        {
+            "user_id": users,
+            "item_id": items,
+            "user_age": user_age[users],
+            "user_segment": pd.Categorical.from_codes(segment[users], _SEGMENTS),
+            "item_text": item_text[items],
+        }
+    )
     y = pd.DataFrame({"rating": rating, "like": like, "category": category})
     return X, y
 
