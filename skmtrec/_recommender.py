@@ -10,9 +10,9 @@ import pandas as pd
 import torch
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.metrics import accuracy_score, r2_score
-from sklearn.utils import check_random_state
-from sklearn.utils._available_if import available_if
+from sklearn.utils import RegressorTags, check_random_state
 from sklearn.utils._param_validation import Interval
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch.callbacks import EarlyStopping, PassthroughScoring
 from skorch.dataset import ValidSplit
@@ -20,7 +20,7 @@ from skorch.dataset import ValidSplit
 from ._features import FeatureEncoder, as_frame
 from ._module import SharedBottomNetwork
 from ._net import ArrayBatchIterator, MaskedTaskLosses, MultiTaskNet
-from ._tasks import TASK_KINDS, FittedTask, resolve_tasks, targets_frame
+from ._tasks import FittedTask, check_tasks, targets_frame
 
 _PREDICT_BATCH_SIZE = 8192
 
@@ -186,9 +186,12 @@ class MultiTaskRecommender(BaseEstimator):
         tags.target_tags.required = True
         tags.target_tags.multi_output = True
         tags.input_tags.categorical = True
-        if self.tasks is None or all(k == "regression" for k in self.tasks.values()):
+        tasks = self.tasks
+        if tasks is None or (
+            isinstance(tasks, Mapping) and all(k == "regression" for k in tasks.values())
+        ):
             tags.estimator_type = "regressor"
-            tags.regressor_tags = _regressor_tags()
+            tags.regressor_tags = RegressorTags()
         return tags
 
     # -- fit -----------------------------------------------------------------------------------
@@ -210,11 +213,10 @@ class MultiTaskRecommender(BaseEstimator):
         self : MultiTaskRecommender
             The fitted estimator.
         """
-        if self.tasks is not None:
-            resolve_tasks(self.tasks, [])
+        declared = check_tasks(self.tasks)
         frame = self._check_X(X, reset=None)
-        targets = targets_frame(y, len(frame), self.tasks)
-        kinds = resolve_tasks(self.tasks, list(targets.columns))
+        targets = targets_frame(y, len(frame), declared)
+        kinds = declared or {name: "regression" for name in targets.columns}
         weights = self._task_weights(kinds)
         fitted_tasks = [FittedTask.fit(n, k, targets[n]) for n, k in kinds.items()]
         y_encoded = np.column_stack([t.encode(targets[t.name]) for t in fitted_tasks])
@@ -428,12 +430,6 @@ class MultiTaskRecommender(BaseEstimator):
         return float(np.mean(scores))
 
 
-def _regressor_tags():
-    from sklearn.utils import RegressorTags
-
-    return RegressorTags()
-
-
 def _cuda_devices(device) -> list[int]:
     device = torch.device(device)
     if device.type != "cuda":
@@ -445,4 +441,4 @@ def _silent(*args, **kwargs) -> None:
     pass
 
 
-__all__ = ["TASK_KINDS", "MultiTaskRecommender"]
+__all__ = ["MultiTaskRecommender"]

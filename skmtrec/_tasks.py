@@ -172,10 +172,10 @@ def _single_name(tasks: Mapping[str, str] | None) -> str:
     return next(iter(tasks))
 
 
-def resolve_tasks(tasks: Mapping[str, str] | None, columns: list[str]) -> dict[str, str]:
-    """The declared tasks, checked; ``None`` means every y column is a regression task."""
+def check_tasks(tasks: Mapping[str, str] | None) -> dict[str, str] | None:
+    """The declared tasks as {name: kind}, checked; ``None`` stays ``None`` (all regression)."""
     if tasks is None:
-        return {c: "regression" for c in columns}
+        return None
     if not isinstance(tasks, Mapping) or not tasks:
         raise ValueError(
             "`tasks` must be a non-empty dict {task name: kind}, e.g. "
