@@ -9,7 +9,7 @@ the encoded targets, and the loss skips it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -26,7 +26,6 @@ class FittedTask:
     classes: np.ndarray | None = None
     mean: float = 0.0
     scale: float = 1.0
-    n_labels: int = field(default=0)
 
     @property
     def is_classifier(self) -> bool:
@@ -50,7 +49,6 @@ class FittedTask:
                 kind,
                 mean=float(values.mean()),
                 scale=scale if scale > 0 else 1.0,
-                n_labels=len(present),
             )
         try:
             classes = np.array(sorted(pd.unique(present)))
@@ -69,7 +67,7 @@ class FittedTask:
                 f"Task {name!r} is declared 'binary' but y has {len(classes)} classes; "
                 "declare it 'multiclass'."
             )
-        return cls(name, kind, classes=classes, n_labels=len(present))
+        return cls(name, kind, classes=classes)
 
     def encode(self, labels: pd.Series) -> np.ndarray:
         """Training targets: scaled values or class indices, NaN where the label is missing."""
