@@ -54,20 +54,26 @@ def surprise_rows(train, test) -> list[dict]:
     ).build_full_trainset()
     testset = list(test[["user_id", "item_id", "rating"]].itertuples(index=False, name=None))
     rows = []
-    for name, algo in (("Surprise BaselineOnly", BaselineOnly(verbose=False)),
-                       ("Surprise SVD", SVD(random_state=0))):
+    for name, algo in (
+        ("Surprise BaselineOnly", BaselineOnly(verbose=False)),
+        ("Surprise SVD", SVD(random_state=0)),
+    ):
         start = time.perf_counter()
         algo.fit(trainset)
         fit_s = time.perf_counter() - start
         predictions = algo.test(testset)
-        rows.append({
-            "model": name,
-            "rmse": surprise_accuracy.rmse(predictions, verbose=False),
-            "mae": surprise_accuracy.mae(predictions, verbose=False),
-            # the estimated rating ranks likes as well as any score of the model does
-            "auc": roc_auc_score([p.r_ui >= 4 for p in predictions], [p.est for p in predictions]),
-            "fit_s": fit_s,
-        })
+        rows.append(
+            {
+                "model": name,
+                "rmse": surprise_accuracy.rmse(predictions, verbose=False),
+                "mae": surprise_accuracy.mae(predictions, verbose=False),
+                # the estimated rating ranks likes as well as any score of the model does
+                "auc": roc_auc_score(
+                    [p.r_ui >= 4 for p in predictions], [p.est for p in predictions]
+                ),
+                "fit_s": fit_s,
+            }
+        )
     return rows
 
 
