@@ -394,13 +394,14 @@ class MultiTaskRecommender(BaseEstimator):
         names = [t.name for t in self._fitted_tasks if t.is_classifier]
         if task is not None and task not in names:
             raise ValueError(f"task={task!r} is not a classification task; choose from {names}.")
-        raw = dict(zip(self.tasks_, self._raw_outputs(X), strict=True))
+        wanted = [task] if task is not None else names
+        raw = self._raw_outputs(X)
         probas = {
-            t.name: t.probabilities(raw[t.name]) for t in self._fitted_tasks if t.is_classifier
+            t.name: t.probabilities(out)
+            for t, out in zip(self._fitted_tasks, raw, strict=True)
+            if t.name in wanted
         }
-        if task is not None:
-            return probas[task]
-        return probas[names[0]] if len(names) == 1 else probas
+        return probas if len(probas) > 1 else probas[wanted[0]]
 
     def score(self, X, y) -> float:
         """Mean over tasks of R^2 (regression) and accuracy (classification).
