@@ -26,11 +26,13 @@ def categorical_embedding_dim(cardinality: int, embedding_dim: int) -> int:
 class SharedBottomNetwork(nn.Module):
     """Shared-bottom multi-task network.
 
-    The bottom's input concatenates the user and item id embeddings, their element-wise product
-    (the factorization-machine interaction), the categorical embeddings and the numeric features.
-    Row 0 of every embedding table stands for a value not seen in fit. During training,
-    ``id_dropout`` replaces that share of ids by row 0, so the unseen-id row learns the population
-    and the network learns to lean on the features where an id says nothing.
+    The user's vector is its id embedding plus a linear map of its user-side features; the
+    item's vector likewise with its item-side features. The bottom's input concatenates the two
+    vectors, their element-wise product (the factorization-machine interaction), and the
+    embeddings and values of the remaining (interaction) features. Row 0 of every embedding
+    table stands for a value not seen in fit. During training, ``id_dropout`` replaces that share
+    of ids by row 0, so the unseen-id row learns the population and the side features learn to
+    stand in for an id that says nothing.
 
     ``forward`` returns a tuple with one tensor per task: shape (batch,) for regression and binary
     tasks (the scaled value or the logit), (batch, n_classes) logits for multiclass tasks.
@@ -49,19 +51,41 @@ class SharedBottomNetwork(nn.Module):
         tower_units: tuple[int, ...] = (32,),
         dropout: float = 0.1,
         id_dropout: float = 0.0,
+        item_numeric: tuple[int, ...] = (),
+        item_categorical: tuple[int, ...] = (),
+        user_numeric: tuple[int, ...] = (),
+        user_categorical: tuple[int, ...] = (),
     ):
         super().__init__()
         self.id_dropout = id_dropout
-        self.user_embedding = nn.Embedding(n_users + 1, embedding_dim) if n_users else None
-        self.item_embedding = nn.Embedding(n_items + 1, embedding_dim) if n_items else None
         self.categorical_embeddings = nn.ModuleList(
             nn.Embedding(c + 1, categorical_embedding_dim(c, embedding_dim)) for c in cardinalities
         )
-        n_ids = (self.user_embedding is not None) + (self.item_embedding is not None)
+        widths = [e.embedding_dim for e in self.categorical_embeddings]
+        self.sides = nn.ModuleDict()
+        self._side_columns: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {}
+        for role, n_ids, numeric, categorical in (
+            ("user", n_users, user_numeric, user_categorical),
+            ("item", n_items, item_numeric, item_categorical),
+        ):
+            if not n_ids:
+                continue
+            side = nn.ModuleDict({"embedding": nn.Embedding(n_ids + 1, embedding_dim)})
+            n_content = len(numeric) + sum(widths[j] for j in categorical)
+            if n_content:
+                side["content"] = nn.Linear(n_content, embedding_dim)
+            self.sides[role] = side
+            self._side_columns[role] = (tuple(numeric), tuple(categorical))
+        claimed_numeric = {j for numeric, _ in self._side_columns.values() for j in numeric}
+        claimed_categorical = {j for _, cats in self._side_columns.values() for j in cats}
+        self._shared_numeric = tuple(j for j in range(n_numeric) if j not in claimed_numeric)
+        self._shared_categorical = tuple(
+            j for j in range(len(cardinalities)) if j not in claimed_categorical
+        )
         n_in = (
-            embedding_dim * (n_ids + (n_ids == 2))
-            + sum(e.embedding_dim for e in self.categorical_embeddings)
-            + n_numeric
+            embedding_dim * (len(self.sides) + (len(self.sides) == 2))
+            + sum(widths[j] for j in self._shared_categorical)
+            + len(self._shared_numeric)
         )
         if n_in == 0:
             raise ValueError("The network has no input: X has no id and no feature column.")
@@ -74,30 +98,35 @@ class SharedBottomNetwork(nn.Module):
         self.reset_embeddings()
 
     def reset_embeddings(self) -> None:
-        for table in self._tables():
+        tables = [side["embedding"] for side in self.sides.values()]
+        for table in [*tables, *self.categorical_embeddings]:
             nn.init.normal_(table.weight, std=1.0 / math.sqrt(table.embedding_dim))
 
-    def _tables(self):
-        ids = [e for e in (self.user_embedding, self.item_embedding) if e is not None]
-        return [*ids, *self.categorical_embeddings]
+    def _features(self, numeric, embedded, numeric_cols, categorical_cols) -> list[torch.Tensor]:
+        parts = [embedded[j] for j in categorical_cols]
+        if numeric_cols:
+            parts.append(numeric[:, list(numeric_cols)])
+        return parts
 
-    def _embed_id(self, table: nn.Embedding | None, codes: torch.Tensor | None):
-        if table is None:
-            return None
+    def _side_vector(self, role: str, codes, numeric, embedded) -> torch.Tensor:
+        side = self.sides[role]
         if self.training and self.id_dropout > 0:
             keep = torch.rand(codes.shape, device=codes.device) >= self.id_dropout
             codes = codes * keep
-        return table(codes)
+        vector = side["embedding"](codes)
+        if "content" in side:
+            parts = self._features(numeric, embedded, *self._side_columns[role])
+            vector = vector + side["content"](torch.cat(parts, dim=1))
+        return vector
 
     def forward(self, numeric, categorical, user=None, item=None) -> tuple[torch.Tensor, ...]:
-        parts = []
-        u = self._embed_id(self.user_embedding, user)
-        i = self._embed_id(self.item_embedding, item)
-        parts += [e for e in (u, i) if e is not None]
-        if u is not None and i is not None:
-            parts.append(u * i)
-        parts += [emb(categorical[:, j]) for j, emb in enumerate(self.categorical_embeddings)]
-        parts.append(numeric)
+        embedded = [emb(categorical[:, j]) for j, emb in enumerate(self.categorical_embeddings)]
+        ids = {"user": user, "item": item}
+        vectors = [self._side_vector(role, ids[role], numeric, embedded) for role in self.sides]
+        parts = list(vectors)
+        if len(vectors) == 2:
+            parts.append(vectors[0] * vectors[1])
+        parts += self._features(numeric, embedded, self._shared_numeric, self._shared_categorical)
         shared = self.bottom(torch.cat(parts, dim=1))
         return tuple(
             out.squeeze(1) if out.shape[1] == 1 else out

@@ -11,7 +11,7 @@ import torch
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.utils import RegressorTags, check_random_state
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch.callbacks import EarlyStopping, PassthroughScoring
@@ -20,6 +20,7 @@ from skorch.dataset import ValidSplit
 from ._features import FeatureEncoder, as_frame
 from ._module import SharedBottomNetwork
 from ._net import ArrayBatchIterator, MaskedTaskLosses, MultiTaskNet
+from ._sides import assign_sides
 from ._tasks import FittedTask, check_tasks, targets_frame
 
 _PREDICT_BATCH_SIZE = 8192
@@ -52,6 +53,12 @@ class MultiTaskRecommender(BaseEstimator):
     user_col, item_col : str, int or None, default="user_id", "item_id"
         The columns of X that hold user and item ids, of any hashable type. An int is a position
         (as for a 2-D array, whose columns are named by position). ``None``: no such ids.
+    item_features, user_features : "auto", list of str or None, default="auto"
+        Feature columns that describe the item (the user): they are mapped into the item's
+        (user's) vector, next to its id embedding, so a new item or user is placed by its
+        content. "auto" takes the columns that have one value per item (per user) in fit,
+        items first; a list declares them (each must have one value per item or user); None
+        declares none. The other features go to the shared bottom as they are.
     embedding_dim : int, default=32
         Width of the user and item id embeddings; the cap for categorical embeddings.
     bottom_units : tuple of int, default=(128, 64)
@@ -123,6 +130,8 @@ class MultiTaskRecommender(BaseEstimator):
         "tasks": [Mapping, None],
         "user_col": [str, Integral, None],
         "item_col": [str, Integral, None],
+        "item_features": [StrOptions({"auto"}), list, tuple, None],
+        "user_features": [StrOptions({"auto"}), list, tuple, None],
         "embedding_dim": [Interval(Integral, 1, None, closed="left")],
         "bottom_units": [tuple, list],
         "tower_units": [tuple, list],
@@ -146,6 +155,8 @@ class MultiTaskRecommender(BaseEstimator):
         *,
         user_col="user_id",
         item_col="item_id",
+        item_features="auto",
+        user_features="auto",
         embedding_dim=32,
         bottom_units=(128, 64),
         tower_units=(32,),
@@ -165,6 +176,8 @@ class MultiTaskRecommender(BaseEstimator):
         self.tasks = tasks
         self.user_col = user_col
         self.item_col = item_col
+        self.item_features = item_features
+        self.user_features = user_features
         self.embedding_dim = embedding_dim
         self.bottom_units = bottom_units
         self.tower_units = tower_units
@@ -222,6 +235,7 @@ class MultiTaskRecommender(BaseEstimator):
         y_encoded = np.column_stack([t.encode(targets[t.name]) for t in fitted_tasks])
         encoder = FeatureEncoder(self.user_col, self.item_col).fit(frame)
         inputs = encoder.transform(frame)
+        sides = assign_sides(encoder, inputs, self.item_features, self.user_features)
 
         split = self._validation_split(len(frame))
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
@@ -237,6 +251,7 @@ class MultiTaskRecommender(BaseEstimator):
             module__tower_units=tuple(self.tower_units),
             module__dropout=self.dropout,
             module__id_dropout=self.id_dropout,
+            **{f"module__{key}": value for key, value in sides.items()},
             criterion=MaskedTaskLosses,
             criterion__kinds=tuple(kinds.values()),
             task_names=tuple(kinds),

@@ -1,0 +1,76 @@
+"""Feature sides: which feature columns describe the item, which the user, which the pair.
+
+Item-side features (genres, text embeddings) are folded into the item's vector and user-side
+features (age, occupation) into the user's, so a new item or user gets a vector from its
+content and the user-item product personalizes it. The other features describe the
+interaction and go to the shared bottom as they are.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+AUTO = "auto"
+
+
+def constant_within(groups: np.ndarray, values: np.ndarray, chunk: int = 64) -> np.ndarray:
+    """For each column of ``values``, whether it has one value within every group."""
+    if values.shape[1] == 0:
+        return np.zeros(0, dtype=bool)
+    order = np.argsort(groups, kind="stable")
+    same_group = groups[order][1:] == groups[order][:-1]
+    constant = np.empty(values.shape[1], dtype=bool)
+    for start in range(0, values.shape[1], chunk):
+        block = values[order, start : start + chunk]
+        changed = (block[1:] != block[:-1]) & same_group[:, None]
+        constant[start : start + chunk] = ~changed.any(axis=0)
+    return constant
+
+
+def _side(declared, labels, constant, taken, role, id_label):
+    """The feature labels of one side: declared ones (checked) or, with "auto", the constant."""
+    if declared is None or id_label is None:
+        return []
+    if isinstance(declared, str) and declared == AUTO:
+        return [c for c in labels if constant[c] and c not in taken]
+    declared = list(declared)
+    unknown = [c for c in declared if c not in constant]
+    if unknown:
+        raise ValueError(
+            f"`{role}_features` names {unknown}, which are not feature columns of X; feature "
+            f"columns are {labels[:20]}."
+        )
+    both = [c for c in declared if c in taken]
+    if both:
+        raise ValueError(f"{both} are declared both item and user features.")
+    varying = [c for c in declared if not constant[c]]
+    if varying:
+        raise ValueError(
+            f"`{role}_features` declares {varying}, but they vary within one {role} "
+            f"(column {id_label!r}); a {role} feature must have one value per {role}."
+        )
+    return declared
+
+
+def assign_sides(encoder, inputs: dict[str, np.ndarray], item_features, user_features):
+    """Column indices of the item-side and user-side features in the encoded inputs."""
+    labels = encoder.numeric_labels + encoder.categorical_labels
+    matrix = np.hstack([inputs["numeric"], inputs["categorical"].astype(np.float32)])
+
+    def constant(id_key):
+        if id_key not in inputs:
+            return dict.fromkeys(labels, False)
+        return dict(zip(labels, constant_within(inputs[id_key], matrix), strict=True))
+
+    items = _side(item_features, labels, constant("item"), set(), "item", encoder.item_label)
+    users = _side(user_features, labels, constant("user"), set(items), "user", encoder.user_label)
+
+    def indices(side, group):
+        return tuple(i for i, c in enumerate(group) if c in side)
+
+    return {
+        "item_numeric": indices(items, encoder.numeric_labels),
+        "item_categorical": indices(items, encoder.categorical_labels),
+        "user_numeric": indices(users, encoder.numeric_labels),
+        "user_categorical": indices(users, encoder.categorical_labels),
+    }

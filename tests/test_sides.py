@@ -1,0 +1,51 @@
+"""Feature sides: item-side and user-side features, found or declared."""
+
+import numpy as np
+import pytest
+
+from skmtrec import MultiTaskRecommender
+from skmtrec._sides import constant_within
+
+from .conftest import TASKS
+
+
+def test_constant_within_groups():
+    groups = np.array([0, 1, 0, 2, 1])
+    values = np.array([[1.0, 5], [2, 5], [1, 6], [3, 5], [2, 5]])
+    np.testing.assert_array_equal(constant_within(groups, values, chunk=1), [True, False])
+
+
+def test_auto_sides_follow_the_data(interactions):
+    X, y = interactions
+    X = X.assign(item_popular=X["item_id"] % 2 == 0, hour=np.arange(len(X)) % 24)
+    model = MultiTaskRecommender(tasks=TASKS, max_epochs=1, random_state=0).fit(X, y)
+    module = model.net_.module_
+    numeric, categorical = model._encoder.numeric_labels, model._encoder.categorical_labels
+    user_numeric, user_categorical = module._side_columns["user"]
+    item_numeric, item_categorical = module._side_columns["item"]
+    assert [numeric[j] for j in user_numeric] == ["user_age"]
+    assert [categorical[j] for j in user_categorical] == ["user_segment"]
+    assert [categorical[j] for j in item_categorical] == ["item_popular"]
+    assert item_numeric == ()
+    # the hour varies within users and items: an interaction feature for the bottom
+    assert [numeric[j] for j in module._shared_numeric] == ["hour"]
+
+
+def test_declared_item_feature_that_varies_within_an_item_is_named(interactions):
+    X, y = interactions
+    model = MultiTaskRecommender(tasks=TASKS, item_features=["user_age"], max_epochs=1)
+    with pytest.raises(ValueError, match=r"declares \['user_age'\], but they vary within one item"):
+        model.fit(X, y)
+    model.set_params(item_features=["genre"])
+    with pytest.raises(ValueError, match=r"`item_features` names \['genre'\], which are not"):
+        model.fit(X, y)
+
+
+def test_no_sides_sends_every_feature_to_the_bottom(interactions):
+    X, y = interactions
+    model = MultiTaskRecommender(
+        tasks=TASKS, item_features=None, user_features=None, max_epochs=1, random_state=0
+    ).fit(X, y)
+    module = model.net_.module_
+    assert "content" not in module.sides["user"] and "content" not in module.sides["item"]
+    assert len(module._shared_numeric) + len(module._shared_categorical) == 2
