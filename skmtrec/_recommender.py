@@ -88,6 +88,9 @@ class MultiTaskRecommender(BaseEstimator):
         validation split, and so early stopping.
     task_weights : dict of {str: float}, default=None
         Weight of each task's loss in the sum; a task not named weighs 1.
+    callbacks : list of skorch callbacks or (name, callback) tuples, default=None
+        Extra skorch callbacks for the net, after the built-in ones (per-task losses, early
+        stopping), e.g. ``LRScheduler`` or Optuna's ``SkorchPruningCallback``.
     device : str, default="cpu"
         The torch device, as in skorch, e.g. ``"cuda"``.
     random_state : int, RandomState instance or None, default=None
@@ -144,6 +147,7 @@ class MultiTaskRecommender(BaseEstimator):
         "patience": [Interval(Integral, 1, None, closed="left"), None],
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],
         "task_weights": [Mapping, None],
+        "callbacks": [list, None],
         "device": [str, torch.device],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -169,6 +173,7 @@ class MultiTaskRecommender(BaseEstimator):
         patience=3,
         validation_fraction=0.1,
         task_weights=None,
+        callbacks=None,
         device="cpu",
         random_state=None,
         verbose=0,
@@ -190,6 +195,7 @@ class MultiTaskRecommender(BaseEstimator):
         self.patience = patience
         self.validation_fraction = validation_fraction
         self.task_weights = task_weights
+        self.callbacks = callbacks
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -342,7 +348,7 @@ class MultiTaskRecommender(BaseEstimator):
                 sink=print if self.verbose else _silent,
             )
             callbacks.append(("early_stopping", early))
-        return callbacks
+        return callbacks + list(self.callbacks or [])
 
     # -- predict -------------------------------------------------------------------------------
 

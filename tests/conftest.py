@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 import torch
 
+from skmtrec import SentenceEmbedder, _sentence_embedder
 from skmtrec.datasets import GENRES, load_movielens_100k, make_interactions
 
 TASKS = {"rating": "regression", "like": "binary", "category": "multiclass"}
@@ -39,3 +40,26 @@ def movielens_xy(frame: pd.DataFrame):
 def interactions():
     X, y = make_interactions(n_users=300, n_items=150, n_interactions=12_000, random_state=0)
     return X.drop(columns="item_text"), y
+
+
+@pytest.fixture
+def encode_calls(monkeypatch):
+    """Counts the texts that reach the real model's encode (a spy: the model still encodes)."""
+    calls = []
+    _sentence_embedder._MEMORY_CACHE.clear()
+    original = SentenceEmbedder._load_model
+
+    def load(self):
+        model = original(self)
+        if not getattr(model, "_spied", False):
+            real = model.encode
+
+            def encode(texts, **kwargs):
+                calls.append(list(texts))
+                return real(texts, **kwargs)
+
+            model.encode, model._spied = encode, True
+        return model
+
+    monkeypatch.setattr(SentenceEmbedder, "_load_model", load)
+    return calls

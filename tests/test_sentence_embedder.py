@@ -16,29 +16,6 @@ TITLES = pd.Series(
 )
 
 
-@pytest.fixture
-def encode_calls(monkeypatch):
-    """Counts the texts that reach the real model's encode (a spy: the model still encodes)."""
-    calls = []
-    _sentence_embedder._MEMORY_CACHE.clear()
-    original = SentenceEmbedder._load_model
-
-    def load(self):
-        model = original(self)
-        if not getattr(model, "_spied", False):
-            real = model.encode
-
-            def encode(texts, **kwargs):
-                calls.append(list(texts))
-                return real(texts, **kwargs)
-
-            model.encode, model._spied = encode, True
-        return model
-
-    monkeypatch.setattr(SentenceEmbedder, "_load_model", load)
-    return calls
-
-
 def test_embeddings_are_float32_with_zero_vectors_for_missing_text():
     emb = SentenceEmbedder().fit(TITLES)
     out = emb.transform(TITLES)

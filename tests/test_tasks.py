@@ -151,3 +151,14 @@ def test_early_stopping_restores_best_epoch(interactions):
     assert best == len(valid) - 3  # stopped after `patience` epochs without a better loss
     assert history[best, "valid_loss_best"]
     assert "early_stopping" in dict(model.net_.callbacks_)
+
+
+def test_extra_skorch_callbacks_run(interactions):
+    from skorch.callbacks import LRScheduler
+
+    X, y = interactions
+    scheduler = LRScheduler(policy="StepLR", step_size=1, gamma=0.5)
+    model = MultiTaskRecommender(
+        tasks=TASKS, max_epochs=3, callbacks=[("halve_lr", scheduler)], random_state=0
+    ).fit(X, y)
+    assert model.net_.optimizer_.param_groups[0]["lr"] == pytest.approx(2e-3 / 8)

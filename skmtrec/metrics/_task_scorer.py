@@ -27,6 +27,13 @@ TASK_METRICS: dict[str, tuple[Callable, int, bool]] = {
 }
 
 
+def _final_step(estimator):
+    """The recommender at the end of a (possibly nested) Pipeline."""
+    while hasattr(estimator, "steps"):
+        estimator = estimator.steps[-1][1]
+    return estimator
+
+
 class _TaskScorer:
     def __init__(self, task: str, metric: str, clip: tuple[float, float] | None):
         self.task = task
@@ -35,25 +42,29 @@ class _TaskScorer:
 
     def __call__(self, estimator, X, y) -> float:
         func, sign, needs_proba = TASK_METRICS[self.metric]
-        if self.task not in estimator.tasks_:
+        recommender = _final_step(estimator)
+        tasks = list(recommender.tasks_)
+        if self.task not in tasks:
             raise ValueError(
                 f"make_task_scorer: {self.task!r} is not a task of the estimator; its tasks are "
-                f"{list(estimator.tasks_)}."
+                f"{tasks}."
             )
-        truth = targets_frame(y, len(y), estimator.tasks_)[self.task]
+        truth = targets_frame(y, len(y), recommender.tasks_)[self.task]
         present = truth.notna().to_numpy()
         if not present.any():
             return np.nan
         truth = truth[present].to_numpy()
         if needs_proba:
             proba = estimator.predict_proba(X, task=self.task)[present]
-            classes = estimator.classes_[self.task]
+            classes = recommender.classes_[self.task]
             if len(classes) == 2 and self.metric == "roc_auc":
                 score = func(truth == classes[1], proba[:, 1])
             else:
                 score = func(truth, proba, labels=classes)
         else:
-            pred = estimator.predict_tasks(X)[self.task].to_numpy()[present]
+            # predict, not predict_tasks, so that a Pipeline ending in the recommender works
+            pred = np.asarray(estimator.predict(X))
+            pred = (pred if pred.ndim == 1 else pred[:, tasks.index(self.task)])[present]
             if self.clip is not None:
                 pred = np.clip(pred, *self.clip)
             score = func(truth, pred)
