@@ -3,7 +3,8 @@
 Each trial fits the Pipeline of ``text_pipeline.py`` on part of u1.base and is scored by rating
 RMSE on the rest; Optuna's ``SkorchPruningCallback`` reports the net's validation loss every
 epoch, so the median pruner stops bad trials early. The study lives in the storage URL, so a
-second run resumes it and several processes can add trials to it at once:
+second run resumes it and several processes can add trials to it at once (create the study
+first, e.g. with ``--n-trials 0``, so that the workers do not race to create its tables):
 
     SKMTREC_DATA=../shared/data python examples/optuna_text_pipeline.py \\
         --storage sqlite:///titles.db --n-trials 20
@@ -101,11 +102,11 @@ def main(argv=None) -> optuna.Study:
         cache_dir=args.cache_dir,
     )
     states = [t.state.name for t in study.trials]
-    print(
-        f"{len(states)} trials ({states.count('COMPLETE')} complete, "
-        f"{states.count('PRUNED')} pruned); best RMSE {study.best_value:.4f} "
-        f"with {study.best_params}"
-    )
+    summary = f"{len(states)} trials ({states.count('COMPLETE')} complete, "
+    summary += f"{states.count('PRUNED')} pruned)"
+    if "COMPLETE" in states:
+        summary += f"; best RMSE {study.best_value:.4f} with {study.best_params}"
+    print(summary)
     return study
 
 

@@ -39,6 +39,7 @@ def test_study_prunes_a_bad_trial_and_resumes_from_sqlite(tmp_path, data):
 
 def test_two_processes_add_trials_to_the_same_study(tmp_path, movielens):
     storage = f"sqlite:///{tmp_path / 'shared.db'}"
+    example.main(["--storage", storage, "--n-trials", "0"])  # the schema, before the workers
     command = [
         sys.executable,
         str(EXAMPLES / "optuna_text_pipeline.py"),

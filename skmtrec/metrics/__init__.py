@@ -1,5 +1,14 @@
 """Metrics and scorers for multi-task recommenders."""
 
+from ._ranking import hit_rate_at_k, map_at_k, ndcg_at_k, precision_at_k, recall_at_k
 from ._task_scorer import TASK_METRICS, make_task_scorer
 
-__all__ = ["TASK_METRICS", "make_task_scorer"]
+__all__ = [
+    "TASK_METRICS",
+    "hit_rate_at_k",
+    "make_task_scorer",
+    "map_at_k",
+    "ndcg_at_k",
+    "precision_at_k",
+    "recall_at_k",
+]
