@@ -174,20 +174,37 @@ class FeatureEncoder:
     def n_items(self) -> int:
         return 0 if self.item_codes is None else len(self.item_codes)
 
-    def transform(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
-        needed = [self.user_label, self.item_label, *self.categorical_labels]
-        missing = [c for c in needed + self.numeric_labels if c is not None and c not in frame]
-        if missing:
-            raise ValueError(f"X is missing column(s) {missing} that were present in fit.")
-        n = len(frame)
+    def complete(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """``frame`` with every missing feature column added at its neutral value: the fit mean
+        for a numeric column, unknown for a categorical one. For rows that describe only a
+        user or an item (``recommend``), whose other columns do not matter."""
+        frame = frame.copy()
+        for j, c in enumerate(self.numeric_labels):
+            if c not in frame:
+                frame[c] = self.mean[j]
+        for c in self.categorical_labels:
+            if c not in frame:
+                frame[c] = None
+        return frame
+
+    def transform_features(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+        """The ``numeric`` and ``categorical`` inputs of ``frame``, without its ids."""
         inputs = {
             "numeric": ((self._numeric(frame) - self.mean) / self.scale).astype(np.float32),
-            "categorical": np.zeros((n, len(self.categorical_labels)), dtype=np.int64),
+            "categorical": np.zeros((len(frame), len(self.categorical_labels)), dtype=np.int64),
         }
         for j, (label, codes) in enumerate(
             zip(self.categorical_labels, self.categorical_codes, strict=True)
         ):
             inputs["categorical"][:, j] = codes.transform(frame[label])
+        return inputs
+
+    def transform(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+        needed = [self.user_label, self.item_label, *self.categorical_labels]
+        missing = [c for c in needed + self.numeric_labels if c is not None and c not in frame]
+        if missing:
+            raise ValueError(f"X is missing column(s) {missing} that were present in fit.")
+        inputs = self.transform_features(frame)
         for codes, label, role in (
             (self.user_codes, self.user_label, "user"),
             (self.item_codes, self.item_label, "item"),

@@ -108,27 +108,38 @@ class SharedBottomNetwork(nn.Module):
             parts.append(numeric[:, list(numeric_cols)])
         return parts
 
-    def _side_vector(self, role: str, codes, numeric, embedded) -> torch.Tensor:
+    def side_vector(self, role: str, codes, numeric, categorical) -> torch.Tensor:
+        """The user's or item's vector: its id embedding plus its mapped side features."""
         side = self.sides[role]
         if self.training and self.id_dropout > 0:
             keep = torch.rand(codes.shape, device=codes.device) >= self.id_dropout
             codes = codes * keep
         vector = side["embedding"](codes)
         if "content" in side:
-            parts = self._features(numeric, embedded, *self._side_columns[role])
+            numeric_cols, categorical_cols = self._side_columns[role]
+            embedded = {
+                j: self.categorical_embeddings[j](categorical[:, j]) for j in categorical_cols
+            }
+            parts = self._features(numeric, embedded, numeric_cols, categorical_cols)
             vector = vector + side["content"](torch.cat(parts, dim=1))
         return vector
 
-    def forward(self, numeric, categorical, user=None, item=None) -> tuple[torch.Tensor, ...]:
-        embedded = [emb(categorical[:, j]) for j, emb in enumerate(self.categorical_embeddings)]
-        ids = {"user": user, "item": item}
-        vectors = [self._side_vector(role, ids[role], numeric, embedded) for role in self.sides]
+    def head(self, vectors: list[torch.Tensor], numeric, categorical) -> tuple[torch.Tensor, ...]:
+        """Task outputs from the side vectors and the shared (interaction) features."""
         parts = list(vectors)
         if len(vectors) == 2:
             parts.append(vectors[0] * vectors[1])
+        embedded = {
+            j: self.categorical_embeddings[j](categorical[:, j]) for j in self._shared_categorical
+        }
         parts += self._features(numeric, embedded, self._shared_numeric, self._shared_categorical)
         shared = self.bottom(torch.cat(parts, dim=1))
         return tuple(
             out.squeeze(1) if out.shape[1] == 1 else out
             for out in (tower(shared) for tower in self.towers)
         )
+
+    def forward(self, numeric, categorical, user=None, item=None) -> tuple[torch.Tensor, ...]:
+        ids = {"user": user, "item": item}
+        vectors = [self.side_vector(role, ids[role], numeric, categorical) for role in self.sides]
+        return self.head(vectors, numeric, categorical)

@@ -36,7 +36,7 @@ class MaskedTaskLosses(nn.Module):
             out, target = out[present], target[present]
             if kind == "regression":
                 losses.append(F.mse_loss(out, target))
-            elif kind == "binary":
+            elif kind in ("binary", "implicit"):
                 losses.append(F.binary_cross_entropy_with_logits(out, target))
             else:
                 losses.append(F.cross_entropy(out, target.long()))
@@ -74,10 +74,11 @@ class ArrayBatchIterator:
     index per array. Shuffling draws from torch's global generator, which the estimator seeds.
     """
 
-    def __init__(self, dataset, batch_size: int = 1024, shuffle: bool = False, **_):
+    def __init__(self, dataset, batch_size: int = 1024, shuffle: bool = False, negatives=None, **_):
         self.dataset = dataset
         self.batch_size = batch_size
         self.shuffle = shuffle
+        self.negatives = negatives
 
     def _arrays(self):
         dataset, rows = self.dataset, None
@@ -98,6 +99,12 @@ class ArrayBatchIterator:
         X, y, rows = self._arrays()
         if self.shuffle:
             rows = rows[torch.randperm(len(rows))]
+        # validation batches get the same negatives every epoch, so their loss compares
+        generator = None if self.shuffle else torch.Generator().manual_seed(0)
         for start in range(0, len(rows), self.batch_size):
             batch = rows[start : start + self.batch_size]
-            yield {k: v[batch] for k, v in X.items()}, (None if y is None else y[batch])
+            X_batch = {k: v[batch] for k, v in X.items()}
+            y_batch = None if y is None else y[batch]
+            if self.negatives is not None and y_batch is not None:
+                X_batch, y_batch = self.negatives(X_batch, y_batch, generator)
+            yield X_batch, y_batch

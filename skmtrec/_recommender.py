@@ -17,9 +17,11 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch.callbacks import EarlyStopping, PassthroughScoring
 from skorch.dataset import ValidSplit
 
+from ._catalog import Catalog, NegativeSampler
 from ._features import FeatureEncoder, as_frame
 from ._module import SharedBottomNetwork
 from ._net import ArrayBatchIterator, MaskedTaskLosses, MultiTaskNet
+from ._recommend import long_frame, ranking_weights, side_vectors, top_k
 from ._sides import assign_sides
 from ._tasks import FittedTask, check_tasks, targets_frame
 
@@ -30,7 +32,7 @@ def _declares_classification(estimator) -> bool:
     tasks = estimator.tasks
     if tasks is None or not isinstance(tasks, Mapping):
         raise AttributeError("predict_proba needs a classification task; `tasks` declares none.")
-    if not any(kind in ("binary", "multiclass") for kind in tasks.values()):
+    if not any(kind != "regression" for kind in tasks.values()):
         raise AttributeError("predict_proba needs a classification task; `tasks` declares none.")
     return True
 
@@ -80,6 +82,8 @@ class MultiTaskRecommender(BaseEstimator):
         Training batch size.
     max_epochs : int, default=50
         Most training epochs.
+    negative_ratio : int, default=4
+        For implicit tasks: sampled negatives per observed row, drawn afresh every epoch.
     patience : int or None, default=3
         Early stopping: stop after ``patience`` epochs without a lower validation loss and
         restore the best weights. ``None`` disables it.
@@ -144,6 +148,7 @@ class MultiTaskRecommender(BaseEstimator):
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "negative_ratio": [Interval(Integral, 1, None, closed="left")],
         "patience": [Interval(Integral, 1, None, closed="left"), None],
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],
         "task_weights": [Mapping, None],
@@ -170,6 +175,7 @@ class MultiTaskRecommender(BaseEstimator):
         weight_decay=2.0,
         batch_size=1024,
         max_epochs=50,
+        negative_ratio=4,
         patience=3,
         validation_fraction=0.1,
         task_weights=None,
@@ -192,6 +198,7 @@ class MultiTaskRecommender(BaseEstimator):
         self.weight_decay = weight_decay
         self.batch_size = batch_size
         self.max_epochs = max_epochs
+        self.negative_ratio = negative_ratio
         self.patience = patience
         self.validation_fraction = validation_fraction
         self.task_weights = task_weights
@@ -216,7 +223,7 @@ class MultiTaskRecommender(BaseEstimator):
     # -- fit -----------------------------------------------------------------------------------
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self, X, y=None):
         """Fit the network on interactions ``X`` and task labels ``y``.
 
         Parameters
@@ -226,6 +233,8 @@ class MultiTaskRecommender(BaseEstimator):
             (object, category, bool) become embeddings; numeric columns are standardized.
         y : DataFrame, Series or array-like of shape (n_samples,) or (n_samples, n_tasks)
             One column per task, named as in ``tasks``. NaN (or None) marks a missing label.
+            An implicit task needs no column (every row of X is a positive), so a model of
+            implicit tasks only is fitted with ``y=None``.
 
         Returns
         -------
@@ -242,6 +251,12 @@ class MultiTaskRecommender(BaseEstimator):
         encoder = FeatureEncoder(self.user_col, self.item_col).fit(frame)
         inputs = encoder.transform(frame)
         sides = assign_sides(encoder, inputs, self.item_features, self.user_features)
+        catalog = (
+            Catalog.from_inputs(inputs, encoder.n_users, encoder.n_items)
+            if "user" in inputs and "item" in inputs
+            else None
+        )
+        negatives = self._negative_sampler(kinds, catalog, sides)
 
         split = self._validation_split(len(frame))
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
@@ -269,7 +284,9 @@ class MultiTaskRecommender(BaseEstimator):
             max_epochs=self.max_epochs,
             iterator_train=ArrayBatchIterator,
             iterator_train__shuffle=True,
+            iterator_train__negatives=negatives,
             iterator_valid=ArrayBatchIterator,
+            iterator_valid__negatives=negatives,
             iterator_valid__batch_size=max(self.batch_size, _PREDICT_BATCH_SIZE),
             train_split=None if split is None else ValidSplit(split, random_state=seed),
             callbacks=self._callbacks(kinds, with_validation=split is not None),
@@ -287,6 +304,8 @@ class MultiTaskRecommender(BaseEstimator):
         self.classes_ = {t.name: t.classes for t in fitted_tasks if t.is_classifier}
         self._fitted_tasks = fitted_tasks
         self._encoder = encoder
+        self._catalog = catalog
+        self._sides = sides
         return self
 
     def _check_X(self, X, *, reset: bool | None) -> pd.DataFrame:
@@ -319,6 +338,20 @@ class MultiTaskRecommender(BaseEstimator):
                     f"`task_weights[{name!r}]` must be a finite number >= 0; got {w!r}."
                 )
         return [float(weights.get(name, 1.0)) for name in kinds]
+
+    def _negative_sampler(self, kinds, catalog, sides) -> NegativeSampler | None:
+        implicit = [j for j, kind in enumerate(kinds.values()) if kind == "implicit"]
+        if not implicit:
+            return None
+        if catalog is None:
+            name = next(n for n, kind in kinds.items() if kind == "implicit")
+            raise ValueError(
+                f"Task {name!r} is 'implicit': sampling negatives needs user and item ids; set "
+                "`user_col` and `item_col`."
+            )
+        return NegativeSampler(
+            catalog, self.negative_ratio, implicit, sides["item_numeric"], sides["item_categorical"]
+        )
 
     def _validation_split(self, n_samples: int) -> float | None:
         if self.validation_fraction == 0:
@@ -424,6 +457,168 @@ class MultiTaskRecommender(BaseEstimator):
         }
         return probas if len(probas) > 1 else probas[wanted[0]]
 
+    # -- recommending ---------------------------------------------------------------------------
+
+    def _entities(self, role: str, given) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Ids and encoded inputs of users or items: ids (side features from the catalog; new
+        ids get the population's) or a DataFrame with the id column and side features."""
+        encoder, catalog = self._encoder, self._catalog
+        label = encoder.user_label if role == "user" else encoder.item_label
+        codebook = encoder.user_codes if role == "user" else encoder.item_codes
+        if isinstance(given, pd.DataFrame):
+            if label not in given:
+                raise ValueError(f"The {role} table has no {role} id column {label!r}.")
+            ids = given[label].to_numpy()
+            inputs = encoder.transform_features(encoder.complete(given))
+        else:
+            ids = np.atleast_1d(np.asarray(given))
+            codes = codebook.transform(pd.Series(ids))
+            table = (
+                (catalog.user_numeric, catalog.user_categorical)
+                if role == "user"
+                else (catalog.item_numeric, catalog.item_categorical)
+            )
+            inputs = {"numeric": table[0][codes], "categorical": table[1][codes]}
+        inputs[role] = codebook.transform(pd.Series(ids)).astype(np.int64)
+        return ids, inputs
+
+    def _check_catalog(self, method: str) -> None:
+        check_is_fitted(self)
+        if self._catalog is None:
+            raise ValueError(
+                f"{method} needs user and item ids: fit with `user_col` and `item_col`."
+            )
+
+    def recommend(
+        self, users, k: int = 10, *, exclude_seen: bool = True, task=None, items=None
+    ) -> pd.DataFrame:
+        """Top-k items for each user, scored over the whole catalog in vectorized batches.
+
+        Each user's and item's vector is computed once; every (user, item) pair then goes through
+        the shared bottom and the towers, with interaction features (those of neither side) at
+        their neutral value.
+
+        Parameters
+        ----------
+        users : array-like of user ids, or DataFrame
+            Users to recommend for. A user not seen in fit gets the population's vector, or,
+            given a DataFrame with the user id column and user-side feature columns, a vector
+            from those features.
+        k : int, default=10
+            Items per user.
+        exclude_seen : bool, default=True
+            Leave out the items each user interacted with in fit.
+        task : str, dict of {str: float} or None, default=None
+            The score that ranks: a task's name, or a blend {task: weight} of the weighted sum of
+            scores, where a regression task scores its predicted value (in y units) and a binary
+            or implicit task its probability. ``None``: the first implicit task, else the first
+            regression task, else the first binary task.
+        items : DataFrame, default=None
+            Candidate items instead of the catalog kept in fit: the item id column and item-side
+            feature columns; items not seen in fit are scored from their features.
+
+        Returns
+        -------
+        recommendations : DataFrame
+            One row per (user, rank): the user id, ``rank`` (1 is best), the item id and
+            ``score``.
+        """
+        self._check_catalog("recommend")
+        if not (isinstance(k, Integral) and k >= 1):
+            raise ValueError(f"k must be an int >= 1; got {k!r}.")
+        weights = ranking_weights(self._fitted_tasks, task)
+        module, device = self.net_.module_, self.net_.device
+        module.eval()
+        user_ids, user_inputs = self._entities("user", users)
+        if items is None:
+            item_ids = self._encoder.item_codes.values.to_numpy()
+            codes = np.arange(1, len(item_ids) + 1)
+            item_inputs = {
+                "item": codes,
+                "numeric": self._catalog.item_numeric[codes],
+                "categorical": self._catalog.item_categorical[codes],
+            }
+        else:
+            item_ids, item_inputs = self._entities("item", items)
+        seen = self._catalog.seen[user_inputs["user"]][:, item_inputs["item"]]
+
+        def exclude(rows: slice):
+            return seen[rows].toarray() if exclude_seen else None
+
+        positions, scores = top_k(
+            module,
+            self._fitted_tasks,
+            weights,
+            side_vectors(module, "user", user_inputs, device),
+            side_vectors(module, "item", item_inputs, device),
+            k,
+            exclude,
+            (user_inputs["numeric"].shape[1], user_inputs["categorical"].shape[1]),
+            device,
+        )
+        return long_frame(
+            user_ids,
+            item_ids,
+            positions,
+            scores,
+            self._encoder.user_label,
+            self._encoder.item_label,
+        )
+
+    def similar_items(self, items, k: int = 10) -> pd.DataFrame:
+        """The k catalog items whose learned vectors (id embedding and item features) are
+        closest in cosine similarity.
+
+        Parameters
+        ----------
+        items : array-like of item ids, or DataFrame
+            Query items; a DataFrame with the item id column and item-side features serves items
+            not seen in fit from their content.
+        k : int, default=10
+            Similar items per query item (the item itself is left out).
+
+        Returns
+        -------
+        similar : DataFrame
+            One row per (item, rank): the item id, ``rank``, ``similar_<item column>`` and
+            ``similarity``.
+        """
+        self._check_catalog("similar_items")
+        module, device = self.net_.module_, self.net_.device
+        module.eval()
+        catalog_ids = self._encoder.item_codes.values.to_numpy()
+        codes = np.arange(1, len(catalog_ids) + 1)
+        catalog_vectors = side_vectors(
+            module,
+            "item",
+            {
+                "item": codes,
+                "numeric": self._catalog.item_numeric[codes],
+                "categorical": self._catalog.item_categorical[codes],
+            },
+            device,
+        )
+        query_ids, query_inputs = self._entities("item", items)
+        queries = side_vectors(module, "item", query_inputs, device)
+        with torch.no_grad():
+            a = torch.nn.functional.normalize(queries, dim=1)
+            b = torch.nn.functional.normalize(catalog_vectors, dim=1)
+            similarity = a @ b.T
+            itself = torch.as_tensor(query_inputs["item"], device=device)
+            rows = torch.nonzero(itself > 0).squeeze(1)
+            similarity[rows, itself[rows] - 1] = -torch.inf
+            values, positions = torch.topk(similarity, min(k, len(catalog_ids)), dim=1)
+        label = self._encoder.item_label
+        frame = long_frame(
+            query_ids,
+            catalog_ids,
+            positions.cpu().numpy(),
+            values.cpu().numpy(),
+            label,
+            f"similar_{label}",
+        )
+        return frame.rename(columns={"score": "similarity"})
+
     def score(self, X, y) -> float:
         """Mean over tasks of R^2 (regression) and accuracy (classification).
 
@@ -440,6 +635,8 @@ class MultiTaskRecommender(BaseEstimator):
         targets = targets_frame(y, len(predictions), self.tasks_)
         scores = []
         for task in self._fitted_tasks:
+            if task.kind == "implicit":  # observed rows are all positives: rank, don't score
+                continue
             truth = targets[task.name]
             present = truth.notna().to_numpy()
             if not present.any():

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-TASK_KINDS = ("regression", "binary", "multiclass")
+TASK_KINDS = ("regression", "binary", "multiclass", "implicit")
 
 
 @dataclass
@@ -41,6 +41,14 @@ class FittedTask:
         present = labels[labels.notna()]
         if present.empty:
             raise ValueError(f"Task {name!r} has no labels in y: every value is missing.")
+        if kind == "implicit":
+            values = set(pd.unique(present))
+            if not values <= {0, 1}:
+                raise ValueError(
+                    f"Task {name!r} is 'implicit': its labels are 1 (interacted) or 0 (a known "
+                    f"negative); y has {sorted(values, key=str)[:5]}."
+                )
+            return cls(name, kind, classes=np.array([0, 1]))
         if kind == "regression":
             values = _as_float(name, present)
             scale = float(values.std())
@@ -89,7 +97,7 @@ class FittedTask:
 
     def probabilities(self, raw: np.ndarray) -> np.ndarray:
         """Class probabilities, shape (n_samples, n_classes), from the tower's logits."""
-        if self.kind == "binary":
+        if self.kind in ("binary", "implicit"):
             p = 1.0 / (1.0 + np.exp(-raw.reshape(-1).astype(np.float64)))
             return np.column_stack([1.0 - p, p])
         shifted = raw - raw.max(axis=1, keepdims=True)
@@ -118,9 +126,12 @@ def _as_float(name: str, values: pd.Series) -> np.ndarray:
 
 def targets_frame(y, n_samples: int, tasks: Mapping[str, str] | None) -> pd.DataFrame:
     """``y`` as a DataFrame with one column per task, checked against ``tasks`` and X's rows."""
-    if y is None:
+    only_implicit = tasks is not None and all(kind == "implicit" for kind in tasks.values())
+    if y is None and not only_implicit:
         raise ValueError("MultiTaskRecommender requires y to be passed, but the target y is None.")
-    if isinstance(y, pd.DataFrame):
+    if y is None:
+        frame = pd.DataFrame(index=range(n_samples))
+    elif isinstance(y, pd.DataFrame):
         frame = y.reset_index(drop=True)
     elif isinstance(y, pd.Series):
         name = y.name if y.name is not None else _single_name(tasks)
@@ -153,7 +164,10 @@ def targets_frame(y, n_samples: int, tasks: Mapping[str, str] | None) -> pd.Data
             f"y has column(s) {undeclared} that `tasks` does not name; tasks are {declared}. "
             "Add them to `tasks` or drop them from y."
         )
-    absent = [t for t in declared if t not in given]
+    implied = [t for t in declared if t not in given and tasks[t] == "implicit"]
+    for t in implied:  # an implicit task needs no column: every observed row is a positive
+        frame[t] = 1.0
+    absent = [t for t in declared if t not in frame.columns]
     if absent:
         raise ValueError(f"`tasks` names {absent} but y has no such column(s); y has {given}.")
     return frame[declared]
@@ -162,6 +176,9 @@ def targets_frame(y, n_samples: int, tasks: Mapping[str, str] | None) -> pd.Data
 def _single_name(tasks: Mapping[str, str] | None) -> str:
     if tasks is None:
         return "y"
+    explicit = [t for t, kind in tasks.items() if kind != "implicit"]
+    if len(explicit) == 1:
+        return explicit[0]
     if len(tasks) != 1:
         raise ValueError(
             f"y is 1-D but `tasks` declares {len(tasks)} tasks {list(tasks)}; pass a DataFrame "

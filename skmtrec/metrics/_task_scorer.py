@@ -15,6 +15,7 @@ from sklearn.metrics import (
 )
 
 from .._tasks import targets_frame
+from ._ranking_scorer import _final_step
 
 # name -> (metric, sign, needs class probabilities)
 TASK_METRICS: dict[str, tuple[Callable, int, bool]] = {
@@ -25,13 +26,6 @@ TASK_METRICS: dict[str, tuple[Callable, int, bool]] = {
     "roc_auc": (roc_auc_score, 1, True),
     "log_loss": (log_loss, -1, True),
 }
-
-
-def _final_step(estimator):
-    """The recommender at the end of a (possibly nested) Pipeline."""
-    while hasattr(estimator, "steps"):
-        estimator = estimator.steps[-1][1]
-    return estimator
 
 
 class _TaskScorer:

@@ -1,0 +1,96 @@
+"""Ranking a catalog for users: side vectors computed once, pairs scored in batches."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+import torch
+
+# Small blocks keep the activations in cache: on 2 cores, 8192 pairs ran all of MovieLens
+# (943 users x 1,650 items) in 0.63 s against 2.3 s for 2**20.
+_PAIRS_PER_BATCH = 8192
+
+
+def ranking_weights(tasks, task) -> dict[int, float]:
+    """{task position: weight} of the score that ranks items.
+
+    ``task=None`` takes the first implicit task, else the first regression task, else the
+    first binary task; a name takes that task; a dict {name: weight} blends tasks.
+    """
+    kinds = {t.name: (j, t.kind) for j, t in enumerate(tasks)}
+    if task is None:
+        for kind in ("implicit", "regression", "binary"):
+            chosen = [name for name, (_, k) in kinds.items() if k == kind]
+            if chosen:
+                task = chosen[0]
+                break
+        else:
+            raise ValueError("No task can rank items: multiclass tasks give no single score.")
+    blend = dict(task) if isinstance(task, Mapping) else {task: 1.0}
+    for name in blend:
+        if name not in kinds:
+            raise ValueError(f"task={name!r} is not a task; tasks are {list(kinds)}.")
+        if kinds[name][1] == "multiclass":
+            raise ValueError(f"Task {name!r} is multiclass: it gives no single score to rank by.")
+    return {kinds[name][0]: float(w) for name, w in blend.items()}
+
+
+def task_score(task, out: torch.Tensor) -> torch.Tensor:
+    """A task's rankable score: the value in y units (regression) or the probability."""
+    if task.kind == "regression":
+        return out * task.scale + task.mean
+    return torch.sigmoid(out)
+
+
+@torch.no_grad()
+def side_vectors(module, role: str, inputs: dict[str, np.ndarray], device) -> torch.Tensor:
+    """The user's or item's vectors for encoded rows (eval mode: no id dropout)."""
+    return module.side_vector(
+        role,
+        torch.as_tensor(inputs[role], device=device),
+        torch.as_tensor(inputs["numeric"], device=device),
+        torch.as_tensor(inputs["categorical"], device=device),
+    )
+
+
+@torch.no_grad()
+def top_k(module, tasks, weights, user_vectors, item_vectors, k, exclude, width, device):
+    """Top-k item positions and scores per user; ``exclude(rows)`` gives a bool mask of items
+    a block of users must not get. ``width`` is (n_numeric, n_categorical)."""
+    n_users, n_items = len(user_vectors), len(item_vectors)
+    k = min(k, n_items)
+    per_block = max(1, _PAIRS_PER_BATCH // n_items)
+    best_items = np.empty((n_users, k), dtype=np.int64)
+    best_scores = np.empty((n_users, k), dtype=np.float32)
+    numeric = torch.zeros((per_block * n_items, width[0]), device=device)
+    categorical = torch.zeros((per_block * n_items, width[1]), dtype=torch.long, device=device)
+    for start in range(0, n_users, per_block):
+        users = user_vectors[start : start + per_block]
+        n_pairs = len(users) * n_items
+        pair_users = users.repeat_interleave(n_items, dim=0)
+        pair_items = item_vectors.repeat(len(users), 1)
+        outputs = module.head([pair_users, pair_items], numeric[:n_pairs], categorical[:n_pairs])
+        scores = sum(w * task_score(tasks[j], outputs[j]) for j, w in weights.items())
+        scores = scores.reshape(len(users), n_items).float()
+        mask = exclude(slice(start, start + len(users)))
+        if mask is not None:
+            scores[torch.as_tensor(mask, device=device)] = -torch.inf
+        values, positions = torch.topk(scores, k, dim=1)
+        best_items[start : start + len(users)] = positions.cpu().numpy()
+        best_scores[start : start + len(users)] = values.cpu().numpy()
+    return best_items, best_scores
+
+
+def long_frame(user_ids, item_ids, positions, scores, user_name, item_name) -> pd.DataFrame:
+    """One row per (user, rank): the user id, the rank (1 = best), the item id and its score."""
+    n_users, k = positions.shape
+    return pd.DataFrame(
+        {
+            user_name: np.repeat(np.asarray(user_ids), k),
+            "rank": np.tile(np.arange(1, k + 1), n_users),
+            item_name: np.asarray(item_ids)[positions.reshape(-1)],
+            "score": scores.reshape(-1),
+        }
+    )

@@ -1,0 +1,104 @@
+"""make_ranking_scorer: score a recommender's top-k lists on held-out interactions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .._tasks import targets_frame
+from ._ranking import hit_rate_at_k, map_at_k, ndcg_at_k, precision_at_k, recall_at_k
+
+RANKING_METRICS = {
+    "ndcg": ndcg_at_k,
+    "recall": recall_at_k,
+    "precision": precision_at_k,
+    "hit_rate": hit_rate_at_k,
+    "map": map_at_k,
+}
+
+
+def _final_step(estimator):
+    """The recommender at the end of a (possibly nested) Pipeline."""
+    while hasattr(estimator, "steps"):
+        estimator = estimator.steps[-1][1]
+    return estimator
+
+
+class _RankingScorer:
+    def __init__(self, metric, k, relevance, task):
+        self.metric = metric
+        self.k = k
+        self.relevance = relevance
+        self.task = task
+
+    def __call__(self, estimator, X, y=None) -> float:
+        recommender = _final_step(estimator)
+        encoder = recommender._encoder
+        held_out = pd.DataFrame(
+            {
+                "user": X[encoder.user_label].to_numpy(),
+                "item": X[encoder.item_label].to_numpy(),
+            }
+        )
+        if self.relevance is not None:
+            task, threshold = self.relevance
+            labels = targets_frame(y, len(X), recommender.tasks_)[task].to_numpy(dtype=float)
+            held_out = held_out[labels >= threshold]
+        if held_out.empty:
+            return np.nan
+        users = np.sort(held_out["user"].unique())
+        recs = recommender.recommend(users, k=self.k, task=self.task)
+        items = np.union1d(held_out["item"].unique(), recs[encoder.item_label].unique())
+        row = pd.Index(users)
+        col = pd.Index(items)
+        y_true = np.zeros((len(users), len(items)), dtype=bool)
+        y_true[row.get_indexer(held_out["user"]), col.get_indexer(held_out["item"])] = True
+        y_score = np.full(y_true.shape, -np.inf)
+        y_score[
+            row.get_indexer(recs[encoder.user_label]), col.get_indexer(recs[encoder.item_label])
+        ] = recs["score"].to_numpy(dtype=float)
+        return RANKING_METRICS[self.metric](y_true, y_score, k=self.k)
+
+    def __repr__(self) -> str:
+        return (
+            f"make_ranking_scorer({self.metric!r}, k={self.k}, relevance={self.relevance!r}, "
+            f"task={self.task!r})"
+        )
+
+
+def make_ranking_scorer(metric: str = "ndcg", k: int = 10, *, relevance=None, task=None):
+    """Make a scorer of top-k recommendations on held-out interactions, for ``scoring=``.
+
+    The held-out rows of ``X`` (user, item) are the relevant items; each of their users gets a
+    top-k list from ``recommend`` (items seen in fit excluded), scored by the metric, averaged
+    over users. Pair it with :class:`skmtrec.model_selection.UserHoldout`.
+
+    Parameters
+    ----------
+    metric : {"ndcg", "recall", "precision", "hit_rate", "map"}, default="ndcg"
+        The metric at k (see :mod:`skmtrec.metrics`).
+    k : int, default=10
+        Length of the lists.
+    relevance : tuple of (str, float), default=None
+        Count a held-out row as relevant only if its label of that task is at least the
+        threshold, e.g. ``("rating", 4)``; ``None``: every held-out row is relevant.
+    task : str, dict or None, default=None
+        The score that ranks, as in ``recommend``.
+
+    Returns
+    -------
+    scorer : callable
+        ``scorer(estimator, X, y)`` -> float, greater is better.
+
+    Examples
+    --------
+    >>> from skmtrec.metrics import make_ranking_scorer
+    >>> scorer = make_ranking_scorer("ndcg", k=10, relevance=("rating", 4))
+    """
+    if metric not in RANKING_METRICS:
+        raise ValueError(
+            f"Unknown ranking metric {metric!r}; choose from {sorted(RANKING_METRICS)}."
+        )
+    if not (isinstance(k, int) and k >= 1):
+        raise ValueError(f"k must be an int >= 1; got {k!r}.")
+    return _RankingScorer(metric, k, relevance, task)
