@@ -1,0 +1,183 @@
+"""Top-k recommendation on MovieLens 100K u1 (protocol R2 of BENCHMARKS.md), and the time to
+recommend for every user (protocol S), for skmtrec beside popularity and implicit's ALS and BPR
+in the same run.
+
+    SKMTREC_DATA=../shared/data python benchmarks/bench_ranking.py
+
+Prints a markdown table and writes it to benchmarks/results/ranking.md.
+"""
+
+from __future__ import annotations
+
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import torch
+from sklearn.metrics import root_mean_squared_error
+
+from skmtrec import MultiTaskRecommender
+from skmtrec.datasets import GENRES, load_movielens_100k
+from skmtrec.metrics import hit_rate_at_k, ndcg_at_k, recall_at_k
+
+K = 10
+REPEATS = 5
+FEATURES = ["user_id", "item_id", "age", "gender", "occupation", *GENRES]
+# The documented configuration: the implicit task weighs 3 beside the rating.
+CONFIG = dict(
+    tasks={"rating": "regression", "interacted": "implicit"},
+    task_weights={"interacted": 3.0},
+    random_state=0,
+)
+
+
+def evaluate(lists: dict, relevant: pd.DataFrame, users: np.ndarray, items: np.ndarray) -> dict:
+    """R2 metrics from each user's ranked item ids (best first)."""
+    row, col = pd.Index(users), pd.Index(items)
+    y_true = np.zeros((len(users), len(items)))
+    y_true[row.get_indexer(relevant["user_id"]), col.get_indexer(relevant["item_id"])] = 1
+    y_score = np.full(y_true.shape, -np.inf)
+    for u, ranked in lists.items():
+        y_score[row.get_loc(u), col.get_indexer(ranked)] = -np.arange(len(ranked))
+    return {
+        "ndcg": ndcg_at_k(y_true, y_score, K),
+        "recall": recall_at_k(y_true, y_score, K),
+        "hr": hit_rate_at_k(y_true, y_score, K),
+    }
+
+
+def median_seconds(func) -> float:
+    times = []
+    for _ in range(REPEATS):
+        start = time.perf_counter()
+        func()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> str:
+    torch.set_num_threads(2)
+    data = load_movielens_100k(fold=1)
+    train, test = data.train, data.test
+    relevant = test[test["rating"] >= 4]
+    users = np.sort(relevant["user_id"].unique())
+    items = np.sort(data.ratings["item_id"].unique())
+    all_users = np.sort(train["user_id"].unique())
+    rows = []
+
+    # skmtrec
+    X = train[FEATURES].copy()
+    X[list(GENRES)] = X[list(GENRES)].astype(bool)
+    start = time.perf_counter()
+    model = MultiTaskRecommender(**CONFIG).fit(X, train[["rating"]])
+    fit_s = time.perf_counter() - start
+    recs = model.recommend(users, k=K)
+    lists = recs.groupby("user_id")["item_id"].apply(list).to_dict()
+    X_test = test[FEATURES].copy()
+    X_test[list(GENRES)] = X_test[list(GENRES)].astype(bool)
+    rmse = root_mean_squared_error(
+        test["rating"], np.clip(model.predict_tasks(X_test)["rating"], 1, 5)
+    )
+    rows.append(
+        {
+            "model": "skmtrec (rating + implicit x3, one model)",
+            **evaluate(lists, relevant, users, items),
+            "fit_s": fit_s,
+            "rec_s": median_seconds(lambda: model.recommend(all_users, k=K)),
+            "rmse": rmse,
+        }
+    )
+
+    # popularity
+    counts = train["item_id"].value_counts()
+    seen = train.groupby("user_id")["item_id"].apply(set).to_dict()
+    popular = counts.index.to_numpy()
+    lists = {u: [i for i in popular[: K + len(seen[u])] if i not in seen[u]][:K] for u in users}
+    rows.append(
+        {
+            "model": "Popularity (count in u1.base)",
+            **evaluate(lists, relevant, users, items),
+            "fit_s": 0.0,
+            "rec_s": float("nan"),
+            "rmse": float("nan"),
+        }
+    )
+
+    # implicit ALS and BPR on the binary user x item matrix
+    from implicit.als import AlternatingLeastSquares
+    from implicit.bpr import BayesianPersonalizedRanking
+
+    user_index, item_index = (
+        pd.Index(np.sort(train["user_id"].unique())),
+        pd.Index(np.sort(train["item_id"].unique())),
+    )
+    user_items = sp.csr_matrix(
+        (
+            np.ones(len(train), dtype=np.float32),
+            (user_index.get_indexer(train["user_id"]), item_index.get_indexer(train["item_id"])),
+        ),
+        shape=(len(user_index), len(item_index)),
+    )
+    for name, peer in (
+        (
+            "implicit ALS (64 factors, reg 0.05, 30 iterations)",
+            AlternatingLeastSquares(factors=64, regularization=0.05, iterations=30, random_state=0),
+        ),
+        (
+            "implicit BPR (64 factors, 200 iterations)",
+            BayesianPersonalizedRanking(factors=64, iterations=200, random_state=0),
+        ),
+    ):
+        start = time.perf_counter()
+        peer.fit(user_items, show_progress=False)
+        fit_s = time.perf_counter() - start
+        codes = user_index.get_indexer(users)
+        ids, _ = peer.recommend(codes, user_items[codes], N=K, filter_already_liked_items=True)
+        lists = {u: item_index[ids[j]].tolist() for j, u in enumerate(users)}
+        rows.append(
+            {
+                "model": name,
+                **evaluate(lists, relevant, users, items),
+                "fit_s": fit_s,
+                "rec_s": median_seconds(
+                    lambda p=peer: p.recommend(
+                        np.arange(user_items.shape[0]),
+                        user_items,
+                        N=K,
+                        filter_already_liked_items=True,
+                    )
+                ),
+                "rmse": float("nan"),
+            }
+        )
+
+    lines = [
+        f"MovieLens 100K u1 (R2: {len(users)} users with a test rating >= 4, every unrated item "
+        f"ranked); recommend = top-{K} for all {len(all_users)} users over all "
+        f"{len(item_index)} items, median of {REPEATS}. {platform.machine()}, "
+        f"{torch.get_num_threads()} torch threads.",
+        "",
+        "| model | NDCG@10 | Recall@10 | HR@10 | rating RMSE | fit seconds | recommend seconds |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in rows:
+        rmse = "-" if np.isnan(r["rmse"]) else f"{r['rmse']:.4f}"
+        rec_s = "-" if np.isnan(r["rec_s"]) else f"{r['rec_s']:.3f}"
+        lines.append(
+            f"| {r['model']} | {r['ndcg']:.4f} | {r['recall']:.4f} | {r['hr']:.4f} | "
+            f"{rmse} | {r['fit_s']:.2f} | {rec_s} |"
+        )
+    table = "\n".join(lines)
+    print(table)
+    out = Path(__file__).parent / "results" / "ranking.md"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(table + "\n")
+    return table
+
+
+if __name__ == "__main__":
+    main()
