@@ -9,8 +9,8 @@ Prints a markdown table and writes it to benchmarks/results/ranking.md.
 
 from __future__ import annotations
 
-import platform
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -21,33 +21,12 @@ import torch
 from sklearn.metrics import root_mean_squared_error
 
 from skmtrec import MultiTaskRecommender
-from skmtrec.datasets import GENRES, load_movielens_100k
-from skmtrec.metrics import hit_rate_at_k, ndcg_at_k, recall_at_k
+from skmtrec.datasets import load_movielens_100k
 
-K = 10
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import CONFIG, K, machine, movielens_xy, r2_metrics, skmtrec_lists, write
+
 REPEATS = 5
-FEATURES = ["user_id", "item_id", "age", "gender", "occupation", *GENRES]
-# The documented configuration: the implicit task weighs 3 beside the rating.
-CONFIG = dict(
-    tasks={"rating": "regression", "interacted": "implicit"},
-    task_weights={"interacted": 3.0},
-    random_state=0,
-)
-
-
-def evaluate(lists: dict, relevant: pd.DataFrame, users: np.ndarray, items: np.ndarray) -> dict:
-    """R2 metrics from each user's ranked item ids (best first)."""
-    row, col = pd.Index(users), pd.Index(items)
-    y_true = np.zeros((len(users), len(items)))
-    y_true[row.get_indexer(relevant["user_id"]), col.get_indexer(relevant["item_id"])] = 1
-    y_score = np.full(y_true.shape, -np.inf)
-    for u, ranked in lists.items():
-        y_score[row.get_loc(u), col.get_indexer(ranked)] = -np.arange(len(ranked))
-    return {
-        "ndcg": ndcg_at_k(y_true, y_score, K),
-        "recall": recall_at_k(y_true, y_score, K),
-        "hr": hit_rate_at_k(y_true, y_score, K),
-    }
 
 
 def median_seconds(func) -> float:
@@ -70,22 +49,17 @@ def main() -> str:
     rows = []
 
     # skmtrec
-    X = train[FEATURES].copy()
-    X[list(GENRES)] = X[list(GENRES)].astype(bool)
+    X, y = movielens_xy(train)
     start = time.perf_counter()
-    model = MultiTaskRecommender(**CONFIG).fit(X, train[["rating"]])
+    model = MultiTaskRecommender(**CONFIG).fit(X, y)
     fit_s = time.perf_counter() - start
-    recs = model.recommend(users, k=K)
-    lists = recs.groupby("user_id")["item_id"].apply(list).to_dict()
-    X_test = test[FEATURES].copy()
-    X_test[list(GENRES)] = X_test[list(GENRES)].astype(bool)
     rmse = root_mean_squared_error(
-        test["rating"], np.clip(model.predict_tasks(X_test)["rating"], 1, 5)
+        test["rating"], np.clip(model.predict_tasks(movielens_xy(test)[0])["rating"], 1, 5)
     )
     rows.append(
         {
             "model": "skmtrec (rating + implicit x3, one model)",
-            **evaluate(lists, relevant, users, items),
+            **r2_metrics(skmtrec_lists(model, test), test, items),
             "fit_s": fit_s,
             "rec_s": median_seconds(lambda: model.recommend(all_users, k=K)),
             "rmse": rmse,
@@ -100,7 +74,7 @@ def main() -> str:
     rows.append(
         {
             "model": "Popularity (count in u1.base)",
-            **evaluate(lists, relevant, users, items),
+            **r2_metrics(lists, test, items),
             "fit_s": 0.0,
             "rec_s": float("nan"),
             "rmse": float("nan"),
@@ -141,7 +115,7 @@ def main() -> str:
         rows.append(
             {
                 "model": name,
-                **evaluate(lists, relevant, users, items),
+                **r2_metrics(lists, test, items),
                 "fit_s": fit_s,
                 "rec_s": median_seconds(
                     lambda p=peer: p.recommend(
@@ -158,8 +132,7 @@ def main() -> str:
     lines = [
         f"MovieLens 100K u1 (R2: {len(users)} users with a test rating >= 4, every unrated item "
         f"ranked); recommend = top-{K} for all {len(all_users)} users over all "
-        f"{len(item_index)} items, median of {REPEATS}. {platform.machine()}, "
-        f"{torch.get_num_threads()} torch threads.",
+        f"{len(item_index)} items, median of {REPEATS}; {machine()}.",
         "",
         "| model | NDCG@10 | Recall@10 | HR@10 | rating RMSE | fit seconds | recommend seconds |",
         "| --- | --- | --- | --- | --- | --- | --- |",
@@ -171,12 +144,7 @@ def main() -> str:
             f"| {r['model']} | {r['ndcg']:.4f} | {r['recall']:.4f} | {r['hr']:.4f} | "
             f"{rmse} | {r['fit_s']:.2f} | {rec_s} |"
         )
-    table = "\n".join(lines)
-    print(table)
-    out = Path(__file__).parent / "results" / "ranking.md"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(table + "\n")
-    return table
+    return write("\n".join(lines), "ranking.md")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,67 @@
+"""What the benchmark scripts share: the MovieLens set-up, the documented configuration, R2."""
+
+from __future__ import annotations
+
+import platform
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from skmtrec.datasets import GENRES
+from skmtrec.metrics import hit_rate_at_k, ndcg_at_k, recall_at_k
+
+K = 10
+FEATURES = ["user_id", "item_id", "age", "gender", "occupation", *GENRES]
+# The documented configuration: one model rates and ranks; the implicit task weighs 3.
+CONFIG = {
+    "tasks": {"rating": "regression", "interacted": "implicit"},
+    "task_weights": {"interacted": 3.0},
+    "random_state": 0,
+}
+
+
+def movielens_xy(frame: pd.DataFrame):
+    """X: ids, age, gender, occupation, genre flags; y: the rating."""
+    X = frame[FEATURES].copy()
+    X[list(GENRES)] = X[list(GENRES)].astype(bool)
+    return X, frame[["rating"]]
+
+
+def r2_metrics(lists: dict, test: pd.DataFrame, items: np.ndarray) -> dict[str, float]:
+    """Protocol R2 from each user's ranked item ids (best first): relevant = test rating >= 4."""
+    relevant = test[test["rating"] >= 4]
+    users = np.sort(relevant["user_id"].unique())
+    row, col = pd.Index(users), pd.Index(items)
+    y_true = np.zeros((len(users), len(items)))
+    y_true[row.get_indexer(relevant["user_id"]), col.get_indexer(relevant["item_id"])] = 1
+    y_score = np.full(y_true.shape, -np.inf)
+    for u in users:
+        ranked = lists.get(u, [])
+        y_score[row.get_loc(u), col.get_indexer(ranked)] = -np.arange(len(ranked))
+    return {
+        "ndcg": ndcg_at_k(y_true, y_score, K),
+        "recall": recall_at_k(y_true, y_score, K),
+        "hr": hit_rate_at_k(y_true, y_score, K),
+    }
+
+
+def skmtrec_lists(model, test: pd.DataFrame) -> dict:
+    users = np.sort(test.loc[test["rating"] >= 4, "user_id"].unique())
+    recs = model.recommend(users, k=K)
+    return recs.groupby("user_id")["item_id"].apply(list).to_dict()
+
+
+def machine() -> str:
+    return (
+        f"{platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}"
+    )
+
+
+def write(table: str, name: str) -> str:
+    print(table)
+    out = Path(__file__).parent / "results" / name
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(table + "\n")
+    return table

@@ -1,0 +1,151 @@
+"""Rating prediction (protocol R1: u1 and the mean of u1..u5) and cold-start items (R3) on
+MovieLens 100K, skmtrec's documented configuration beside Surprise in the same run.
+
+    SKMTREC_DATA=../shared/data python benchmarks/bench_rating.py [--folds 1 2 3 4 5]
+
+Prints markdown tables and writes them to benchmarks/results/rating.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.metrics import mean_absolute_error, root_mean_squared_error
+
+from skmtrec import MultiTaskRecommender
+from skmtrec.datasets import load_movielens_100k
+from skmtrec.model_selection import ColdItemSplit
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+from _common import CONFIG, machine, movielens_xy, write
+from text_pipeline import make_text_pipeline
+from text_pipeline import movielens_xy as movielens_text_xy
+
+
+def surprise_models():
+    from surprise import SVD, BaselineOnly, KNNBaseline, SVDpp
+
+    return {
+        "Surprise BaselineOnly": lambda: BaselineOnly(verbose=False),
+        "Surprise SVD": lambda: SVD(random_state=0),
+        "Surprise SVD++ (cache_ratings)": lambda: SVDpp(random_state=0, cache_ratings=True),
+        "Surprise KNNBaseline (item, pearson_baseline)": lambda: KNNBaseline(
+            sim_options={"name": "pearson_baseline", "user_based": False}, verbose=False
+        ),
+    }
+
+
+def surprise_fit_predict(make, train, test):
+    from surprise import Dataset, Reader
+
+    trainset = Dataset.load_from_df(
+        train[["user_id", "item_id", "rating"]], Reader(rating_scale=(1, 5))
+    ).build_full_trainset()
+    algo = make()
+    start = time.perf_counter()
+    algo.fit(trainset)
+    fit_s = time.perf_counter() - start
+    pred = [algo.predict(u, i).est for u, i in zip(test["user_id"], test["item_id"], strict=True)]
+    return np.clip(pred, 1, 5), fit_s
+
+
+def skmtrec_fit_predict(train, test):
+    X, y = movielens_xy(train)
+    start = time.perf_counter()
+    model = MultiTaskRecommender(**CONFIG).fit(X, y)
+    fit_s = time.perf_counter() - start
+    return np.clip(model.predict_tasks(movielens_xy(test)[0])["rating"], 1, 5), fit_s
+
+
+def mean_plus_user_bias(train, test) -> np.ndarray:
+    mean = train["rating"].mean()
+    bias = train.groupby("user_id")["rating"].mean() - mean
+    return np.clip(mean + test["user_id"].map(bias).fillna(0).to_numpy(), 1, 5)
+
+
+def r1(data_folds) -> str:
+    results: dict[str, list] = {}
+    for fold, (train, test) in data_folds.items():
+        runs = [("skmtrec (documented configuration)", None), *surprise_models().items()]
+        for name, make in runs:
+            if make is None:
+                pred, fit_s = skmtrec_fit_predict(train, test)
+            else:
+                pred, fit_s = surprise_fit_predict(make, train, test)
+            results.setdefault(name, []).append(
+                (
+                    fold,
+                    root_mean_squared_error(test["rating"], pred),
+                    mean_absolute_error(test["rating"], pred),
+                    fit_s,
+                )
+            )
+            print(f"R1 u{fold} {name}: RMSE {results[name][-1][1]:.4f}", flush=True)
+    lines = [
+        f"R1, MovieLens 100K official splits u{'/u'.join(str(f) for f in data_folds)}; "
+        f"{machine()}.",
+        "",
+        "| model | RMSE u1 | RMSE mean | MAE mean | fit seconds (u1) |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for name, rows in results.items():
+        frame = pd.DataFrame(rows, columns=["fold", "rmse", "mae", "fit_s"]).set_index("fold")
+        u1 = f"{frame.loc[1, 'rmse']:.4f}" if 1 in frame.index else "-"
+        fit = f"{frame.loc[1, 'fit_s']:.2f}" if 1 in frame.index else "-"
+        lines.append(
+            f"| {name} | {u1} | {frame['rmse'].mean():.4f} | {frame['mae'].mean():.4f} | {fit} |"
+        )
+    return "\n".join(lines)
+
+
+def r3(ratings: pd.DataFrame, seed: int = 0) -> str:
+    train_rows, test_rows = next(ColdItemSplit(0.2, random_state=seed).split(ratings))
+    train, test = ratings.iloc[train_rows], ratings.iloc[test_rows]
+    rmse = {
+        "global mean + user bias": root_mean_squared_error(
+            test["rating"], mean_plus_user_bias(train, test)
+        )
+    }
+    pred, _ = skmtrec_fit_predict(train, test)
+    rmse["skmtrec, documented configuration (no text)"] = root_mean_squared_error(
+        test["rating"], pred
+    )
+    X_text, y_text = movielens_text_xy(train, text=True)
+    pipeline = make_text_pipeline().fit(X_text, y_text)
+    pred = np.clip(pipeline.predict(movielens_text_xy(test, text=True)[0])[:, 0], 1, 5)
+    rmse["skmtrec + titles (examples/text_pipeline.py)"] = root_mean_squared_error(
+        test["rating"], pred.astype(float)
+    )
+    lines = [
+        f"R3, cold-start items: ColdItemSplit(0.2, random_state={seed}) holds out "
+        f"{test['item_id'].nunique()} items ({len(test)} ratings); {machine()}.",
+        "",
+        "| model | RMSE on cold items |",
+        "| --- | --- |",
+        *(f"| {name} | {value:.4f} |" for name, value in rmse.items()),
+    ]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> str:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--folds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
+    args = parser.parse_args(argv)
+    torch.set_num_threads(2)
+    folds = {}
+    for fold in args.folds:
+        data = load_movielens_100k(fold=fold)
+        folds[fold] = (data.train, data.test)
+    tables = [r1(folds), r3(data.ratings)]
+    return write("\n\n".join(tables), "rating.md")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,164 @@
+"""Speed and scale (protocol S): fit and predict on MovieLens u1 beside Surprise and implicit,
+fit with the text cache cold and warm, and seconds per epoch and peak memory on synthetic data
+of 10^5, 10^6 and 10^7 rows.
+
+    SKMTREC_DATA=../shared/data python benchmarks/bench_speed.py [--scale 100000 1000000 10000000]
+
+Prints markdown tables and writes them to benchmarks/results/speed.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from skmtrec import MultiTaskRecommender, _sentence_embedder
+from skmtrec.datasets import load_movielens_100k, make_interactions
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+from _common import CONFIG, machine, movielens_xy, write
+from text_pipeline import make_text_pipeline
+from text_pipeline import movielens_xy as movielens_text_xy
+
+REPEATS = 3
+
+
+def timed(func, repeats=REPEATS) -> tuple[float, object]:
+    times, result = [], None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = func()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), result
+
+
+def movielens_speed() -> str:
+    from implicit.als import AlternatingLeastSquares
+    from scipy import sparse
+    from surprise import SVD, Dataset, Reader, SVDpp
+
+    data = load_movielens_100k(fold=1)
+    train, test = data.train, data.test
+    X, y = movielens_xy(train)
+    X_test, _ = movielens_xy(test)
+    rows = []
+
+    fit_s, model = timed(lambda: MultiTaskRecommender(**CONFIG).fit(X, y))
+    predict_s, _ = timed(lambda: model.predict(X_test))
+    rows.append(("skmtrec, documented configuration", fit_s, len(X_test) / predict_s))
+
+    X_text, y_text = movielens_text_xy(train)
+    _sentence_embedder._MEMORY_CACHE.clear()
+    cold_s, _ = timed(lambda: make_text_pipeline().fit(X_text, y_text), repeats=1)
+    warm_s, pipeline = timed(lambda: make_text_pipeline().fit(X_text, y_text), repeats=1)
+    X_text_test = movielens_text_xy(test)[0]
+    text_predict_s, _ = timed(lambda: pipeline.predict(X_text_test))
+    rows.append(("skmtrec + titles, text cache cold", cold_s, float("nan")))
+    rows.append(("skmtrec + titles, text cache warm", warm_s, len(X_test) / text_predict_s))
+
+    trainset = Dataset.load_from_df(
+        train[["user_id", "item_id", "rating"]], Reader(rating_scale=(1, 5))
+    ).build_full_trainset()
+    pairs = list(zip(test["user_id"], test["item_id"], strict=True))
+    for name, make, repeats in (
+        ("Surprise SVD", lambda: SVD(random_state=0), REPEATS),
+        ("Surprise SVD++", lambda: SVDpp(random_state=0, cache_ratings=True), 1),
+    ):
+        fit_s, algo = timed(lambda m=make: m().fit(trainset), repeats=repeats)
+        predict_s, _ = timed(lambda a=algo: [a.predict(u, i) for u, i in pairs])
+        rows.append((name, fit_s, len(pairs) / predict_s))
+
+    users = train["user_id"].astype("category")
+    items = train["item_id"].astype("category")
+    matrix = sparse.csr_matrix(
+        (np.ones(len(train), dtype=np.float32), (users.cat.codes, items.cat.codes))
+    )
+    als = AlternatingLeastSquares(factors=64, regularization=0.05, iterations=30, random_state=0)
+    fit_s, _ = timed(lambda: als.fit(matrix, show_progress=False))
+    rows.append(("implicit ALS (64 factors, 30 iterations)", fit_s, float("nan")))
+
+    lines = [
+        f"MovieLens 100K u1.base (80,000 rows) fit, u1.test (20,000 rows) predict; median of "
+        f"{REPEATS} (SVD++ and the cold/warm text fits: one run); {machine()}.",
+        "",
+        "| model | fit seconds | predict rows/s |",
+        "| --- | --- | --- |",
+    ]
+    for name, fit_s, rate in rows:
+        rate_cell = "-" if np.isnan(rate) else f"{rate:,.0f}"
+        lines.append(f"| {name} | {fit_s:.2f} | {rate_cell} |")
+    return "\n".join(lines)
+
+
+def one_epoch(n_rows: int) -> dict:
+    """In a fresh process: generate n_rows, fit one epoch; its seconds and the peak memory."""
+    X, y = make_interactions(
+        n_users=max(1000, n_rows // 100),
+        n_items=max(500, n_rows // 500),
+        n_interactions=n_rows,
+        random_state=0,
+    )
+    X = X.drop(columns="item_text")
+    model = MultiTaskRecommender(
+        tasks={"rating": "regression", "like": "binary", "category": "multiclass"},
+        max_epochs=1,
+        validation_fraction=0,
+        random_state=0,
+    )
+    start = time.perf_counter()
+    model.fit(X, y)
+    return {
+        "rows": n_rows,
+        "epoch_s": model.net_.history[-1, "dur"],
+        "fit_s": time.perf_counter() - start,
+        "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def scale(sizes: list[int]) -> str:
+    lines = [
+        "Synthetic interactions (`make_interactions`, rating + like + category, no validation "
+        f"split), one epoch each in a fresh process; {machine()}.",
+        "",
+        "| rows | seconds per epoch | fit seconds (encoding included) | peak memory (MB) |",
+        "| --- | --- | --- | --- |",
+    ]
+    for n in sizes:
+        out = subprocess.run(
+            [sys.executable, __file__, "--one-epoch", str(n)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        r = json.loads(out.strip().splitlines()[-1])
+        lines.append(
+            f"| {r['rows']:,} | {r['epoch_s']:.1f} | {r['fit_s']:.1f} | {r['peak_mb']:,.0f} |"
+        )
+        print(lines[-1], flush=True)
+    return "\n".join(lines)
+
+
+def main(argv=None) -> str:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=int, nargs="*", default=[10**5, 10**6, 10**7])
+    parser.add_argument("--one-epoch", type=int, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(2)
+    if args.one_epoch:
+        print(json.dumps(one_epoch(args.one_epoch)))
+        return ""
+    return write(movielens_speed() + "\n\n" + scale(args.scale), "speed.md")
+
+
+if __name__ == "__main__":
+    main()
