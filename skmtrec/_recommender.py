@@ -305,7 +305,6 @@ class MultiTaskRecommender(BaseEstimator):
         self._fitted_tasks = fitted_tasks
         self._encoder = encoder
         self._catalog = catalog
-        self._sides = sides
         return self
 
     def _check_X(self, X, *, reset: bool | None) -> pd.DataFrame:
