@@ -129,11 +129,18 @@ class SharedBottomNetwork(nn.Module):
         parts = list(vectors)
         if len(vectors) == 2:
             parts.append(vectors[0] * vectors[1])
+        parts.append(self.shared_input(numeric, categorical))
+        return self.towers_output(self.bottom(torch.cat(parts, dim=1)))
+
+    def shared_input(self, numeric, categorical) -> torch.Tensor:
+        """The interaction features (of neither side) as the bottom sees them."""
         embedded = {
             j: self.categorical_embeddings[j](categorical[:, j]) for j in self._shared_categorical
         }
-        parts += self._features(numeric, embedded, self._shared_numeric, self._shared_categorical)
-        shared = self.bottom(torch.cat(parts, dim=1))
+        parts = self._features(numeric, embedded, self._shared_numeric, self._shared_categorical)
+        return torch.cat(parts, dim=1) if parts else numeric[:, :0]
+
+    def towers_output(self, shared: torch.Tensor) -> tuple[torch.Tensor, ...]:
         return tuple(
             out.squeeze(1) if out.shape[1] == 1 else out
             for out in (tower(shared) for tower in self.towers)

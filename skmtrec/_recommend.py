@@ -58,20 +58,36 @@ def side_vectors(module, role: str, inputs: dict[str, np.ndarray], device) -> to
 @torch.no_grad()
 def top_k(module, tasks, weights, user_vectors, item_vectors, k, exclude, width, device):
     """Top-k item positions and scores per user; ``exclude(rows)`` gives a bool mask of items
-    a block of users must not get. ``width`` is (n_numeric, n_categorical)."""
+    a block of users must not get. ``width`` is (n_numeric, n_categorical).
+
+    The bottom's first layer is split by its inputs [user, item, user * item, shared]: the
+    user and item terms are computed once per user and per item, the shared (interaction)
+    features are at their neutral value for every pair, so only the product term is per pair.
+    """
     n_users, n_items = len(user_vectors), len(item_vectors)
     k = min(k, n_items)
+    d = user_vectors.shape[1]
+    first, rest = module.bottom[0], module.bottom[1:]
+    w_user, w_item, w_pair, w_shared = (
+        first.weight[:, :d],
+        first.weight[:, d : 2 * d],
+        first.weight[:, 2 * d : 3 * d],
+        first.weight[:, 3 * d :],
+    )
+    neutral = module.shared_input(
+        torch.zeros((1, width[0]), device=device),
+        torch.zeros((1, width[1]), dtype=torch.long, device=device),
+    )
+    user_term = user_vectors @ w_user.T
+    item_term = item_vectors @ w_item.T + neutral @ w_shared.T + first.bias
     per_block = max(1, _PAIRS_PER_BATCH // n_items)
     best_items = np.empty((n_users, k), dtype=np.int64)
     best_scores = np.empty((n_users, k), dtype=np.float32)
-    numeric = torch.zeros((per_block * n_items, width[0]), device=device)
-    categorical = torch.zeros((per_block * n_items, width[1]), dtype=torch.long, device=device)
     for start in range(0, n_users, per_block):
         users = user_vectors[start : start + per_block]
-        n_pairs = len(users) * n_items
-        pair_users = users.repeat_interleave(n_items, dim=0)
-        pair_items = item_vectors.repeat(len(users), 1)
-        outputs = module.head([pair_users, pair_items], numeric[:n_pairs], categorical[:n_pairs])
+        pre = (users[:, None, :] * item_vectors[None, :, :]) @ w_pair.T
+        pre += user_term[start : start + per_block, None, :] + item_term[None, :, :]
+        outputs = module.towers_output(rest(pre.reshape(len(users) * n_items, -1)))
         scores = sum(w * task_score(tasks[j], outputs[j]) for j, w in weights.items())
         scores = scores.reshape(len(users), n_items).float()
         mask = exclude(slice(start, start + len(users)))
