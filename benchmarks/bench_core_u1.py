@@ -9,7 +9,7 @@ Prints a markdown table and writes it to benchmarks/results/core_u1.md.
 
 from __future__ import annotations
 
-import platform
+import sys
 import time
 from pathlib import Path
 
@@ -19,6 +19,9 @@ from sklearn.metrics import mean_absolute_error, roc_auc_score, root_mean_square
 
 from skmtrec import MultiTaskRecommender
 from skmtrec.datasets import GENRES, load_movielens_100k
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine, write
 
 FEATURES = ["user_id", "item_id", "age", "gender", "occupation", *GENRES]
 
@@ -82,8 +85,7 @@ def main() -> str:
     data = load_movielens_100k(fold=1)
     rows = [skmtrec_row(data.train, data.test), *surprise_rows(data.train, data.test)]
     lines = [
-        f"MovieLens 100K u1.base -> u1.test; {platform.processor() or platform.machine()}, "
-        f"{torch.get_num_threads()} torch threads, torch {torch.__version__}",
+        f"MovieLens 100K u1.base -> u1.test; {machine()}",
         "",
         "| model | RMSE | MAE | like ROC AUC | fit seconds |",
         "| --- | --- | --- | --- | --- |",
@@ -92,12 +94,7 @@ def main() -> str:
         f"| {r['model']} | {r['rmse']:.4f} | {r['mae']:.4f} | {r['auc']:.4f} | {r['fit_s']:.2f} |"
         for r in rows
     ]
-    table = "\n".join(lines)
-    print(table)
-    out = Path(__file__).parent / "results" / "core_u1.md"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(table + "\n")
-    return table
+    return write("\n".join(lines), "core_u1.md")
 
 
 if __name__ == "__main__":

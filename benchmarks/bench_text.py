@@ -8,7 +8,6 @@ Prints a markdown table and writes it to benchmarks/results/text.md.
 
 from __future__ import annotations
 
-import platform
 import statistics
 import sys
 import time
@@ -23,6 +22,9 @@ from skmtrec.datasets import load_movielens_100k
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
 from text_pipeline import make_text_pipeline, movielens_xy
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine, write
 
 REPEATS = 5
 
@@ -88,18 +90,13 @@ def main() -> str:
     lines = [
         f"{n} distinct MovieLens titles (with year), all-MiniLM-L6-v2 on CPU, batch 64, median "
         f"of {REPEATS}; GridSearchCV on 20,000 u1.base rows, 5 epochs. "
-        f"{platform.machine()}, {torch.get_num_threads()} torch threads.",
+        f"{machine()}.",
         "",
         "| what | rate | seconds |",
         "| --- | --- | --- |",
         *(f"| {a} | {b} | {c} |" for a, b, c in rows),
     ]
-    table = "\n".join(lines)
-    print(table)
-    out = Path(__file__).parent / "results" / "text.md"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(table + "\n")
-    return table
+    return write("\n".join(lines), "text.md")
 
 
 if __name__ == "__main__":

@@ -22,7 +22,18 @@ def _check_n_splits(n_splits) -> None:
         raise ValueError(f"n_splits must be an int >= 1; got {n_splits!r}.")
 
 
-class UserHoldout(BaseCrossValidator):
+class _RandomShareSplit(BaseCrossValidator):
+    """Splits that draw a share of something at random, ``n_splits`` times."""
+
+    def get_n_splits(self, X=None, y=None, groups=None) -> int:
+        return self.n_splits
+
+    def _check_share_and_splits(self) -> None:
+        _check_share("test_size", self.test_size)
+        _check_n_splits(self.n_splits)
+
+
+class UserHoldout(_RandomShareSplit):
     """Hold out a share of every user's interactions: each test user is also a training user.
 
     Parameters
@@ -66,12 +77,8 @@ class UserHoldout(BaseCrossValidator):
         self.time_col = time_col
         self.random_state = random_state
 
-    def get_n_splits(self, X=None, y=None, groups=None) -> int:
-        return self.n_splits
-
     def _iter_test_masks(self, X=None, y=None, groups=None):
-        _check_share("test_size", self.test_size)
-        _check_n_splits(self.n_splits)
+        self._check_share_and_splits()
         if self.by not in ("random", "time"):
             raise ValueError(f"by must be 'random' or 'time'; got {self.by!r}.")
         if self.by == "time" and self.n_splits != 1:
@@ -95,7 +102,7 @@ class UserHoldout(BaseCrossValidator):
             yield mask
 
 
-class ColdItemSplit(BaseCrossValidator):
+class ColdItemSplit(_RandomShareSplit):
     """Item cold start: every row of a random share of the items is test, the rest train.
 
     The protocol R3 of the benchmarks is ``ColdItemSplit(test_size=0.2, random_state=seed)``.
@@ -118,12 +125,8 @@ class ColdItemSplit(BaseCrossValidator):
         self.item_col = item_col
         self.random_state = random_state
 
-    def get_n_splits(self, X=None, y=None, groups=None) -> int:
-        return self.n_splits
-
     def _iter_test_masks(self, X=None, y=None, groups=None):
-        _check_share("test_size", self.test_size)
-        _check_n_splits(self.n_splits)
+        self._check_share_and_splits()
         frame = as_frame(X)
         items = frame[column_label(frame, self.item_col, "item")].to_numpy()
         distinct = np.sort(pd.unique(items))
