@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+import time
 from contextlib import closing, contextmanager
 from numbers import Integral
 from pathlib import Path
@@ -16,6 +17,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 _PIP_LINE = 'pip install "skmtrec[text]"'
+_LOCK_RETRIES = 40
 
 # (model, normalize) -> {text: embedding}; process-wide, so clones, folds and grid candidates
 # share what any of them encoded.
@@ -291,17 +293,28 @@ class _DiskCache:
         name = hashlib.sha1(f"{model_key}|{normalize}".encode()).hexdigest()[:16]
         self.path = folder / f"embeddings-{name}.sqlite"
 
-    def _connect(self) -> sqlite3.Connection:
-        connection = sqlite3.connect(self.path, timeout=60)
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute(
-            "CREATE TABLE IF NOT EXISTS embeddings (text TEXT PRIMARY KEY, vector BLOB NOT NULL)"
-        )
-        return connection
+    def _run(self, work):
+        """Run ``work(connection)`` in a transaction, retrying while another process holds a
+        lock that SQLite's busy timeout does not wait for (switching to WAL, creating the table).
+        """
+        for attempt in range(_LOCK_RETRIES):
+            try:
+                with closing(sqlite3.connect(self.path, timeout=60)) as connection, connection:
+                    connection.execute("PRAGMA journal_mode=WAL")
+                    connection.execute(
+                        "CREATE TABLE IF NOT EXISTS embeddings "
+                        "(text TEXT PRIMARY KEY, vector BLOB NOT NULL)"
+                    )
+                    return work(connection)
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or attempt == _LOCK_RETRIES - 1:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+        return None
 
     def get(self, texts: list[str]) -> dict[str, np.ndarray]:
-        found = {}
-        with closing(self._connect()) as connection, connection:
+        def select(connection):
+            found = {}
             for start in range(0, len(texts), 500):
                 chunk = texts[start : start + 500]
                 marks = ",".join("?" * len(chunk))
@@ -309,14 +322,16 @@ class _DiskCache:
                     f"SELECT text, vector FROM embeddings WHERE text IN ({marks})", chunk
                 )
                 found.update((t, np.frombuffer(v, dtype=np.float32)) for t, v in rows)
-        return found
+            return found
+
+        return self._run(select)
 
     def put(self, vectors: dict[str, np.ndarray]) -> None:
-        with closing(self._connect()) as connection, connection:
-            connection.executemany(
-                "INSERT OR IGNORE INTO embeddings (text, vector) VALUES (?, ?)",
-                (
-                    (t, np.ascontiguousarray(v, dtype=np.float32).tobytes())
-                    for t, v in vectors.items()
-                ),
+        rows = [
+            (t, np.ascontiguousarray(v, dtype=np.float32).tobytes()) for t, v in vectors.items()
+        ]
+        self._run(
+            lambda connection: connection.executemany(
+                "INSERT OR IGNORE INTO embeddings (text, vector) VALUES (?, ?)", rows
             )
+        )

@@ -104,3 +104,28 @@ def test_quiet_unless_progress_is_asked_for(capsys):
     SentenceEmbedder(model=_sentence_embedder._default_model_path()).fit_transform(["quiet"])
     captured = capsys.readouterr()
     assert captured.out == "" and "Loading weights" not in captured.err
+
+
+def test_disk_cache_with_concurrent_writers_is_not_locked(tmp_path):
+    """Non-regression test for 'database is locked' when processes open the cache at once."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from skmtrec import SentenceEmbedder; "
+        "SentenceEmbedder(cache_dir=sys.argv[1]).fit_transform("
+        "[f'text {i} from {sys.argv[2]}' for i in range(40)])"
+    )
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(tmp_path), str(w)], stderr=subprocess.PIPE, text=True
+        )
+        for w in range(4)
+    ]
+    for worker in workers:
+        _, err = worker.communicate(timeout=300)
+        assert worker.returncode == 0, err[-2000:]
+    _sentence_embedder._MEMORY_CACHE.clear()
+    cache = _sentence_embedder._DiskCache(tmp_path, _sentence_embedder.DEFAULT_MODEL, False)
+    texts = [f"text {i} from {w}" for i in range(40) for w in range(4)]
+    assert len(cache.get(texts)) == 160
