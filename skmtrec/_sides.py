@@ -13,8 +13,17 @@ import numpy as np
 AUTO = "auto"
 
 
-def constant_within(groups: np.ndarray, values: np.ndarray, chunk: int = 64) -> np.ndarray:
-    """For each column of ``values``, whether it has one value within every group."""
+# Standardized numeric features that differ by less than this within a group count as one value.
+# Float32 arithmetic upstream (a PCA of text embeddings in a ColumnTransformer) gives identical
+# inputs results that differ in the last bits from row to row; exact comparison would then take
+# an item's own features for interaction features.
+CONSTANT_TOLERANCE = 1e-4
+
+
+def constant_within(
+    groups: np.ndarray, values: np.ndarray, chunk: int = 64, atol: float = 0.0
+) -> np.ndarray:
+    """For each column of ``values``, whether it has one value (up to ``atol``) in every group."""
     if values.shape[1] == 0:
         return np.zeros(0, dtype=bool)
     order = np.argsort(groups, kind="stable")
@@ -22,7 +31,7 @@ def constant_within(groups: np.ndarray, values: np.ndarray, chunk: int = 64) -> 
     constant = np.empty(values.shape[1], dtype=bool)
     for start in range(0, values.shape[1], chunk):
         block = values[order, start : start + chunk]
-        changed = (block[1:] != block[:-1]) & same_group[:, None]
+        changed = (np.abs(block[1:] - block[:-1]) > atol) & same_group[:, None]
         constant[start : start + chunk] = ~changed.any(axis=0)
     return constant
 
@@ -55,12 +64,14 @@ def _side(declared, labels, constant, taken, role, id_label):
 def assign_sides(encoder, inputs: dict[str, np.ndarray], item_features, user_features):
     """Column indices of the item-side and user-side features in the encoded inputs."""
     labels = encoder.numeric_labels + encoder.categorical_labels
-    matrix = np.hstack([inputs["numeric"], inputs["categorical"].astype(np.float32)])
+    # codes are integers, so any tolerance below 1 leaves categorical columns compared exactly
+    matrix = np.hstack([inputs["numeric"], inputs["categorical"]], dtype=np.float64)
 
     def constant(id_key):
         if id_key not in inputs:
             return dict.fromkeys(labels, False)
-        return dict(zip(labels, constant_within(inputs[id_key], matrix), strict=True))
+        flags = constant_within(inputs[id_key], matrix, atol=CONSTANT_TOLERANCE)
+        return dict(zip(labels, flags, strict=True))
 
     items = _side(item_features, labels, constant("item"), set(), "item", encoder.item_label)
     users = _side(user_features, labels, constant("user"), set(items), "user", encoder.user_label)

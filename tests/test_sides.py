@@ -49,3 +49,29 @@ def test_no_sides_sends_every_feature_to_the_bottom(interactions):
     module = model.net_.module_
     assert "content" not in module.sides["user"] and "content" not in module.sides["item"]
     assert len(module._shared_numeric) + len(module._shared_categorical) == 2
+
+
+def test_constant_within_tolerates_float_jitter():
+    groups = np.array([0, 0, 1, 1])
+    item_level = np.array([0.5, 0.5 + 2e-7, -1.0, -1.0 - 2e-7])  # float32 round-off
+    per_row = np.array([0.5, 0.7, -1.0, -1.2])
+    values = np.column_stack([item_level, per_row])
+    np.testing.assert_array_equal(constant_within(groups, values), [False, False])
+    np.testing.assert_array_equal(constant_within(groups, values, atol=1e-4), [True, False])
+
+
+def test_item_embedding_with_round_off_stays_item_side(interactions):
+    """A per-item float vector (a PCA of text embeddings) jitters in its last bits from row to
+    row; it is still the item's own feature, not an interaction feature for the bottom."""
+    X, y = interactions
+    rng = np.random.RandomState(0)
+    vectors = rng.normal(size=(X["item_id"].max() + 1, 2)).astype(np.float32)
+    jitter = rng.normal(scale=1e-7, size=(len(X), 2)).astype(np.float32)
+    text = vectors[X["item_id"]] * (1 + jitter)
+    X = X.assign(text_0=text[:, 0], text_1=text[:, 1])
+    model = MultiTaskRecommender(tasks=TASKS, max_epochs=1, random_state=0).fit(X, y)
+    module = model.net_.module_
+    numeric = model._encoder.numeric_labels
+    assert [numeric[j] for j in module._side_columns["item"][0]] == ["text_0", "text_1"]
+    assert [numeric[j] for j in module._shared_numeric] == []
+
