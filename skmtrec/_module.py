@@ -34,6 +34,10 @@ class SharedBottomNetwork(nn.Module):
     of ids by row 0, so the unseen-id row learns the population and the side features learn to
     stand in for an id that says nothing.
 
+    With ``item_counts`` (interactions per item code in fit) and ``item_feature_shrinkage`` s,
+    the item-side features' term of an item with n interactions is scaled by s / (s + n): a new
+    item (code 0, n = 0) is placed by its features alone, a well-known one mostly by its id.
+
     ``forward`` returns a tuple with one tensor per task: shape (batch,) for regression and binary
     tasks (the scaled value or the logit), (batch, n_classes) logits for multiclass tasks.
     """
@@ -55,9 +59,17 @@ class SharedBottomNetwork(nn.Module):
         item_categorical: tuple[int, ...] = (),
         user_numeric: tuple[int, ...] = (),
         user_categorical: tuple[int, ...] = (),
+        item_counts=None,
+        item_feature_shrinkage: float | None = None,
     ):
         super().__init__()
         self.id_dropout = id_dropout
+        weight = None
+        if item_counts is not None and item_feature_shrinkage is not None:
+            counts = torch.as_tensor(item_counts, dtype=torch.float32)
+            weight = item_feature_shrinkage / (item_feature_shrinkage + counts)
+            weight[0] = 1.0  # the unseen-item row: features are all there is
+        self.register_buffer("item_feature_weight", weight)
         self.categorical_embeddings = nn.ModuleList(
             nn.Embedding(c + 1, categorical_embedding_dim(c, embedding_dim)) for c in cardinalities
         )
@@ -121,7 +133,10 @@ class SharedBottomNetwork(nn.Module):
                 j: self.categorical_embeddings[j](categorical[:, j]) for j in categorical_cols
             }
             parts = self._features(numeric, embedded, numeric_cols, categorical_cols)
-            vector = vector + side["content"](torch.cat(parts, dim=1))
+            content = side["content"](torch.cat(parts, dim=1))
+            if role == "item" and self.item_feature_weight is not None:
+                content = content * self.item_feature_weight[codes].unsqueeze(1)
+            vector = vector + content
         return vector
 
     def head(self, vectors: list[torch.Tensor], numeric, categorical) -> tuple[torch.Tensor, ...]:

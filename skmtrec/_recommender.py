@@ -61,6 +61,14 @@ class MultiTaskRecommender(BaseEstimator):
         content. "auto" takes the columns that have one value per item (per user) in fit,
         items first; a list declares them (each must have one value per item or user); None
         declares none. The other features go to the shared bottom as they are.
+    item_feature_shrinkage : float or None, default=None
+        How fast an item's features give way to its id as its interactions grow: the item-side
+        features' term of an item with n interactions in fit is scaled by
+        ``item_feature_shrinkage / (item_feature_shrinkage + n)``. A new item is placed by its
+        features alone, one with many interactions mostly by its id embedding. Set it (50 is a
+        good start) when item features single out each item, such as a text embedding: they
+        then serve new and rare items without adding noise for well-known ones. Coarse features
+        shared by many items (genres) do better unscaled, the default None.
     embedding_dim : int, default=32
         Width of the user and item id embeddings; the cap for categorical embeddings.
     bottom_units : tuple of int, default=(128, 64)
@@ -139,6 +147,7 @@ class MultiTaskRecommender(BaseEstimator):
         "item_col": [str, Integral, None],
         "item_features": [StrOptions({"auto"}), list, tuple, None],
         "user_features": [StrOptions({"auto"}), list, tuple, None],
+        "item_feature_shrinkage": [Interval(Real, 0, None, closed="left"), None],
         "embedding_dim": [Interval(Integral, 1, None, closed="left")],
         "bottom_units": [tuple, list],
         "tower_units": [tuple, list],
@@ -166,6 +175,7 @@ class MultiTaskRecommender(BaseEstimator):
         item_col="item_id",
         item_features="auto",
         user_features="auto",
+        item_feature_shrinkage=None,
         embedding_dim=32,
         bottom_units=(128, 64),
         tower_units=(32,),
@@ -189,6 +199,7 @@ class MultiTaskRecommender(BaseEstimator):
         self.item_col = item_col
         self.item_features = item_features
         self.user_features = user_features
+        self.item_feature_shrinkage = item_feature_shrinkage
         self.embedding_dim = embedding_dim
         self.bottom_units = bottom_units
         self.tower_units = tower_units
@@ -273,6 +284,12 @@ class MultiTaskRecommender(BaseEstimator):
             module__dropout=self.dropout,
             module__id_dropout=self.id_dropout,
             **{f"module__{key}": value for key, value in sides.items()},
+            module__item_counts=(
+                np.bincount(inputs["item"], minlength=encoder.n_items + 1)
+                if "item" in inputs
+                else None
+            ),
+            module__item_feature_shrinkage=self.item_feature_shrinkage,
             criterion=MaskedTaskLosses,
             criterion__kinds=tuple(kinds.values()),
             task_names=tuple(kinds),

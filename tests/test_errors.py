@@ -94,6 +94,7 @@ def test_bad_fit_input_names_the_culprit_and_keeps_the_model(fitted, interaction
         ({"item_col": 9}, "The item column is position 9, but X has 4 feature"),
         ({"lr": -1.0}, "The 'lr' parameter"),
         ({"dropout": 1.5}, "The 'dropout' parameter"),
+        ({"item_feature_shrinkage": -1.0}, "The 'item_feature_shrinkage' parameter"),
     ],
     ids=[
         "kind",
@@ -104,6 +105,7 @@ def test_bad_fit_input_names_the_culprit_and_keeps_the_model(fitted, interaction
         "item-col",
         "lr",
         "dropout",
+        "shrinkage",
     ],
 )
 def test_bad_parameters_name_the_parameter(fitted, interactions, params, message):
@@ -121,6 +123,7 @@ def test_bad_parameters_name_the_parameter(fitted, interactions, params, message
             item_col="item_id",
             lr=2e-3,
             dropout=0.1,
+            item_feature_shrinkage=None,
         )
     assert_unchanged(fitted, X, before)
 
