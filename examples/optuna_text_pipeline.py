@@ -41,7 +41,7 @@ def holdout(rows: int | None = None, seed: int = 0):
 def objective(trial: optuna.Trial, data, max_epochs: int = 30, cache_dir=None) -> float:
     (X_fit, y_fit), (X_valid, y_valid) = data
     pipeline = make_text_pipeline(
-        n_components=trial.suggest_categorical("n_components", [8, 16, 32]),
+        n_components=trial.suggest_categorical("n_components", [4, 8, 16]),
         embedding_dim=trial.suggest_categorical("embedding_dim", [16, 32, 64]),
         lr=trial.suggest_float("lr", 3e-4, 1e-2, log=True),
         weight_decay=trial.suggest_float("weight_decay", 0.1, 4.0, log=True),

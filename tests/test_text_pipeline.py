@@ -17,9 +17,8 @@ def small_train(movielens):
     return example.movielens_xy(movielens.train.sample(12_000, random_state=0))
 
 
-def test_titles_lower_rmse_for_items_never_seen_in_fit(movielens):
-    """Protocol R3 (seed 0): every rating of 20% of the items is test."""
-    train, test = example.cold_item_split(movielens.ratings)
+def rmse_without_and_with_titles(train, test) -> dict[bool, float]:
+    """Test rating RMSE of the defaults without titles (False) and of the title Pipeline (True)."""
     rmse = {}
     for text in (False, True):
         X_train, y_train = example.movielens_xy(train, text=text)
@@ -29,8 +28,23 @@ def test_titles_lower_rmse_for_items_never_seen_in_fit(movielens):
         else:
             model = example.MultiTaskRecommender(example.TASKS, random_state=0)
         rmse[text] = -RMSE(model.fit(X_train, y_train), X_test, y_test)
-    # measured: 1.053 without titles, 1.010 with
+    return rmse
+
+
+def test_titles_lower_rmse_for_items_never_seen_in_fit(movielens):
+    """Protocol R3 (seed 0): every rating of 20% of the items is test."""
+    rmse = rmse_without_and_with_titles(*example.cold_item_split(movielens.ratings))
+    # measured: 1.0534 without titles, 1.0142 with
     assert rmse[True] < rmse[False] - 0.02, rmse
+
+
+def test_titles_do_not_raise_rmse_for_warm_items(movielens):
+    """MovieLens u1: a test row's item has a median of 112 ratings in fit (32 rows have none)."""
+    rmse = rmse_without_and_with_titles(movielens.train, movielens.test)
+    # measured: 0.9312 without titles, 0.9301 with; over random_state 0-4 the difference ranged
+    # from -0.025 to +0.0003, so 0.005 is room for noise. Titles in the shared bottom, PCA(16)
+    # and no item_feature_shrinkage cost 0.023 (0.9543).
+    assert rmse[True] <= rmse[False] + 0.005, rmse
 
 
 def test_grid_search_tunes_both_steps_and_encodes_each_title_once(small_train, encode_calls):
