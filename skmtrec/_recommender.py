@@ -269,6 +269,10 @@ class MultiTaskRecommender(BaseEstimator):
         )
         negatives = self._negative_sampler(kinds, catalog, sides)
 
+        item_counts = None
+        if self.item_feature_shrinkage is not None and "item" in inputs:
+            item_counts = np.bincount(inputs["item"], minlength=encoder.n_items + 1)
+
         split = self._validation_split(len(frame))
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         net = MultiTaskNet(
@@ -284,11 +288,7 @@ class MultiTaskRecommender(BaseEstimator):
             module__dropout=self.dropout,
             module__id_dropout=self.id_dropout,
             **{f"module__{key}": value for key, value in sides.items()},
-            module__item_counts=(
-                np.bincount(inputs["item"], minlength=encoder.n_items + 1)
-                if "item" in inputs
-                else None
-            ),
+            module__item_counts=item_counts,
             module__item_feature_shrinkage=self.item_feature_shrinkage,
             criterion=MaskedTaskLosses,
             criterion__kinds=tuple(kinds.values()),

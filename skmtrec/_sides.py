@@ -31,7 +31,8 @@ def constant_within(
     constant = np.empty(values.shape[1], dtype=bool)
     for start in range(0, values.shape[1], chunk):
         block = values[order, start : start + chunk]
-        changed = (np.abs(block[1:] - block[:-1]) > atol) & same_group[:, None]
+        step = block[1:] - block[:-1]
+        changed = (np.abs(step, out=step) > atol) & same_group[:, None]
         constant[start : start + chunk] = ~changed.any(axis=0)
     return constant
 
@@ -64,8 +65,8 @@ def _side(declared, labels, constant, taken, role, id_label):
 def assign_sides(encoder, inputs: dict[str, np.ndarray], item_features, user_features):
     """Column indices of the item-side and user-side features in the encoded inputs."""
     labels = encoder.numeric_labels + encoder.categorical_labels
-    # codes are integers, so any tolerance below 1 leaves categorical columns compared exactly
-    matrix = np.hstack([inputs["numeric"], inputs["categorical"]], dtype=np.float64)
+    # float32 holds category codes exactly (below 2**24), and a tolerance below 1 keeps them apart
+    matrix = np.hstack([inputs["numeric"], inputs["categorical"].astype(np.float32)])
 
     def constant(id_key):
         if id_key not in inputs:
