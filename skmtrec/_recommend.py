@@ -16,32 +16,25 @@ _PAIRS_PER_BATCH = 8192
 def ranking_weights(tasks, task) -> dict[int, float]:
     """{task position: weight} of the score that ranks items.
 
-    ``task=None`` takes the first implicit task, else the first regression task, else the
-    first binary task; a name takes that task; a dict {name: weight} blends tasks.
+    ``task=None`` takes the rankable task each kind prefers (the first implicit task, else the
+    first regression task, else the first binary task); a name takes that task; a dict
+    {name: weight} blends tasks.
     """
-    kinds = {t.name: (j, t.kind) for j, t in enumerate(tasks)}
+    positions = {t.name: j for j, t in enumerate(tasks)}
     if task is None:
-        for kind in ("implicit", "regression", "binary"):
-            chosen = [name for name, (_, k) in kinds.items() if k == kind]
-            if chosen:
-                task = chosen[0]
-                break
-        else:
-            raise ValueError("No task can rank items: multiclass tasks give no single score.")
+        rankable = [t for t in tasks if t.rank_priority is not None]
+        if not rankable:
+            raise ValueError(
+                "No task can rank items: multiclass and multilabel tasks give no single score."
+            )
+        task = min(rankable, key=lambda t: t.rank_priority).name
     blend = dict(task) if isinstance(task, Mapping) else {task: 1.0}
     for name in blend:
-        if name not in kinds:
-            raise ValueError(f"task={name!r} is not a task; tasks are {list(kinds)}.")
-        if kinds[name][1] == "multiclass":
-            raise ValueError(f"Task {name!r} is multiclass: it gives no single score to rank by.")
-    return {kinds[name][0]: float(w) for name, w in blend.items()}
-
-
-def task_score(task, out: torch.Tensor) -> torch.Tensor:
-    """A task's rankable score: the value in y units (regression) or the probability."""
-    if task.kind == "regression":
-        return out * task.scale + task.mean
-    return torch.sigmoid(out)
+        if name not in positions:
+            raise ValueError(f"task={name!r} is not a task; tasks are {list(positions)}.")
+        if tasks[positions[name]].rank_priority is None:
+            tasks[positions[name]].rank_score(None)  # raises: the task cannot rank
+    return {positions[name]: float(w) for name, w in blend.items()}
 
 
 @torch.no_grad()
@@ -60,35 +53,23 @@ def top_k(module, tasks, weights, user_vectors, item_vectors, k, exclude, width,
     """Top-k item positions and scores per user; ``exclude(rows)`` gives a bool mask of items
     a block of users must not get. ``width`` is (n_numeric, n_categorical).
 
-    The bottom's first layer is split by its inputs [user, item, user * item, shared]: the
-    user and item terms are computed once per user and per item, the shared (interaction)
-    features are at their neutral value for every pair, so only the product term is per pair.
+    Blocks of users are scored against every item through the head's pair scoring, which
+    computes the terms of each user and each item once; the interaction features (of neither
+    side) are at their neutral value for every pair.
     """
     n_users, n_items = len(user_vectors), len(item_vectors)
     k = min(k, n_items)
-    d = user_vectors.shape[1]
-    first, rest = module.bottom[0], module.bottom[1:]
-    w_user, w_item, w_pair, w_shared = (
-        first.weight[:, :d],
-        first.weight[:, d : 2 * d],
-        first.weight[:, 2 * d : 3 * d],
-        first.weight[:, 3 * d :],
-    )
-    neutral = module.shared_input(
+    neutral = module.inputs.shared_input(
         torch.zeros((1, width[0]), device=device),
         torch.zeros((1, width[1]), dtype=torch.long, device=device),
     )
-    user_term = user_vectors @ w_user.T
-    item_term = item_vectors @ w_item.T + neutral @ w_shared.T + first.bias
     per_block = max(1, _PAIRS_PER_BATCH // n_items)
     best_items = np.empty((n_users, k), dtype=np.int64)
     best_scores = np.empty((n_users, k), dtype=np.float32)
     for start in range(0, n_users, per_block):
         users = user_vectors[start : start + per_block]
-        pre = (users[:, None, :] * item_vectors[None, :, :]) @ w_pair.T
-        pre += user_term[start : start + per_block, None, :] + item_term[None, :, :]
-        outputs = module.towers_output(rest(pre.reshape(len(users) * n_items, -1)))
-        scores = sum(w * task_score(tasks[j], outputs[j]) for j, w in weights.items())
+        outputs = module.score_pairs(users, item_vectors, neutral)
+        scores = sum(w * tasks[j].rank_score(outputs[j]) for j, w in weights.items())
         scores = scores.reshape(len(users), n_items).float()
         mask = exclude(slice(start, start + len(users)))
         if mask is not None:

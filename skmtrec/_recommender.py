@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import BaseEstimator, _fit_context
-from sklearn.metrics import accuracy_score, r2_score
 from sklearn.utils import RegressorTags, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
@@ -19,20 +18,26 @@ from skorch.dataset import ValidSplit
 
 from ._catalog import Catalog, NegativeSampler
 from ._features import FeatureEncoder, as_frame
-from ._module import SharedBottomNetwork
-from ._net import ArrayBatchIterator, MaskedTaskLosses, MultiTaskNet
 from ._recommend import long_frame, ranking_weights, side_vectors, top_k
 from ._sides import assign_sides
-from ._tasks import FittedTask, check_tasks, targets_frame
+from ._spec import network_spec
+from ._targets import check_tasks, targets_frame
+from ._tasks import TASK_KINDS
+from .nn import BALANCING, HEADS, MultiTaskNetwork
+from .nn._net import ArrayBatchIterator, MultiTaskLoss, MultiTaskNet, TaskWeightHistory
 
 _PREDICT_BATCH_SIZE = 8192
+
+
+def _is_classifier(kind) -> bool:
+    return kind in TASK_KINDS and TASK_KINDS[kind].is_classifier
 
 
 def _declares_classification(estimator) -> bool:
     tasks = estimator.tasks
     if tasks is None or not isinstance(tasks, Mapping):
         raise AttributeError("predict_proba needs a classification task; `tasks` declares none.")
-    if not any(kind != "regression" for kind in tasks.values()):
+    if not any(_is_classifier(kind) for kind in tasks.values()):
         raise AttributeError("predict_proba needs a classification task; `tasks` declares none.")
     return True
 
@@ -149,8 +154,13 @@ class MultiTaskRecommender(BaseEstimator):
         "user_features": [StrOptions({"auto"}), list, tuple, None],
         "item_feature_shrinkage": [Interval(Real, 0, None, closed="left"), None],
         "embedding_dim": [Interval(Integral, 1, None, closed="left")],
+        "architecture": [StrOptions(set(HEADS))],
         "bottom_units": [tuple, list],
         "tower_units": [tuple, list],
+        "n_experts": [Interval(Integral, 1, None, closed="left")],
+        "n_task_experts": [Interval(Integral, 1, None, closed="left")],
+        "n_levels": [Interval(Integral, 1, None, closed="left")],
+        "expert_units": [tuple, list],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "id_dropout": [Interval(Real, 0, 1, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
@@ -161,6 +171,7 @@ class MultiTaskRecommender(BaseEstimator):
         "patience": [Interval(Integral, 1, None, closed="left"), None],
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],
         "task_weights": [Mapping, None],
+        "task_balancing": [StrOptions(set(BALANCING))],
         "callbacks": [list, None],
         "device": [str, torch.device],
         "random_state": ["random_state"],
@@ -177,8 +188,13 @@ class MultiTaskRecommender(BaseEstimator):
         user_features="auto",
         item_feature_shrinkage=None,
         embedding_dim=32,
+        architecture="shared_bottom",
         bottom_units=(128, 64),
         tower_units=(32,),
+        n_experts=4,
+        n_task_experts=1,
+        n_levels=2,
+        expert_units=(64,),
         dropout=0.1,
         id_dropout=0.05,
         lr=2e-3,
@@ -189,6 +205,7 @@ class MultiTaskRecommender(BaseEstimator):
         patience=3,
         validation_fraction=0.1,
         task_weights=None,
+        task_balancing="fixed",
         callbacks=None,
         device="cpu",
         random_state=None,
@@ -201,8 +218,13 @@ class MultiTaskRecommender(BaseEstimator):
         self.user_features = user_features
         self.item_feature_shrinkage = item_feature_shrinkage
         self.embedding_dim = embedding_dim
+        self.architecture = architecture
         self.bottom_units = bottom_units
         self.tower_units = tower_units
+        self.n_experts = n_experts
+        self.n_task_experts = n_task_experts
+        self.n_levels = n_levels
+        self.expert_units = expert_units
         self.dropout = dropout
         self.id_dropout = id_dropout
         self.lr = lr
@@ -213,6 +235,7 @@ class MultiTaskRecommender(BaseEstimator):
         self.patience = patience
         self.validation_fraction = validation_fraction
         self.task_weights = task_weights
+        self.task_balancing = task_balancing
         self.callbacks = callbacks
         self.device = device
         self.random_state = random_state
@@ -225,7 +248,7 @@ class MultiTaskRecommender(BaseEstimator):
         tags.input_tags.categorical = True
         tasks = self.tasks
         if tasks is None or (
-            isinstance(tasks, Mapping) and all(k == "regression" for k in tasks.values())
+            isinstance(tasks, Mapping) and not any(_is_classifier(k) for k in tasks.values())
         ):
             tags.estimator_type = "regressor"
             tags.regressor_tags = RegressorTags()
@@ -253,12 +276,13 @@ class MultiTaskRecommender(BaseEstimator):
             The fitted estimator.
         """
         declared = check_tasks(self.tasks)
+        head = self._head_params()
         frame = self._check_X(X, reset=None)
         targets = targets_frame(y, len(frame), declared)
         kinds = declared or {name: "regression" for name in targets.columns}
         weights = self._task_weights(kinds)
-        fitted_tasks = [FittedTask.fit(n, k, targets[n]) for n, k in kinds.items()]
-        y_encoded = np.column_stack([t.encode(targets[t.name]) for t in fitted_tasks])
+        tasks = [TASK_KINDS[kind](name).fit(targets[name]) for name, kind in kinds.items()]
+        y_encoded = np.hstack([task.encode(targets[task.name]) for task in tasks])
         encoder = FeatureEncoder(self.user_col, self.item_col).fit(frame)
         inputs = encoder.transform(frame)
         sides = assign_sides(encoder, inputs, self.item_features, self.user_features)
@@ -267,35 +291,65 @@ class MultiTaskRecommender(BaseEstimator):
             if "user" in inputs and "item" in inputs
             else None
         )
-        negatives = self._negative_sampler(kinds, catalog, sides)
+        balancing = {"method": self.task_balancing, "task_weights": weights}
+        spec = network_spec(tasks, encoder, sides, self._input_params(), head, balancing)
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        net = self._make_net(spec, tasks, catalog, inputs, len(frame), seed)
+        with torch.random.fork_rng(devices=_cuda_devices(self.device)):
+            torch.manual_seed(seed)
+            net.fit(inputs, y_encoded)
 
+        # Fitted state changes only now, so a fit that fails leaves the last model intact.
+        validate_data(self, frame, reset=True, skip_check_array=True)
+        self.net_ = net
+        self.network_spec_ = spec
+        self.tasks_ = kinds
+        self.fitted_tasks_ = {task.name: task for task in tasks}
+        self.classes_ = {task.name: task.classes for task in tasks if task.is_classifier}
+        self.item_features_ = spec["features"]["item"]
+        self.user_features_ = spec["features"]["user"]
+        self.user_col_ = encoder.user_label
+        self.item_col_ = encoder.item_label
+        self._encoder = encoder
+        self._catalog = catalog
+        return self
+
+    def _input_params(self) -> dict:
+        return {
+            "embedding_dim": self.embedding_dim,
+            "id_dropout": self.id_dropout,
+            "item_feature_shrinkage": self.item_feature_shrinkage,
+        }
+
+    def _head_params(self) -> dict:
+        """The arguments of the head chosen by ``architecture``: the parameters its class
+        names, with layer sizes checked."""
+        params = {"architecture": self.architecture}
+        for name in HEADS[self.architecture].hyperparameters:
+            value = getattr(self, name)
+            params[name] = _units(name, value) if name.endswith("_units") else value
+        return params
+
+    def _make_net(self, spec, tasks, catalog, inputs, n_samples, seed) -> MultiTaskNet:
+        """The skorch net that trains the network of ``spec``."""
         item_counts = None
         if self.item_feature_shrinkage is not None and "item" in inputs:
-            item_counts = np.bincount(inputs["item"], minlength=encoder.n_items + 1)
-
-        split = self._validation_split(len(frame))
-        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        net = MultiTaskNet(
-            module=SharedBottomNetwork,
-            module__n_users=encoder.n_users,
-            module__n_items=encoder.n_items,
-            module__cardinalities=encoder.cardinalities,
-            module__n_numeric=len(encoder.numeric_labels),
-            module__task_outputs=tuple(t.n_outputs for t in fitted_tasks),
-            module__embedding_dim=self.embedding_dim,
-            module__bottom_units=tuple(self.bottom_units),
-            module__tower_units=tuple(self.tower_units),
-            module__dropout=self.dropout,
-            module__id_dropout=self.id_dropout,
-            **{f"module__{key}": value for key, value in sides.items()},
+            item_counts = np.bincount(inputs["item"], minlength=spec["inputs"]["n_items"] + 1)
+        negatives = self._negative_sampler(tasks, catalog, spec["inputs"]["sides"])
+        split = self._validation_split(n_samples)
+        names = [task.name for task in tasks]
+        return MultiTaskNet(
+            module=MultiTaskNetwork,
+            module__spec=spec,
             module__item_counts=item_counts,
-            module__item_feature_shrinkage=self.item_feature_shrinkage,
-            criterion=MaskedTaskLosses,
-            criterion__kinds=tuple(kinds.values()),
-            task_names=tuple(kinds),
-            task_weights=tuple(weights),
+            criterion=MultiTaskLoss,
+            criterion__kinds=[task.kind for task in tasks],
+            criterion__widths=[task.n_targets for task in tasks],
+            task_names=names,
             optimizer=torch.optim.AdamW,
             optimizer__weight_decay=self.weight_decay,
+            # the balancing's own parameters (log-variances, GradNorm's logits) are not decayed
+            optimizer__param_groups=[("balancing.*", {"weight_decay": 0.0})],
             lr=self.lr,
             batch_size=self.batch_size,
             max_epochs=self.max_epochs,
@@ -306,23 +360,10 @@ class MultiTaskRecommender(BaseEstimator):
             iterator_valid__negatives=negatives,
             iterator_valid__batch_size=max(self.batch_size, _PREDICT_BATCH_SIZE),
             train_split=None if split is None else ValidSplit(split, random_state=seed),
-            callbacks=self._callbacks(kinds, with_validation=split is not None),
+            callbacks=self._callbacks(names, with_validation=split is not None),
             device=self.device,
             verbose=self.verbose,
         )
-        with torch.random.fork_rng(devices=_cuda_devices(self.device)):
-            torch.manual_seed(seed)
-            net.fit(inputs, y_encoded)
-
-        # Fitted state changes only now, so a fit that fails leaves the last model intact.
-        validate_data(self, frame, reset=True, skip_check_array=True)
-        self.net_ = net
-        self.tasks_ = kinds
-        self.classes_ = {t.name: t.classes for t in fitted_tasks if t.is_classifier}
-        self._fitted_tasks = fitted_tasks
-        self._encoder = encoder
-        self._catalog = catalog
-        return self
 
     def _check_X(self, X, *, reset: bool | None) -> pd.DataFrame:
         """X as a DataFrame, checked; ``reset=None`` checks without touching fitted state."""
@@ -355,18 +396,24 @@ class MultiTaskRecommender(BaseEstimator):
                 )
         return [float(weights.get(name, 1.0)) for name in kinds]
 
-    def _negative_sampler(self, kinds, catalog, sides) -> NegativeSampler | None:
-        implicit = [j for j, kind in enumerate(kinds.values()) if kind == "implicit"]
+    def _negative_sampler(self, tasks, catalog, sides) -> NegativeSampler | None:
+        columns = np.cumsum([0] + [task.n_targets for task in tasks])[:-1]
+        implicit = [int(c) for c, task in zip(columns, tasks, strict=True) if task.implied_by_rows]
         if not implicit:
             return None
         if catalog is None:
-            name = next(n for n, kind in kinds.items() if kind == "implicit")
+            name = next(task.name for task in tasks if task.implied_by_rows)
             raise ValueError(
                 f"Task {name!r} is 'implicit': sampling negatives needs user and item ids; set "
                 "`user_col` and `item_col`."
             )
+        item_side = sides.get("item", {})
         return NegativeSampler(
-            catalog, self.negative_ratio, implicit, sides["item_numeric"], sides["item_categorical"]
+            catalog,
+            self.negative_ratio,
+            implicit,
+            tuple(item_side.get("numeric", ())),
+            tuple(item_side.get("categorical", ())),
         )
 
     def _validation_split(self, n_samples: int) -> float | None:
@@ -379,9 +426,9 @@ class MultiTaskRecommender(BaseEstimator):
             )
         return self.validation_fraction
 
-    def _callbacks(self, kinds: dict[str, str], *, with_validation: bool) -> list:
+    def _callbacks(self, names: list[str], *, with_validation: bool) -> list:
         callbacks = []
-        for name in kinds:
+        for name in names:
             callbacks.append(
                 (f"train_{name}_loss", PassthroughScoring(f"train_{name}_loss", None, True))
             )
@@ -389,6 +436,7 @@ class MultiTaskRecommender(BaseEstimator):
                 callbacks.append(
                     (f"valid_{name}_loss", PassthroughScoring(f"valid_{name}_loss", None))
                 )
+        callbacks.append(("task_weights", TaskWeightHistory(names)))
         if with_validation and self.patience is not None:
             early = EarlyStopping(
                 monitor="valid_loss",
@@ -400,6 +448,10 @@ class MultiTaskRecommender(BaseEstimator):
         return callbacks + list(self.callbacks or [])
 
     # -- predict -------------------------------------------------------------------------------
+
+    @property
+    def _task_list(self) -> list:
+        return list(self.fitted_tasks_.values())
 
     def _raw_outputs(self, X) -> list[np.ndarray]:
         check_is_fitted(self)
@@ -424,7 +476,7 @@ class MultiTaskRecommender(BaseEstimator):
         raw = self._raw_outputs(X)
         index = X.index if isinstance(X, pd.DataFrame) else None
         return pd.DataFrame(
-            {t.name: t.decode(r) for t, r in zip(self._fitted_tasks, raw, strict=True)},
+            {t.name: t.decode(r) for t, r in zip(self._task_list, raw, strict=True)},
             index=index,
         )
 
@@ -461,14 +513,14 @@ class MultiTaskRecommender(BaseEstimator):
             Columns follow ``classes_[task]``.
         """
         check_is_fitted(self)
-        names = [t.name for t in self._fitted_tasks if t.is_classifier]
+        names = [t.name for t in self._task_list if t.is_classifier]
         if task is not None and task not in names:
             raise ValueError(f"task={task!r} is not a classification task; choose from {names}.")
         wanted = [task] if task is not None else names
         raw = self._raw_outputs(X)
         probas = {
-            t.name: t.probabilities(out)
-            for t, out in zip(self._fitted_tasks, raw, strict=True)
+            t.name: t.proba(out)
+            for t, out in zip(self._task_list, raw, strict=True)
             if t.name in wanted
         }
         return probas if len(probas) > 1 else probas[wanted[0]]
@@ -542,7 +594,7 @@ class MultiTaskRecommender(BaseEstimator):
         self._check_catalog("recommend")
         if not (isinstance(k, Integral) and k >= 1):
             raise ValueError(f"k must be an int >= 1; got {k!r}.")
-        weights = ranking_weights(self._fitted_tasks, task)
+        weights = ranking_weights(self._task_list, task)
         module, device = self.net_.module_, self.net_.device
         module.eval()
         user_ids, user_inputs = self._entities("user", users)
@@ -563,7 +615,7 @@ class MultiTaskRecommender(BaseEstimator):
 
         positions, scores = top_k(
             module,
-            self._fitted_tasks,
+            self._task_list,
             weights,
             side_vectors(module, "user", user_inputs, device),
             side_vectors(module, "item", item_inputs, device),
@@ -636,7 +688,8 @@ class MultiTaskRecommender(BaseEstimator):
         return frame.rename(columns={"score": "similarity"})
 
     def score(self, X, y) -> float:
-        """Mean over tasks of R^2 (regression) and accuracy (classification).
+        """Mean over tasks of each task's default metric: R^2 (regression), accuracy (binary,
+        multiclass) and micro-F1 (multilabel).
 
         Each task is scored on the rows where its label is present; a task with no present
         label is left out of the mean. Greater is better, so this is what ``GridSearchCV``
@@ -650,19 +703,31 @@ class MultiTaskRecommender(BaseEstimator):
         predictions = self.predict_tasks(X)
         targets = targets_frame(y, len(predictions), self.tasks_)
         scores = []
-        for task in self._fitted_tasks:
-            if task.kind == "implicit":  # observed rows are all positives: rank, don't score
+        for task in self._task_list:
+            if task.default_metric is None:  # implicit: observed rows are all positives
                 continue
             truth = targets[task.name]
-            present = truth.notna().to_numpy()
-            if not present.any():
-                continue
-            pred = predictions[task.name].to_numpy()[present]
-            metric = accuracy_score if task.is_classifier else r2_score
-            scores.append(metric(truth[present].to_numpy(), pred))
+            present = task.present(truth)
+            if present.any():
+                predicted = predictions[task.name].to_numpy()[present]
+                scores.append(task.evaluate(task.default_metric, truth[present], predicted))
         if not scores:
             raise ValueError("y has no present label for any task: nothing to score.")
         return float(np.mean(scores))
+
+
+def _units(name: str, units) -> list[int]:
+    """Layer sizes as a list of positive ints, or a ValueError naming the parameter. Experts
+    need at least one layer; the bottom and towers may have none."""
+    ok = isinstance(units, (tuple, list)) and all(
+        isinstance(n, Integral) and not isinstance(n, bool) and n >= 1 for n in units
+    )
+    if not ok or (name == "expert_units" and not units):
+        raise ValueError(
+            f"`{name}` must be a tuple of positive ints (layer sizes), e.g. (64, 32)"
+            f"{', with at least one' if name == 'expert_units' else ''}; got {units!r}."
+        )
+    return [int(n) for n in units]
 
 
 def _cuda_devices(device) -> list[int]:

@@ -63,7 +63,8 @@ def _side(declared, labels, constant, taken, role, id_label):
 
 
 def assign_sides(encoder, inputs: dict[str, np.ndarray], item_features, user_features):
-    """Column indices of the item-side and user-side features in the encoded inputs."""
+    """Column indices of the user-side and item-side features in the encoded inputs:
+    ``{"user": {"numeric": [...], "categorical": [...]}, "item": {...}}``."""
     labels = encoder.numeric_labels + encoder.categorical_labels
     # float32 holds category codes exactly (below 2**24), and a tolerance below 1 keeps them apart
     matrix = np.hstack([inputs["numeric"], inputs["categorical"].astype(np.float32)])
@@ -78,11 +79,12 @@ def assign_sides(encoder, inputs: dict[str, np.ndarray], item_features, user_fea
     users = _side(user_features, labels, constant("user"), set(items), "user", encoder.user_label)
 
     def indices(side, group):
-        return tuple(i for i, c in enumerate(group) if c in side)
+        return [i for i, c in enumerate(group) if c in side]
 
     return {
-        "item_numeric": indices(items, encoder.numeric_labels),
-        "item_categorical": indices(items, encoder.categorical_labels),
-        "user_numeric": indices(users, encoder.numeric_labels),
-        "user_categorical": indices(users, encoder.categorical_labels),
+        role: {
+            "numeric": indices(side, encoder.numeric_labels),
+            "categorical": indices(side, encoder.categorical_labels),
+        }
+        for role, side in (("user", users), ("item", items))
     }

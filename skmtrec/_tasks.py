@@ -1,90 +1,220 @@
-"""Tasks: what each column of ``y`` is, and how its labels become training targets.
+"""Task kinds: one small class per kind owns what a column of ``y`` means.
 
-A task has a name (the ``y`` column) and a kind. Regression targets are standardized for
-training and unscaled at prediction; classification labels of any hashable type are encoded
-as class indices, as scikit-learn classifiers do. A missing label (NaN or None) stays NaN in
-the encoded targets, and the loss skips it.
+A task knows its labels (it learns their encoding in ``fit``), the width of its network output,
+its loss over the rows whose label is present, how raw outputs become predictions,
+probabilities and a ranking score, and which metrics score it. Everything else (the loss of
+the net, ``predict``, ``score``, ``recommend``, the scorers) asks the task. A missing label
+(NaN or None) is encoded as NaN and drops out of its own task's loss only.
+
+Adding a kind is one class here and one entry in ``TASK_KINDS``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
+import torch
+import torch.nn.functional as F
+from sklearn.metrics import (
+    accuracy_score,
+    f1_score,
+    log_loss,
+    mean_absolute_error,
+    r2_score,
+    roc_auc_score,
+    root_mean_squared_error,
+)
 
-TASK_KINDS = ("regression", "binary", "multiclass", "implicit")
+# metric name -> (function(task, truth, prediction), greater is better, needs probabilities)
+Metric = tuple[Callable[..., float], bool, bool]
 
 
-@dataclass
-class FittedTask:
-    """One task as learned from the training labels."""
+class Task:
+    """One task: a column of ``y`` of some kind, with what was learned of its labels in fit."""
 
-    name: str
-    kind: str
-    classes: np.ndarray | None = None
-    mean: float = 0.0
-    scale: float = 1.0
+    kind: ClassVar[str]
+    is_classifier: ClassVar[bool] = True
+    implied_by_rows: ClassVar[bool] = False  # a label column is optional (every row is a 1)
+    default_metric: ClassVar[str | None]
+    metrics: ClassVar[dict[str, Metric]] = {}
+    # Where ``recommend`` looks for its default score: lower ranks first, None cannot rank.
+    rank_priority: ClassVar[int | None] = None
 
-    @property
-    def is_classifier(self) -> bool:
-        return self.kind != "regression"
+    def __init__(self, name: str):
+        self.name = name
+        self.classes: np.ndarray | None = None
+
+    # -- labels ---------------------------------------------------------------------------------
+
+    def fit(self, labels: pd.Series) -> Task:
+        """Learn the encoding of the labels; missing labels are ignored."""
+        present = labels[self.present(labels)]
+        if present.empty:
+            raise ValueError(f"Task {self.name!r} has no labels in y: every value is missing.")
+        self._fit(present)
+        return self
+
+    def _fit(self, present: pd.Series) -> None:
+        raise NotImplementedError
+
+    def present(self, labels: pd.Series) -> np.ndarray:
+        """Rows whose label is given."""
+        return labels.notna().to_numpy()
 
     @property
     def n_outputs(self) -> int:
-        """Width of this task's tower output (logits or the scaled value)."""
-        return len(self.classes) if self.kind == "multiclass" else 1
+        """Width of the task's network output."""
+        return 1
 
-    @classmethod
-    def fit(cls, name: str, kind: str, labels: pd.Series) -> FittedTask:
-        present = labels[labels.notna()]
-        if present.empty:
-            raise ValueError(f"Task {name!r} has no labels in y: every value is missing.")
-        if kind == "implicit":
-            values = set(pd.unique(present))
-            if not values <= {0, 1}:
-                raise ValueError(
-                    f"Task {name!r} is 'implicit': its labels are 1 (interacted) or 0 (a known "
-                    f"negative); y has {sorted(values, key=str)[:5]}."
-                )
-            return cls(name, kind, classes=np.array([0, 1]))
-        if kind == "regression":
-            values = _as_float(name, present)
-            scale = float(values.std())
-            return cls(
-                name,
-                kind,
-                mean=float(values.mean()),
-                scale=scale if scale > 0 else 1.0,
-            )
-        try:
-            classes = np.array(sorted(pd.unique(present)))
-        except TypeError as exc:
-            raise ValueError(
-                f"Task {name!r}: class labels must be mutually comparable (all str or all "
-                f"numbers); got {sorted({type(v).__name__ for v in present})}."
-            ) from exc
-        if len(classes) < 2:
-            raise ValueError(
-                f"Task {name!r} ({kind}) has a single class in y ({classes[0]!r}); a "
-                "classification task needs at least two classes."
-            )
-        if kind == "binary" and len(classes) > 2:
-            raise ValueError(
-                f"Task {name!r} is declared 'binary' but y has {len(classes)} classes; "
-                "declare it 'multiclass'."
-            )
-        return cls(name, kind, classes=classes)
+    @property
+    def n_targets(self) -> int:
+        """Columns of the task in the encoded target matrix."""
+        return 1
 
     def encode(self, labels: pd.Series) -> np.ndarray:
-        """Training targets: scaled values or class indices, NaN where the label is missing."""
-        missing = labels.isna().to_numpy()
-        out = np.full(len(labels), np.nan, dtype=np.float32)
-        present = labels[~missing]
-        if self.kind == "regression":
-            out[~missing] = (_as_float(self.name, present) - self.mean) / self.scale
-            return out
+        """Training targets, shape (n_samples, n_targets), NaN where the label is missing."""
+        present = self.present(labels)
+        out = np.full((len(labels), self.n_targets), np.nan, dtype=np.float32)
+        out[present] = self._encode(labels[present]).reshape(int(present.sum()), -1)
+        return out
+
+    def _encode(self, present: pd.Series) -> np.ndarray:
+        raise NotImplementedError
+
+    # -- network side ---------------------------------------------------------------------------
+
+    @staticmethod
+    def loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Mean loss of the network's output over rows with a present label."""
+        raise NotImplementedError
+
+    def rank_score(self, output: torch.Tensor) -> torch.Tensor:
+        """A score to rank items by, from the network's output."""
+        raise ValueError(
+            f"Task {self.name!r} is {self.kind}: it gives no single score to rank items by."
+        )
+
+    # -- predictions ----------------------------------------------------------------------------
+
+    def decode(self, raw: np.ndarray) -> np.ndarray:
+        """Predictions in the units of y from the network's raw outputs."""
+        raise NotImplementedError
+
+    def proba(self, raw: np.ndarray) -> np.ndarray:
+        """Probabilities, shape (n_samples, n_classes), in the order of ``classes``."""
+        raise ValueError(f"Task {self.name!r} is {self.kind}: it has no probabilities.")
+
+    def needs_proba(self, metric: str) -> bool:
+        """Whether ``metric`` scores probabilities (else predictions)."""
+        self.check_metric(metric)
+        return self.metrics[metric][2]
+
+    def greater_is_better(self, metric: str) -> bool:
+        self.check_metric(metric)
+        return self.metrics[metric][1]
+
+    def evaluate(self, metric: str, truth: pd.Series, prediction: np.ndarray) -> float:
+        """``metric`` on present labels ``truth``; ``prediction`` holds predictions, or
+        probabilities where ``needs_proba(metric)``."""
+        self.check_metric(metric)
+        return float(self.metrics[metric][0](self, truth, prediction))
+
+    def check_metric(self, metric: str) -> None:
+        if metric not in self.metrics:
+            raise ValueError(
+                f"Metric {metric!r} does not apply to task {self.name!r} ({self.kind}); "
+                f"choose from {sorted(self.metrics)}."
+            )
+
+    def spec(self) -> dict:
+        """The task as the network sees it (JSON-serializable)."""
+        return {"name": self.name, "kind": self.kind, "n_outputs": self.n_outputs}
+
+
+def _sigmoid(raw: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-raw.astype(np.float64)))
+
+
+def _values(metric: Callable[..., float]) -> Callable[..., float]:
+    """A metric of (truth, prediction) as a metric of (task, truth, prediction)."""
+    return lambda task, truth, prediction: metric(truth.to_numpy(), prediction)
+
+
+class RegressionTask(Task):
+    """A numeric target, standardized for training and unscaled at prediction."""
+
+    kind = "regression"
+    is_classifier = False
+    default_metric = "r2"
+    metrics = {
+        "rmse": (_values(root_mean_squared_error), False, False),
+        "mae": (_values(mean_absolute_error), False, False),
+        "r2": (_values(r2_score), True, False),
+    }
+    rank_priority = 1
+
+    def __init__(self, name: str):
+        super().__init__(name)
+        self.mean, self.scale = 0.0, 1.0
+
+    def _fit(self, present: pd.Series) -> None:
+        values = self._as_float(present)
+        self.mean = float(values.mean())
+        scale = float(values.std())
+        self.scale = scale if scale > 0 else 1.0
+
+    def _as_float(self, values: pd.Series) -> np.ndarray:
+        try:
+            out = values.to_numpy(dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                f"Task {self.name!r} is a regression task but y has non-numeric values "
+                f"such as {values.iloc[0]!r}; declare it 'binary' or 'multiclass'."
+            ) from exc
+        if not np.isfinite(out).all():
+            raise ValueError(
+                f"Task {self.name!r}: y contains infinity; use NaN for a missing label."
+            )
+        return out
+
+    def _encode(self, present: pd.Series) -> np.ndarray:
+        return (self._as_float(present) - self.mean) / self.scale
+
+    @staticmethod
+    def loss(output, target):
+        return F.mse_loss(output, target[:, 0])
+
+    def rank_score(self, output):
+        return output * self.scale + self.mean
+
+    def decode(self, raw):
+        return raw.reshape(-1).astype(np.float64) * self.scale + self.mean
+
+
+class _ClassificationTask(Task):
+    """Classes of any comparable type, encoded as indices into the sorted ``classes``."""
+
+    metrics = {
+        "accuracy": (_values(accuracy_score), True, False),
+        "log_loss": (
+            lambda task, t, p: log_loss(t.to_numpy(), p, labels=task.classes),
+            False,
+            True,
+        ),
+    }
+
+    def _fit(self, present: pd.Series) -> None:
+        self.classes = _sorted_classes(self.name, pd.unique(present))
+        if len(self.classes) < 2:
+            raise ValueError(
+                f"Task {self.name!r} ({self.kind}) has a single class in y "
+                f"({self.classes[0]!r}); a classification task needs at least two classes."
+            )
+
+    def _encode(self, present: pd.Series) -> np.ndarray:
         codes = pd.Index(self.classes).get_indexer(present)
         if (codes < 0).any():
             unknown = pd.unique(present[codes < 0])[:5]
@@ -92,113 +222,195 @@ class FittedTask:
                 f"Task {self.name!r}: y has labels not seen in fit: {list(unknown)}; "
                 f"known classes are {list(self.classes)}."
             )
-        out[~missing] = codes
-        return out
+        return codes
 
-    def probabilities(self, raw: np.ndarray) -> np.ndarray:
-        """Class probabilities, shape (n_samples, n_classes), from the tower's logits."""
-        if self.kind in ("binary", "implicit"):
-            p = 1.0 / (1.0 + np.exp(-raw.reshape(-1).astype(np.float64)))
-            return np.column_stack([1.0 - p, p])
+
+class BinaryTask(_ClassificationTask):
+    """Two classes; the network outputs the logit of ``classes[1]``."""
+
+    kind = "binary"
+    default_metric = "accuracy"
+    metrics = {
+        **_ClassificationTask.metrics,
+        "roc_auc": (
+            lambda task, t, p: roc_auc_score(t.to_numpy() == task.classes[1], p[:, 1]),
+            True,
+            True,
+        ),
+    }
+    rank_priority = 2
+
+    def _fit(self, present: pd.Series) -> None:
+        super()._fit(present)
+        if len(self.classes) > 2:
+            raise ValueError(
+                f"Task {self.name!r} is declared 'binary' but y has {len(self.classes)} "
+                "classes; declare it 'multiclass'."
+            )
+
+    @staticmethod
+    def loss(output, target):
+        return F.binary_cross_entropy_with_logits(output, target[:, 0])
+
+    def rank_score(self, output):
+        return torch.sigmoid(output)
+
+    def proba(self, raw):
+        p = _sigmoid(raw.reshape(-1))
+        return np.column_stack([1.0 - p, p])
+
+    def decode(self, raw):
+        return self.classes[(raw.reshape(-1) > 0).astype(int)]
+
+
+class ImplicitTask(BinaryTask):
+    """Implicit feedback: every observed row is a positive (1); negatives are sampled.
+
+    Observed rows alone cannot score it (they are all positives): it ranks, in ``recommend``.
+    """
+
+    kind = "implicit"
+    implied_by_rows = True
+    default_metric = None
+    rank_priority = 0
+
+    def _fit(self, present: pd.Series) -> None:
+        values = set(pd.unique(present))
+        if not values <= {0, 1}:
+            raise ValueError(
+                f"Task {self.name!r} is 'implicit': its labels are 1 (interacted) or 0 (a "
+                f"known negative); y has {sorted(values, key=str)[:5]}."
+            )
+        self.classes = np.array([0, 1])
+
+
+class MulticlassTask(_ClassificationTask):
+    """One of several classes; the network outputs one logit per class."""
+
+    kind = "multiclass"
+    default_metric = "accuracy"
+    metrics = {
+        **_ClassificationTask.metrics,
+        "f1_macro": (_values(lambda t, p: f1_score(t, p, average="macro")), True, False),
+    }
+
+    @property
+    def n_outputs(self) -> int:
+        return len(self.classes)
+
+    @staticmethod
+    def loss(output, target):
+        return F.cross_entropy(output, target[:, 0].long())
+
+    def proba(self, raw):
         shifted = raw - raw.max(axis=1, keepdims=True)
         e = np.exp(shifted.astype(np.float64))
         return e / e.sum(axis=1, keepdims=True)
 
-    def decode(self, raw: np.ndarray) -> np.ndarray:
-        """Predictions in the units of y: values for regression, labels for classification."""
-        if self.kind == "regression":
-            return raw.reshape(-1).astype(np.float64) * self.scale + self.mean
-        return self.classes[self.probabilities(raw).argmax(axis=1)]
+    def decode(self, raw):
+        return self.classes[raw.argmax(axis=1)]
 
 
-def _as_float(name: str, values: pd.Series) -> np.ndarray:
-    try:
-        out = values.to_numpy(dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(
-            f"Task {name!r} is a regression task but y has non-numeric values "
-            f"such as {values.iloc[0]!r}; declare it 'binary' or 'multiclass'."
-        ) from exc
-    if not np.isfinite(out).all():
-        raise ValueError(f"Task {name!r}: y contains infinity; use NaN for a missing label.")
-    return out
+class MultilabelTask(Task):
+    """A set of labels per row: a list, tuple or set of hashable labels (None or NaN: missing).
 
+    The network outputs one logit per label; ``predict`` gives the tuple of labels whose
+    probability is at least 0.5, in the order of ``classes``.
+    """
 
-def targets_frame(y, n_samples: int, tasks: Mapping[str, str] | None) -> pd.DataFrame:
-    """``y`` as a DataFrame with one column per task, checked against ``tasks`` and X's rows."""
-    only_implicit = tasks is not None and all(kind == "implicit" for kind in tasks.values())
-    if y is None and not only_implicit:
-        raise ValueError("MultiTaskRecommender requires y to be passed, but the target y is None.")
-    if y is None:
-        frame = pd.DataFrame(index=range(n_samples))
-    elif isinstance(y, pd.DataFrame):
-        frame = y.reset_index(drop=True)
-    elif isinstance(y, pd.Series):
-        name = y.name if y.name is not None else _single_name(tasks)
-        frame = y.reset_index(drop=True).to_frame(name=name)
-    else:
-        arr = np.asarray(y)
-        if arr.dtype.kind == "c":
-            raise ValueError("Complex data not supported in y.")
-        if arr.ndim == 1:
-            frame = pd.DataFrame({_single_name(tasks): arr})
-        elif arr.ndim == 2:
-            if tasks is not None and len(tasks) == arr.shape[1]:
-                names = list(tasks)
-            else:
-                names = [f"y{j}" for j in range(arr.shape[1])]
-            frame = pd.DataFrame(arr, columns=names)
-        else:
-            raise ValueError(f"y must be 1-D or 2-D; got an array with shape {arr.shape}.")
-    if len(frame) != n_samples:
-        raise ValueError(
-            f"X and y have different numbers of rows: X has {n_samples}, y has {len(frame)}."
-        )
-    frame.columns = [str(c) for c in frame.columns]
-    if tasks is None:
-        return frame
-    declared, given = list(tasks), list(frame.columns)
-    undeclared = [c for c in given if c not in tasks]
-    if undeclared:
-        raise ValueError(
-            f"y has column(s) {undeclared} that `tasks` does not name; tasks are {declared}. "
-            "Add them to `tasks` or drop them from y."
-        )
-    implied = [t for t in declared if t not in given and tasks[t] == "implicit"]
-    for t in implied:  # an implicit task needs no column: every observed row is a positive
-        frame[t] = 1.0
-    absent = [t for t in declared if t not in frame.columns]
-    if absent:
-        raise ValueError(f"`tasks` names {absent} but y has no such column(s); y has {given}.")
-    return frame[declared]
+    kind = "multilabel"
+    default_metric = "f1_micro"
+    metrics = {
+        "f1_micro": (lambda task, t, p: _indicator_f1(task, t, p, "micro"), True, False),
+        "f1_macro": (lambda task, t, p: _indicator_f1(task, t, p, "macro"), True, False),
+        "roc_auc": (
+            lambda task, t, p: roc_auc_score(task._encode(t), p, average="micro"),
+            True,
+            True,
+        ),
+    }
 
+    def present(self, labels):
+        return np.fromiter((not _missing(v) for v in labels), dtype=bool, count=len(labels))
 
-def _single_name(tasks: Mapping[str, str] | None) -> str:
-    if tasks is None:
-        return "y"
-    explicit = [t for t, kind in tasks.items() if kind != "implicit"]
-    if len(explicit) == 1:
-        return explicit[0]
-    if len(tasks) != 1:
-        raise ValueError(
-            f"y is 1-D but `tasks` declares {len(tasks)} tasks {list(tasks)}; pass a DataFrame "
-            "with one column per task."
-        )
-    return next(iter(tasks))
-
-
-def check_tasks(tasks: Mapping[str, str] | None) -> dict[str, str] | None:
-    """The declared tasks as {name: kind}, checked; ``None`` stays ``None`` (all regression)."""
-    if tasks is None:
-        return None
-    if not isinstance(tasks, Mapping) or not tasks:
-        raise ValueError(
-            "`tasks` must be a non-empty dict {task name: kind}, e.g. "
-            f"{{'rating': 'regression', 'like': 'binary'}}; got {tasks!r}."
-        )
-    for name, kind in tasks.items():
-        if kind not in TASK_KINDS:
+    def _sets(self, present: pd.Series) -> list:
+        bad = [v for v in present if not isinstance(v, (list, tuple, set, frozenset, np.ndarray))]
+        if bad:
             raise ValueError(
-                f"Task {name!r} has unknown kind {kind!r}; the kinds are {list(TASK_KINDS)}."
+                f"Task {self.name!r} is 'multilabel': each label must be a list, tuple or set "
+                f"of labels (None or NaN when missing); got {bad[0]!r}."
             )
-    return {str(name): kind for name, kind in tasks.items()}
+        return [list(v) for v in present]
+
+    def _fit(self, present):
+        every = [label for labels in self._sets(present) for label in labels]
+        unhashable = [v for v in every if not isinstance(v, Hashable)]
+        if unhashable:
+            raise ValueError(f"Task {self.name!r}: labels must be hashable; got {unhashable[0]!r}.")
+        self.classes = _sorted_classes(self.name, pd.unique(pd.Series(every, dtype=object)))
+        if len(self.classes) == 0:
+            raise ValueError(f"Task {self.name!r} (multilabel) has no label in any row of y.")
+
+    @property
+    def n_outputs(self) -> int:
+        return len(self.classes)
+
+    @property
+    def n_targets(self) -> int:
+        return len(self.classes)
+
+    def _encode(self, present):
+        index = pd.Index(self.classes)
+        out = np.zeros((len(present), len(self.classes)), dtype=np.float32)
+        for row, labels in enumerate(self._sets(present)):
+            codes = index.get_indexer(labels)
+            if (codes < 0).any():
+                unknown = [v for v, c in zip(labels, codes, strict=True) if c < 0][:5]
+                raise ValueError(
+                    f"Task {self.name!r}: y has labels not seen in fit: {unknown}; known "
+                    f"labels are {list(self.classes)[:20]}."
+                )
+            out[row, codes] = 1.0
+        return out
+
+    @staticmethod
+    def loss(output, target):
+        return F.binary_cross_entropy_with_logits(output.reshape(target.shape), target)
+
+    def proba(self, raw):
+        return _sigmoid(raw.reshape(len(raw), -1))
+
+    def decode(self, raw):
+        chosen = raw.reshape(len(raw), -1) > 0
+        out = np.empty(len(raw), dtype=object)
+        out[:] = [tuple(self.classes[row]) for row in chosen]
+        return out
+
+
+def _indicator_f1(task: MultilabelTask, truth: pd.Series, prediction, average: str) -> float:
+    predicted = task._encode(pd.Series(list(prediction), dtype=object))
+    return f1_score(task._encode(truth), predicted, average=average, zero_division=0.0)
+
+
+def _missing(value) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float) and np.isnan(value):
+        return True
+    return value is pd.NA or value is pd.NaT
+
+
+def _sorted_classes(name: str, values) -> np.ndarray:
+    try:
+        return np.array(sorted(values))
+    except TypeError as exc:
+        raise ValueError(
+            f"Task {name!r}: class labels must be mutually comparable (all str or all "
+            f"numbers); got {sorted({type(v).__name__ for v in values})}."
+        ) from exc
+
+
+TASK_KINDS: dict[str, type[Task]] = {
+    cls.kind: cls
+    for cls in (RegressionTask, BinaryTask, MulticlassTask, MultilabelTask, ImplicitTask)
+}

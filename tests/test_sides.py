@@ -19,16 +19,15 @@ def test_auto_sides_follow_the_data(interactions):
     X, y = interactions
     X = X.assign(item_popular=X["item_id"] % 2 == 0, hour=np.arange(len(X)) % 24)
     model = MultiTaskRecommender(tasks=TASKS, max_epochs=1, random_state=0).fit(X, y)
-    module = model.net_.module_
-    numeric, categorical = model._encoder.numeric_labels, model._encoder.categorical_labels
-    user_numeric, user_categorical = module._side_columns["user"]
-    item_numeric, item_categorical = module._side_columns["item"]
-    assert [numeric[j] for j in user_numeric] == ["user_age"]
-    assert [categorical[j] for j in user_categorical] == ["user_segment"]
-    assert [categorical[j] for j in item_categorical] == ["item_popular"]
-    assert item_numeric == ()
-    # the hour varies within users and items: an interaction feature for the bottom
-    assert [numeric[j] for j in module._shared_numeric] == ["hour"]
+    assert model.user_features_ == ["user_age", "user_segment"]
+    assert model.item_features_ == ["item_popular"]
+    # the hour varies within users and items: an interaction feature for the head
+    features = model.network_spec_["features"]
+    shared = set(features["numeric"] + features["categorical"]) - {
+        *model.user_features_,
+        *model.item_features_,
+    }
+    assert shared == {"hour"}
 
 
 def test_declared_item_feature_that_varies_within_an_item_is_named(interactions):
@@ -46,9 +45,9 @@ def test_no_sides_sends_every_feature_to_the_bottom(interactions):
     model = MultiTaskRecommender(
         tasks=TASKS, item_features=None, user_features=None, max_epochs=1, random_state=0
     ).fit(X, y)
-    module = model.net_.module_
-    assert "content" not in module.sides["user"] and "content" not in module.sides["item"]
-    assert len(module._shared_numeric) + len(module._shared_categorical) == 2
+    assert model.user_features_ == [] and model.item_features_ == []
+    sides = model.network_spec_["inputs"]["sides"]
+    assert sides == {role: {"numeric": [], "categorical": []} for role in ("user", "item")}
 
 
 def test_constant_within_tolerates_float_jitter():
@@ -70,10 +69,7 @@ def test_item_embedding_with_round_off_stays_item_side(interactions):
     text = vectors[X["item_id"]] * (1 + jitter)
     X = X.assign(text_0=text[:, 0], text_1=text[:, 1])
     model = MultiTaskRecommender(tasks=TASKS, max_epochs=1, random_state=0).fit(X, y)
-    module = model.net_.module_
-    numeric = model._encoder.numeric_labels
-    assert [numeric[j] for j in module._side_columns["item"][0]] == ["text_0", "text_1"]
-    assert [numeric[j] for j in module._shared_numeric] == []
+    assert model.item_features_ == ["text_0", "text_1"]
 
 
 def test_item_feature_shrinkage_gives_way_to_the_id_as_interactions_grow(interactions):
@@ -82,12 +78,12 @@ def test_item_feature_shrinkage_gives_way_to_the_id_as_interactions_grow(interac
     model = MultiTaskRecommender(
         tasks=TASKS, item_feature_shrinkage=10.0, max_epochs=1, random_state=0
     ).fit(X, y)
-    weight = model.net_.module_.item_feature_weight.numpy()
-    codes = model._encoder.transform(X)["item"]
-    counts = np.bincount(codes, minlength=len(weight))
+    weight = model.net_.module_.inputs.item_feature_weight.numpy()
     assert weight[0] == 1.0  # an item unseen in fit: its features are all there is
-    np.testing.assert_allclose(weight[1:], 10.0 / (10.0 + counts[1:]), rtol=1e-6)
-    assert counts[1:].min() > 0 and (weight[1:] < 1).all()
+    # item codes follow the order of first appearance in fit
+    counts = X["item_id"].value_counts(sort=False)[X["item_id"].unique()].to_numpy()
+    np.testing.assert_allclose(weight[1:], 10.0 / (10.0 + counts), rtol=1e-6)
+    assert (weight[1:] < 1).all()
 
     # every unseen item takes row 0; its features, at full weight, set it apart
     new = X.head(1).assign(item_id=10_000)
@@ -95,4 +91,4 @@ def test_item_feature_shrinkage_gives_way_to_the_id_as_interactions_grow(interac
     assert model.predict(new)[0, 0] != pytest.approx(model.predict(other)[0, 0], abs=1e-5)
 
     unscaled = model.set_params(item_feature_shrinkage=None).fit(X, y)
-    assert unscaled.net_.module_.item_feature_weight is None
+    assert unscaled.net_.module_.inputs.item_feature_weight is None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .._tasks import targets_frame
+from .._targets import targets_frame
 from ._ranking import hit_rate_at_k, map_at_k, ndcg_at_k, precision_at_k, recall_at_k
 
 RANKING_METRICS = {
@@ -33,13 +33,8 @@ class _RankingScorer:
 
     def __call__(self, estimator, X, y=None) -> float:
         recommender = _final_step(estimator)
-        encoder = recommender._encoder
-        held_out = pd.DataFrame(
-            {
-                "user": X[encoder.user_label].to_numpy(),
-                "item": X[encoder.item_label].to_numpy(),
-            }
-        )
+        user_col, item_col = recommender.user_col_, recommender.item_col_
+        held_out = pd.DataFrame({"user": X[user_col].to_numpy(), "item": X[item_col].to_numpy()})
         if self.relevance is not None:
             task, threshold = self.relevance
             labels = targets_frame(y, len(X), recommender.tasks_)[task].to_numpy(dtype=float)
@@ -48,15 +43,15 @@ class _RankingScorer:
             return np.nan
         users = np.sort(held_out["user"].unique())
         recs = recommender.recommend(users, k=self.k, task=self.task)
-        items = np.union1d(held_out["item"].unique(), recs[encoder.item_label].unique())
+        items = np.union1d(held_out["item"].unique(), recs[item_col].unique())
         row = pd.Index(users)
         col = pd.Index(items)
         y_true = np.zeros((len(users), len(items)), dtype=bool)
         y_true[row.get_indexer(held_out["user"]), col.get_indexer(held_out["item"])] = True
         y_score = np.full(y_true.shape, -np.inf)
-        y_score[
-            row.get_indexer(recs[encoder.user_label]), col.get_indexer(recs[encoder.item_label])
-        ] = recs["score"].to_numpy(dtype=float)
+        y_score[row.get_indexer(recs[user_col]), col.get_indexer(recs[item_col])] = recs[
+            "score"
+        ].to_numpy(dtype=float)
         return RANKING_METRICS[self.metric](y_true, y_score, k=self.k)
 
     def __repr__(self) -> str:

@@ -2,73 +2,64 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
-from sklearn.metrics import (
-    accuracy_score,
-    log_loss,
-    mean_absolute_error,
-    r2_score,
-    roc_auc_score,
-    root_mean_squared_error,
-)
 
-from .._tasks import targets_frame
+from .._targets import targets_frame
+from .._tasks import TASK_KINDS
 from ._ranking_scorer import _final_step
 
-# name -> (metric, sign, needs class probabilities)
-TASK_METRICS: dict[str, tuple[Callable, int, bool]] = {
-    "rmse": (root_mean_squared_error, -1, False),
-    "mae": (mean_absolute_error, -1, False),
-    "r2": (r2_score, 1, False),
-    "accuracy": (accuracy_score, 1, False),
-    "roc_auc": (roc_auc_score, 1, True),
-    "log_loss": (log_loss, -1, True),
-}
+# every metric some task kind offers (which apply to a task is the task's to say)
+TASK_METRICS: tuple[str, ...] = tuple(
+    sorted({metric for kind in TASK_KINDS.values() for metric in kind.metrics})
+)
 
 
 class _TaskScorer:
-    def __init__(self, task: str, metric: str, clip: tuple[float, float] | None):
+    def __init__(self, task: str, metric: str | None, clip: tuple[float, float] | None):
         self.task = task
         self.metric = metric
         self.clip = clip
 
     def __call__(self, estimator, X, y) -> float:
-        func, sign, needs_proba = TASK_METRICS[self.metric]
         recommender = _final_step(estimator)
-        tasks = list(recommender.tasks_)
+        tasks = recommender.fitted_tasks_
         if self.task not in tasks:
             raise ValueError(
                 f"make_task_scorer: {self.task!r} is not a task of the estimator; its tasks are "
-                f"{tasks}."
+                f"{list(tasks)}."
             )
+        task = tasks[self.task]
+        metric = self.metric or task.default_metric
+        if metric is None:
+            raise ValueError(
+                f"make_task_scorer: task {self.task!r} is {task.kind}; its observed rows are all "
+                "positives, so score its rankings with make_ranking_scorer."
+            )
+        needs_proba = task.needs_proba(metric)
         truth = targets_frame(y, len(y), recommender.tasks_)[self.task]
-        present = truth.notna().to_numpy()
+        present = task.present(truth)
         if not present.any():
             return np.nan
-        truth = truth[present].to_numpy()
         if needs_proba:
-            proba = estimator.predict_proba(X, task=self.task)[present]
-            classes = recommender.classes_[self.task]
-            if len(classes) == 2 and self.metric == "roc_auc":
-                score = func(truth == classes[1], proba[:, 1])
-            else:
-                score = func(truth, proba, labels=classes)
+            prediction = estimator.predict_proba(X, task=self.task)[present]
         else:
             # predict, not predict_tasks, so that a Pipeline ending in the recommender works
-            pred = np.asarray(estimator.predict(X))
-            pred = (pred if pred.ndim == 1 else pred[:, tasks.index(self.task)])[present]
+            prediction = np.asarray(estimator.predict(X))
+            if prediction.ndim == 2:
+                prediction = prediction[:, list(tasks).index(self.task)]
+            prediction = prediction[present]
             if self.clip is not None:
-                pred = np.clip(pred, *self.clip)
-            score = func(truth, pred)
-        return sign * float(score)
+                prediction = np.clip(prediction.astype(float), *self.clip)
+        score = task.evaluate(metric, truth[present], prediction)
+        return score if task.greater_is_better(metric) else -score
 
     def __repr__(self) -> str:
         return f"make_task_scorer({self.task!r}, {self.metric!r}, clip={self.clip!r})"
 
 
-def make_task_scorer(task: str, metric: str, *, clip: tuple[float, float] | None = None):
+def make_task_scorer(
+    task: str, metric: str | None = None, *, clip: tuple[float, float] | None = None
+):
     """Make a scorer of one task's metric, for ``scoring=`` in GridSearchCV or cross_validate.
 
     Only the rows where the task's label is present count. Error metrics are negated, as in
@@ -78,8 +69,11 @@ def make_task_scorer(task: str, metric: str, *, clip: tuple[float, float] | None
     ----------
     task : str
         The task's name (a column of y).
-    metric : {"rmse", "mae", "r2", "accuracy", "roc_auc", "log_loss"}
-        The metric. ``rmse`` and ``mae`` return their negative, as does ``log_loss``.
+    metric : str, default=None
+        The metric, among those of the task's kind: "rmse", "mae", "r2" (regression);
+        "accuracy", "roc_auc", "log_loss" (binary); "accuracy", "log_loss", "f1_macro"
+        (multiclass); "f1_micro", "f1_macro", "roc_auc" (multilabel). ``None``: the task's
+        default metric, as in ``score``. Error metrics return their negative.
     clip : tuple of (float, float), default=None
         Clip predictions of a regression task to this range first (e.g. ratings to (1, 5)).
 
@@ -92,8 +86,9 @@ def make_task_scorer(task: str, metric: str, *, clip: tuple[float, float] | None
     --------
     >>> from skmtrec import make_task_scorer
     >>> scoring = {"rmse": make_task_scorer("rating", "rmse"),
-    ...            "auc": make_task_scorer("like", "roc_auc")}
+    ...            "auc": make_task_scorer("like", "roc_auc"),
+    ...            "genres": make_task_scorer("genres")}  # its default, micro-F1
     """
-    if metric not in TASK_METRICS:
-        raise ValueError(f"Unknown metric {metric!r}; choose from {sorted(TASK_METRICS)}.")
+    if metric is not None and metric not in TASK_METRICS:
+        raise ValueError(f"Unknown metric {metric!r}; choose from {list(TASK_METRICS)}.")
     return _TaskScorer(task, metric, clip)

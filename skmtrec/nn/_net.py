@@ -1,69 +1,89 @@
-"""The skorch side: the masked per-task loss, the net that weighs it, and a fast batch iterator."""
+"""The skorch side: the per-task losses, the net that balances them, a fast batch iterator."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from itertools import pairwise
+
 import numpy as np
 import torch
-import torch.nn.functional as F
 from skorch import NeuralNet
+from skorch.callbacks import Callback
 from skorch.utils import to_tensor
 from torch import nn
 from torch.utils.data import Subset
 
+from .._tasks import TASK_KINDS
 
-class MaskedTaskLosses(nn.Module):
-    """Per-task losses over the rows whose label is present.
 
-    ``y_true`` has one column per task, NaN where a label is missing. ``forward`` returns a tensor
-    with one loss per task (mean over present labels; 0 where a batch has none) and the count of
-    present labels per task.
+class MultiTaskLoss(nn.Module):
+    """Per-task losses over the rows whose label is present, each task's loss as its kind says.
+
+    ``y_true`` holds each task's target columns side by side (``widths``), NaN where a label is
+    missing. ``forward`` returns one loss per task (mean over present labels; 0 where a batch
+    has none) and the count of present labels per task.
     """
 
-    def __init__(self, kinds: tuple[str, ...]):
+    def __init__(self, kinds: Sequence[str], widths: Sequence[int]):
         super().__init__()
-        self.kinds = tuple(kinds)
+        self.losses = [TASK_KINDS[kind].loss for kind in kinds]
+        bounds = np.cumsum([0, *widths])
+        self.columns = [slice(int(a), int(b)) for a, b in pairwise(bounds)]
 
     def forward(self, y_pred: tuple[torch.Tensor, ...], y_true: torch.Tensor):
         losses, counts = [], []
-        for j, (kind, out) in enumerate(zip(self.kinds, y_pred, strict=True)):
-            target = y_true[:, j]
-            present = ~torch.isnan(target)
+        for loss, columns, out in zip(self.losses, self.columns, y_pred, strict=True):
+            target = y_true[:, columns]
+            present = ~torch.isnan(target[:, 0])
             n = present.sum()
             counts.append(n)
             if not bool(n):
                 losses.append(out.sum() * 0.0)
                 continue
-            out, target = out[present], target[present]
-            if kind == "regression":
-                losses.append(F.mse_loss(out, target))
-            elif kind in ("binary", "implicit"):
-                losses.append(F.binary_cross_entropy_with_logits(out, target))
-            else:
-                losses.append(F.cross_entropy(out, target.long()))
+            losses.append(loss(out[present], target[present]))
         return torch.stack(losses), torch.stack(counts)
 
 
 class MultiTaskNet(NeuralNet):
-    """A skorch ``NeuralNet`` whose loss is the weighted sum of per-task losses.
+    """A skorch ``NeuralNet`` whose loss is the module's task balancing of per-task losses.
 
-    Each batch also records every task's own loss in the history (``train_<task>_loss`` and
-    ``valid_<task>_loss``), which ``PassthroughScoring`` callbacks average per epoch.
+    Training batches are combined by ``module_.balancing`` (fixed, uncertainty, GradNorm or
+    DWA weights); validation batches by the fixed task weights, so that early stopping compares
+    like with like. Each batch also records every task's own loss in the history
+    (``train_<task>_loss`` and ``valid_<task>_loss``), which ``PassthroughScoring`` callbacks
+    average per epoch.
     """
 
-    def __init__(self, *args, task_names=(), task_weights=(), **kwargs):
+    def __init__(self, *args, task_names=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.task_names = task_names
-        self.task_weights = task_weights
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         y_true = to_tensor(y_true, device=self.device)
         losses, counts = self.criterion_(y_pred, y_true)
-        weights = torch.as_tensor(self.task_weights, dtype=losses.dtype, device=losses.device)
         prefix = "train" if training else "valid"
         for name, loss, count in zip(self.task_names, losses, counts, strict=True):
             if count > 0:
                 self.history.record_batch(f"{prefix}_{name}_loss", loss.item())
-        return (weights * losses).sum()
+        balancing = self.module_.balancing
+        if training:
+            return balancing.training_loss(losses, counts > 0, self.module_)
+        return balancing.validation_loss(losses)
+
+
+class TaskWeightHistory(Callback):
+    """Records each task's training weight per epoch (``task_weight_<task>``) and lets the
+    balancing method see the epoch's per-task training losses."""
+
+    def __init__(self, task_names: Sequence[str]):
+        self.task_names = task_names
+
+    def on_epoch_end(self, net, **kwargs):
+        balancing = net.module_.balancing
+        row = net.history[-1]
+        for name, weight in zip(self.task_names, balancing.weights().tolist(), strict=True):
+            net.history.record(f"task_weight_{name}", weight)
+        balancing.end_epoch([row.get(f"train_{name}_loss", np.nan) for name in self.task_names])
 
 
 class ArrayBatchIterator:

@@ -1,0 +1,92 @@
+"""The target table: ``y`` in any form scikit-learn accepts, as one column per declared task."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from ._tasks import TASK_KINDS
+
+
+def targets_frame(y, n_samples: int, tasks: Mapping[str, str] | None) -> pd.DataFrame:
+    """``y`` as a DataFrame with one column per task, checked against ``tasks`` and X's rows."""
+    only_implicit = tasks is not None and all(
+        TASK_KINDS[kind].implied_by_rows for kind in tasks.values()
+    )
+    if y is None and not only_implicit:
+        raise ValueError("MultiTaskRecommender requires y to be passed, but the target y is None.")
+    if y is None:
+        frame = pd.DataFrame(index=range(n_samples))
+    elif isinstance(y, pd.DataFrame):
+        frame = y.reset_index(drop=True)
+    elif isinstance(y, pd.Series):
+        name = y.name if y.name is not None else _single_name(tasks)
+        frame = y.reset_index(drop=True).to_frame(name=name)
+    else:
+        arr = np.asarray(y)
+        if arr.dtype.kind == "c":
+            raise ValueError("Complex data not supported in y.")
+        if arr.ndim == 1:
+            frame = pd.DataFrame({_single_name(tasks): arr})
+        elif arr.ndim == 2:
+            if tasks is not None and len(tasks) == arr.shape[1]:
+                names = list(tasks)
+            else:
+                names = [f"y{j}" for j in range(arr.shape[1])]
+            frame = pd.DataFrame(arr, columns=names)
+        else:
+            raise ValueError(f"y must be 1-D or 2-D; got an array with shape {arr.shape}.")
+    if len(frame) != n_samples:
+        raise ValueError(
+            f"X and y have different numbers of rows: X has {n_samples}, y has {len(frame)}."
+        )
+    frame.columns = [str(c) for c in frame.columns]
+    if tasks is None:
+        return frame
+    declared, given = list(tasks), list(frame.columns)
+    undeclared = [c for c in given if c not in tasks]
+    if undeclared:
+        raise ValueError(
+            f"y has column(s) {undeclared} that `tasks` does not name; tasks are {declared}. "
+            "Add them to `tasks` or drop them from y."
+        )
+    implied = [t for t in declared if t not in given and TASK_KINDS[tasks[t]].implied_by_rows]
+    for t in implied:  # an implicit task needs no column: every observed row is a positive
+        frame[t] = 1.0
+    absent = [t for t in declared if t not in frame.columns]
+    if absent:
+        raise ValueError(f"`tasks` names {absent} but y has no such column(s); y has {given}.")
+    return frame[declared]
+
+
+def _single_name(tasks: Mapping[str, str] | None) -> str:
+    if tasks is None:
+        return "y"
+    explicit = [t for t, kind in tasks.items() if not TASK_KINDS[kind].implied_by_rows]
+    if len(explicit) == 1:
+        return explicit[0]
+    if len(tasks) != 1:
+        raise ValueError(
+            f"y is 1-D but `tasks` declares {len(tasks)} tasks {list(tasks)}; pass a DataFrame "
+            "with one column per task."
+        )
+    return next(iter(tasks))
+
+
+def check_tasks(tasks: Mapping[str, str] | None) -> dict[str, str] | None:
+    """The declared tasks as {name: kind}, checked; ``None`` stays ``None`` (all regression)."""
+    if tasks is None:
+        return None
+    if not isinstance(tasks, Mapping) or not tasks:
+        raise ValueError(
+            "`tasks` must be a non-empty dict {task name: kind}, e.g. "
+            f"{{'rating': 'regression', 'like': 'binary'}}; got {tasks!r}."
+        )
+    for name, kind in tasks.items():
+        if kind not in TASK_KINDS:
+            raise ValueError(
+                f"Task {name!r} has unknown kind {kind!r}; the kinds are {list(TASK_KINDS)}."
+            )
+    return {str(name): kind for name, kind in tasks.items()}

@@ -1,0 +1,197 @@
+"""The input part of the network: ids, side features and interaction features as one vector.
+
+The user's vector is its id embedding plus a linear map of its user-side features; the item's
+likewise with its item-side features. The head's input concatenates the two vectors, their
+element-wise product (the factorization-machine interaction) and the embeddings and values of
+the remaining (interaction) features: ``[user, item, user * item, shared]``. Row 0 of every
+embedding table stands for a value not seen in fit. During training, ``id_dropout`` replaces
+that share of ids by row 0, so the unseen-id row learns the population and the side features
+learn to stand in for an id that says nothing.
+
+``PairInput`` is the same input for every (user, item) pair of a block without building it: a
+linear layer over it splits into a per-user, a per-item and a per-pair term, so ``recommend``
+computes the user and item terms once.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+
+def categorical_embedding_dim(cardinality: int, embedding_dim: int) -> int:
+    """A width that grows slowly with the number of categories, capped at ``embedding_dim``."""
+    return max(1, min(embedding_dim, round(1.6 * (cardinality + 1) ** 0.56)))
+
+
+class InputLayer(nn.Module):
+    """Id and categorical embeddings, user and item vectors, and the interaction features.
+
+    Parameters
+    ----------
+    n_users, n_items : int
+        Ids seen in fit (0: no such id column). Tables have one more row, for unseen ids.
+    cardinalities : sequence of int
+        Categories seen in fit per categorical column.
+    n_numeric : int
+        Numeric columns.
+    sides : dict
+        ``{"user": {"numeric": [...], "categorical": [...]}, "item": {...}}``: the column
+        indices that describe the user and the item; the others describe the interaction.
+    embedding_dim : int
+        Width of the id embeddings, and the cap of the categorical ones.
+    id_dropout : float
+        Share of ids replaced by the unseen-id row while training.
+    item_feature_shrinkage : float or None
+        With s set, the item-side features' term of an item with n interactions in fit is
+        scaled by s / (s + n) (``item_counts``): a new item is placed by its features alone.
+    item_counts : array-like or None
+        Interactions per item code in fit; kept as the buffer ``item_feature_weight``.
+    """
+
+    def __init__(
+        self,
+        *,
+        n_users: int,
+        n_items: int,
+        cardinalities: Sequence[int],
+        n_numeric: int,
+        sides: dict,
+        embedding_dim: int,
+        id_dropout: float = 0.0,
+        item_feature_shrinkage: float | None = None,
+        item_counts=None,
+    ):
+        super().__init__()
+        self.id_dropout = id_dropout
+        self.embedding_dim = embedding_dim
+        weight = None
+        if item_feature_shrinkage is not None and n_items:
+            counts = (
+                torch.zeros(n_items + 1)
+                if item_counts is None
+                else torch.as_tensor(item_counts, dtype=torch.float32)
+            )
+            weight = item_feature_shrinkage / (item_feature_shrinkage + counts)
+            weight[0] = 1.0  # the unseen-item row: features are all there is
+        self.register_buffer("item_feature_weight", weight)
+        self.categorical_embeddings = nn.ModuleList(
+            nn.Embedding(c + 1, categorical_embedding_dim(c, embedding_dim)) for c in cardinalities
+        )
+        widths = [e.embedding_dim for e in self.categorical_embeddings]
+        self.sides = nn.ModuleDict()
+        self.side_columns: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {}
+        for role, n_ids in (("user", n_users), ("item", n_items)):
+            if not n_ids:
+                continue
+            numeric = tuple(sides.get(role, {}).get("numeric", ()))
+            categorical = tuple(sides.get(role, {}).get("categorical", ()))
+            side = nn.ModuleDict({"embedding": nn.Embedding(n_ids + 1, embedding_dim)})
+            n_content = len(numeric) + sum(widths[j] for j in categorical)
+            if n_content:
+                side["content"] = nn.Linear(n_content, embedding_dim)
+            self.sides[role] = side
+            self.side_columns[role] = (numeric, categorical)
+        claimed_numeric = {j for numeric, _ in self.side_columns.values() for j in numeric}
+        claimed_categorical = {j for _, cats in self.side_columns.values() for j in cats}
+        self.shared_numeric = tuple(j for j in range(n_numeric) if j not in claimed_numeric)
+        self.shared_categorical = tuple(
+            j for j in range(len(cardinalities)) if j not in claimed_categorical
+        )
+        self.n_shared = sum(widths[j] for j in self.shared_categorical) + len(self.shared_numeric)
+        self.n_out = embedding_dim * (len(self.sides) + (len(self.sides) == 2)) + self.n_shared
+        if self.n_out == 0:
+            raise ValueError("The network has no input: X has no id and no feature column.")
+
+    def reset_embeddings(self) -> None:
+        """Scale the embedding tables to unit-norm rows on average. The network calls it once
+        its head is built, so that a seed draws the head's weights as it always did."""
+        tables = [side["embedding"] for side in self.sides.values()]
+        for table in [*tables, *self.categorical_embeddings]:
+            nn.init.normal_(table.weight, std=1.0 / math.sqrt(table.embedding_dim))
+
+    def _features(self, numeric, categorical, numeric_cols, categorical_cols) -> list:
+        parts = [self.categorical_embeddings[j](categorical[:, j]) for j in categorical_cols]
+        if numeric_cols:
+            parts.append(numeric[:, list(numeric_cols)])
+        return parts
+
+    def side_vector(self, role: str, codes, numeric, categorical) -> torch.Tensor:
+        """The user's or item's vector: its id embedding plus its mapped side features."""
+        side = self.sides[role]
+        if self.training and self.id_dropout > 0:
+            keep = torch.rand(codes.shape, device=codes.device) >= self.id_dropout
+            codes = codes * keep
+        vector = side["embedding"](codes)
+        if "content" in side:
+            parts = self._features(numeric, categorical, *self.side_columns[role])
+            content = side["content"](torch.cat(parts, dim=1))
+            if role == "item" and self.item_feature_weight is not None:
+                content = content * self.item_feature_weight[codes].unsqueeze(1)
+            vector = vector + content
+        return vector
+
+    def shared_input(self, numeric, categorical) -> torch.Tensor:
+        """The interaction features (of neither side) as the head sees them."""
+        parts = self._features(numeric, categorical, self.shared_numeric, self.shared_categorical)
+        return torch.cat(parts, dim=1) if parts else numeric[:, :0]
+
+    def forward(self, numeric, categorical, user=None, item=None) -> torch.Tensor:
+        ids = {"user": user, "item": item}
+        vectors = [self.side_vector(role, ids[role], numeric, categorical) for role in self.sides]
+        if len(vectors) == 2:
+            vectors.append(vectors[0] * vectors[1])
+        return torch.cat([*vectors, self.shared_input(numeric, categorical)], dim=1)
+
+    def pairs(self, users: torch.Tensor, items: torch.Tensor, shared: torch.Tensor) -> PairInput:
+        """The input of every (user, item) pair, with one row of interaction features."""
+        if len(self.sides) != 2:
+            raise ValueError("Scoring pairs needs both user and item ids.")
+        return PairInput(users, items, shared)
+
+
+class PairInput:
+    """The head's input ``[user, item, user * item, shared]`` for every pair of a block.
+
+    ``users`` (n_users, d), ``items`` (n_items, d) and ``shared`` (1, s), a row of interaction
+    features common to every pair. Rows are ordered user-major: pair (u, i) is row
+    ``u * n_items + i``, as in ``torch.cartesian_prod``.
+    """
+
+    def __init__(self, users: torch.Tensor, items: torch.Tensor, shared: torch.Tensor):
+        self.users, self.items, self.shared = users, items, shared
+
+    def __len__(self) -> int:
+        return len(self.users) * len(self.items)
+
+    def linear(self, layer: nn.Linear) -> torch.Tensor:
+        """``layer`` applied to every pair's input, without concatenating it."""
+        d = self.users.shape[1]
+        w = layer.weight
+        user_term = self.users @ w[:, :d].T
+        item_term = self.items @ w[:, d : 2 * d].T + self.shared @ w[:, 3 * d :].T
+        if layer.bias is not None:
+            item_term = item_term + layer.bias
+        out = (self.users[:, None, :] * self.items[None, :, :]) @ w[:, 2 * d : 3 * d].T
+        out += user_term[:, None, :] + item_term[None, :, :]
+        return out.reshape(len(self), -1)
+
+    def dense(self) -> torch.Tensor:
+        """The concatenated input, (n_users * n_items, 3d + s): for heads with no layer."""
+        n_u, n_i = len(self.users), len(self.items)
+        users = self.users.repeat_interleave(n_i, dim=0)
+        items = self.items.repeat(n_u, 1)
+        shared = self.shared.expand(n_u * n_i, -1)
+        return torch.cat([users, items, users * items, shared], dim=1)
+
+
+def apply_linear(layer: nn.Linear, x: torch.Tensor | PairInput) -> torch.Tensor:
+    """``layer(x)`` for a tensor, the pairwise fast path for a ``PairInput``."""
+    return x.linear(layer) if isinstance(x, PairInput) else layer(x)
+
+
+def as_tensor(x: torch.Tensor | PairInput) -> torch.Tensor:
+    return x.dense() if isinstance(x, PairInput) else x
