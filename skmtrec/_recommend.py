@@ -33,7 +33,8 @@ def ranking_weights(tasks, task) -> dict[int, float]:
         if name not in positions:
             raise ValueError(f"task={name!r} is not a task; tasks are {list(positions)}.")
         if tasks[positions[name]].rank_priority is None:
-            tasks[positions[name]].rank_score(None)  # raises: the task cannot rank
+            kind = tasks[positions[name]].kind
+            raise ValueError(f"Task {name!r} is {kind}: it gives no single score to rank items by.")
     return {positions[name]: float(w) for name, w in blend.items()}
 
 

@@ -46,16 +46,19 @@ class MultiTaskRecommender(BaseEstimator):
     """Multi-task recommender: one network learns several targets of user-item interactions.
 
     Each row of ``X`` is an interaction: a user id, an item id and any feature columns. Each
-    column of ``y`` is a task: a rating to regress, a like to classify, a category to predict.
-    A shared-bottom network (id and categorical embeddings, a shared MLP, one tower per task) is
-    trained through skorch on the weighted sum of the task losses; a missing label (NaN) drops
-    out of its own task's loss only. Ids and categories not seen in fit map to a reserved
+    column of ``y`` is a task: a rating to regress, a like to classify, a category or a set of
+    tags to predict, implicit feedback to rank by. A torch network (an input part of id,
+    categorical and feature embeddings; a head, shared bottom, MMoE or PLE; one output per task)
+    is trained through skorch on the balanced sum of the task losses; a missing label (NaN)
+    drops out of its own task's loss only. Ids and categories not seen in fit map to a reserved
     embedding row, so new users and items are predicted from their features.
 
     Parameters
     ----------
-    tasks : dict of {str: {"regression", "binary", "multiclass"}}, default=None
-        The tasks, in output order: the name of each ``y`` column and its kind. ``None`` makes
+    tasks : dict of {str: kind}, default=None
+        The tasks, in output order: the name of each ``y`` column and its kind, one of
+        "regression", "binary", "multiclass", "multilabel" (a list, tuple or set of labels per
+        row) and "implicit" (every row is a positive; negatives are sampled). ``None`` makes
         every column of ``y`` a regression task.
     user_col, item_col : str, int or None, default="user_id", "item_id"
         The columns of X that hold user and item ids, of any hashable type. An int is a position
@@ -76,10 +79,24 @@ class MultiTaskRecommender(BaseEstimator):
         shared by many items (genres) do better unscaled, the default None.
     embedding_dim : int, default=32
         Width of the user and item id embeddings; the cap for categorical embeddings.
+    architecture : {"shared_bottom", "mmoe", "ple"}, default="shared_bottom"
+        The head between the input part and the tasks' towers. "shared_bottom": one MLP
+        shared by every task (``bottom_units``). "mmoe": ``n_experts`` shared expert MLPs and a
+        softmax gate per task over them (Ma et al., KDD 2018). "ple": per level, ``n_experts``
+        shared and ``n_task_experts`` task-specific experts, each task gating its own and the
+        shared ones, over ``n_levels`` levels (Tang et al., RecSys 2020).
     bottom_units : tuple of int, default=(128, 64)
-        Hidden layer sizes of the shared bottom MLP.
+        Hidden layer sizes of the shared bottom MLP ("shared_bottom").
     tower_units : tuple of int, default=(32,)
         Hidden layer sizes of each task's tower, before its output layer.
+    n_experts : int, default=4
+        Shared experts ("mmoe"), shared experts per level ("ple").
+    n_task_experts : int, default=1
+        Experts of each task per level ("ple").
+    n_levels : int, default=2
+        Extraction levels ("ple").
+    expert_units : tuple of int, default=(64,)
+        Hidden layer sizes of each expert ("mmoe", "ple"); at least one layer.
     dropout : float, default=0.1
         Dropout after every hidden layer.
     id_dropout : float, default=0.05
@@ -104,7 +121,17 @@ class MultiTaskRecommender(BaseEstimator):
         Share of the rows held out for the validation loss (of early stopping). 0 disables the
         validation split, and so early stopping.
     task_weights : dict of {str: float}, default=None
-        Weight of each task's loss in the sum; a task not named weighs 1.
+        Weight of each task's loss in the sum; a task not named weighs 1. Adaptive balancing
+        multiplies these weights by its own factors; validation (early stopping) always uses
+        these weights alone, so a moving weight cannot fake an improvement.
+    task_balancing : {"fixed", "uncertainty", "gradnorm", "dwa"}, default="fixed"
+        How task losses are weighted while training. "fixed": ``task_weights``.
+        "uncertainty": learned log-variances s, each task's loss becomes ``exp(-s) L + s``
+        (Kendall et al., CVPR 2018). "gradnorm": weights learned to keep the tasks' gradient
+        norms on the head's last shared layers in proportion to their training rates (Chen et
+        al., ICML 2018; alpha 1.5). "dwa": weights from each task's last two epoch losses
+        (Liu et al., CVPR 2019; temperature 2). The weights of every epoch are in
+        ``net_.history`` as ``task_weight_<task>``.
     callbacks : list of skorch callbacks or (name, callback) tuples, default=None
         Extra skorch callbacks for the net, after the built-in ones (per-task losses, early
         stopping), e.g. ``LRScheduler`` or Optuna's ``SkorchPruningCallback``.
@@ -122,8 +149,19 @@ class MultiTaskRecommender(BaseEstimator):
         The fitted tasks and their kinds, in output order.
     classes_ : dict of {str: ndarray}
         The class labels of each classification task.
+    fitted_tasks_ : dict of {str: Task}
+        Each task as fitted: its kind, label encoding, output width and metrics.
     net_ : MultiTaskNet
-        The fitted skorch net; ``net_.history`` holds the per-epoch losses.
+        The fitted skorch net; ``net_.history`` holds the per-epoch losses (total and per task)
+        and task weights. ``net_.module_`` is the torch network.
+    network_spec_ : dict
+        A JSON-serializable description of the fitted network (tasks and output widths, input
+        sizes and side columns, head, balancing); ``skmtrec.nn.MultiTaskNetwork(spec)`` builds
+        the same network, whose weights load from ``net_.module_.state_dict()``.
+    item_features_, user_features_ : list
+        The feature columns folded into the item's and the user's vector.
+    user_col_, item_col_ : column label or None
+        The id columns of X, as labels.
     n_features_in_ : int
         Number of columns of X in fit, the id columns included.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -140,7 +178,7 @@ class MultiTaskRecommender(BaseEstimator):
     >>> X, y = make_interactions(n_users=200, n_items=100, n_interactions=4000, random_state=0)
     >>> model = MultiTaskRecommender(
     ...     tasks={"rating": "regression", "like": "binary", "category": "multiclass"},
-    ...     max_epochs=5, random_state=0,
+    ...     architecture="mmoe", task_balancing="uncertainty", max_epochs=5, random_state=0,
     ... )
     >>> model.fit(X.drop(columns="item_text"), y).predict_tasks(X.drop(columns="item_text")).shape
     (4000, 3)

@@ -92,10 +92,9 @@ class Task:
         raise NotImplementedError
 
     def rank_score(self, output: torch.Tensor) -> torch.Tensor:
-        """A score to rank items by, from the network's output."""
-        raise ValueError(
-            f"Task {self.name!r} is {self.kind}: it gives no single score to rank items by."
-        )
+        """A score to rank items by, from the network's output (kinds with a
+        ``rank_priority``)."""
+        raise NotImplementedError
 
     # -- predictions ----------------------------------------------------------------------------
 
@@ -207,7 +206,7 @@ class _ClassificationTask(Task):
     }
 
     def _fit(self, present: pd.Series) -> None:
-        self.classes = _sorted_classes(self.name, pd.unique(present))
+        self.classes = _sorted_classes(pd.unique(present))
         if len(self.classes) < 2:
             raise ValueError(
                 f"Task {self.name!r} ({self.kind}) has a single class in y "
@@ -347,7 +346,7 @@ class MultilabelTask(Task):
         unhashable = [v for v in every if not isinstance(v, Hashable)]
         if unhashable:
             raise ValueError(f"Task {self.name!r}: labels must be hashable; got {unhashable[0]!r}.")
-        self.classes = _sorted_classes(self.name, pd.unique(pd.Series(every, dtype=object)))
+        self.classes = _sorted_classes(pd.unique(pd.Series(every, dtype=object)))
         if len(self.classes) == 0:
             raise ValueError(f"Task {self.name!r} (multilabel) has no label in any row of y.")
 
@@ -375,7 +374,13 @@ class MultilabelTask(Task):
 
     @staticmethod
     def loss(output, target):
-        return F.binary_cross_entropy_with_logits(output.reshape(target.shape), target)
+        # the negative log-likelihood of each row's label set (a sum over labels, as
+        # cross-entropy is for a multiclass row), averaged over rows: a task with many labels
+        # is not down-weighted by its label count
+        losses = F.binary_cross_entropy_with_logits(
+            output.reshape(target.shape), target, reduction="none"
+        )
+        return losses.sum(dim=1).mean()
 
     def proba(self, raw):
         return _sigmoid(raw.reshape(len(raw), -1))
@@ -400,14 +405,19 @@ def _missing(value) -> bool:
     return value is pd.NA or value is pd.NaT
 
 
-def _sorted_classes(name: str, values) -> np.ndarray:
+def _sorted_classes(values) -> np.ndarray:
+    """The labels in sorted order; labels of types that do not compare (ints and strs) are
+    sorted by type name, then value, and kept as objects so that none is converted."""
+    values = list(values)
     try:
-        return np.array(sorted(values))
-    except TypeError as exc:
-        raise ValueError(
-            f"Task {name!r}: class labels must be mutually comparable (all str or all "
-            f"numbers); got {sorted({type(v).__name__ for v in values})}."
-        ) from exc
+        ordered = sorted(values)
+    except TypeError:
+        ordered = sorted(values, key=lambda v: (type(v).__name__, str(v)))
+    if len({type(v) for v in ordered}) > 1:
+        out = np.empty(len(ordered), dtype=object)
+        out[:] = ordered
+        return out
+    return np.array(ordered)
 
 
 TASK_KINDS: dict[str, type[Task]] = {

@@ -1,8 +1,16 @@
 """Tasks: kinds, labels of any type, missing labels, predictions and scores."""
 
 import numpy as np
+import pandas as pd
 import pytest
-from sklearn.metrics import accuracy_score, r2_score, roc_auc_score, root_mean_squared_error
+from sklearn.metrics import (
+    accuracy_score,
+    f1_score,
+    r2_score,
+    roc_auc_score,
+    root_mean_squared_error,
+)
+from sklearn.preprocessing import MultiLabelBinarizer
 
 from skmtrec import MultiTaskRecommender, make_task_scorer
 
@@ -162,3 +170,80 @@ def test_extra_skorch_callbacks_run(interactions):
         tasks=TASKS, max_epochs=3, callbacks=[("halve_lr", scheduler)], random_state=0
     ).fit(X, y)
     assert model.net_.optimizer_.param_groups[0]["lr"] == pytest.approx(2e-3 / 8)
+
+
+# each category's tags: one or two labels of mixed types, some shared between categories
+CATEGORY_TAGS = {
+    "scifi": ("space", 1),
+    "romance": ("love",),
+    "crime": ("dark", 1),
+    "fantasy": ("space", "magic"),
+    "war": ("dark",),
+    "comedy": ("fun",),
+    "horror": ("dark", "fun"),
+    "family": ("fun", 1),
+}
+
+
+@pytest.fixture(scope="module")
+def tagged(interactions):
+    """A multilabel task that follows the item's category, with missing rows given as None
+    and NaN (and where the category is missing), labels given as lists, tuples and sets."""
+    X, y = interactions
+    rows = []
+    for j, category in enumerate(y["category"]):
+        if j % 10 == 0 or not isinstance(category, str):
+            rows.append(None if j % 20 == 0 else np.nan)
+            continue
+        rows.append((list, tuple, set)[j % 3](CATEGORY_TAGS[category]))
+    return X, y.assign(tags=pd.Series(rows, dtype=object, index=y.index))
+
+
+def test_multilabel_task_learns_and_predicts_tuples_of_labels(tagged):
+    X, y = tagged
+    tasks = {"rating": "regression", "tags": "multilabel"}
+    model = MultiTaskRecommender(tasks=tasks, max_epochs=15, random_state=0).fit(X, y[list(tasks)])
+    classes = model.classes_["tags"]
+    assert list(classes) == [1, "dark", "fun", "love", "magic", "space"]
+    pred = model.predict_tasks(X)["tags"]
+    assert all(isinstance(p, tuple) and set(p) <= set(classes) for p in pred)
+    proba = model.predict_proba(X, task="tags")
+    assert proba.shape == (len(X), len(classes))
+    assert ((proba >= 0) & (proba <= 1)).all()
+    # a label is predicted exactly when its probability is at least one half
+    assert [tuple(classes[row >= 0.5]) for row in proba[:50]] == list(pred[:50])
+    # micro-F1 on present rows is the task's default metric, in score and make_task_scorer
+    present = y["tags"].notna().to_numpy() & y["tags"].map(lambda v: v is not None).to_numpy()
+    binarizer = MultiLabelBinarizer(classes=classes)
+    f1 = f1_score(
+        binarizer.fit_transform(y["tags"][present]),
+        binarizer.transform(pred[present]),
+        average="micro",
+    )
+    assert f1 > 0.8
+    assert make_task_scorer("tags")(model, X, y[list(tasks)]) == pytest.approx(f1)
+    r2 = r2_score(y["rating"], model.predict_tasks(X)["rating"])
+    assert model.score(X, y[list(tasks)]) == pytest.approx((r2 + f1) / 2)
+    assert make_task_scorer("tags", "roc_auc")(model, X, y[list(tasks)]) > 0.9
+
+
+def test_multilabel_missing_rows_drop_out_of_its_loss(tagged):
+    X, y = tagged
+    y = y.assign(tags=y["tags"].where(np.arange(len(y)) % 2 == 0, None))
+    model = MultiTaskRecommender(tasks={"rating": "regression", "tags": "multilabel"}, max_epochs=3)
+    model.fit(X, y[["rating", "tags"]])
+    assert np.isfinite(model.net_.history[:, "train_tags_loss"]).all()
+
+
+def test_multilabel_labels_must_be_collections(tagged):
+    X, y = tagged
+    model = MultiTaskRecommender(tasks={"tags": "multilabel"}, max_epochs=1)
+    bad = y[["tags"]].assign(tags=["comedy"] * len(y))
+    with pytest.raises(ValueError, match="Task 'tags' is 'multilabel': each label must be a list"):
+        model.fit(X, bad)
+    model.fit(X, y[["tags"]])
+    before = model.predict(X)
+    unknown = y[["tags"]].assign(tags=[("western",)] * len(y))
+    with pytest.raises(ValueError, match=r"Task 'tags': y has labels not seen in fit: \['western'"):
+        model.score(X, unknown)
+    np.testing.assert_array_equal(model.predict(X), before)

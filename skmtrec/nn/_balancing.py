@@ -97,7 +97,7 @@ class GradNorm(TaskBalancing):
         loss = (self.task_weights * factors.detach() * losses).sum()
         if not torch.is_grad_enabled() or int(present.sum()) < 2:
             return loss
-        shared = [layer.weight for layer in network.head.shared_layers()]
+        shared = network.head.shared_parameters()
         norms = torch.zeros_like(losses)
         for j in torch.nonzero(present).flatten().tolist():
             grads = torch.autograd.grad(

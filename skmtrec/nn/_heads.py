@@ -13,7 +13,9 @@ split into per-user, per-item and per-pair terms. The two paths are the same ari
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from itertools import pairwise
 from typing import ClassVar
 
 import torch
@@ -44,6 +46,37 @@ class MLP(nn.Module):
     @property
     def last_linear(self) -> nn.Linear | None:
         return self.layers[-1] if self.layers else None
+
+
+class Experts(nn.Module):
+    """``n`` expert MLPs (``units`` each, ReLU and dropout) that read the same input, computed
+    together: the first layers as one linear layer (which may read a ``PairInput``), the next
+    ones as batched matrix products. ``forward`` returns (batch, n, units[-1])."""
+
+    def __init__(self, n_in: int, n: int, units: Sequence[int], dropout: float):
+        super().__init__()
+        self.n, self.units = n, tuple(units)
+        self.first = nn.Linear(n_in, n * units[0])
+        self.weights = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        for n_prev, n_next in pairwise(units):
+            bound = 1.0 / math.sqrt(n_prev)  # as nn.Linear initializes
+            self.weights.append(
+                nn.Parameter(torch.empty(n, n_prev, n_next).uniform_(-bound, bound))
+            )
+            self.biases.append(nn.Parameter(torch.empty(n, n_next).uniform_(-bound, bound)))
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+
+    def forward(self, x: torch.Tensor | PairInput) -> torch.Tensor:
+        h = apply_linear(self.first, x).reshape(-1, self.n, self.units[0])
+        h = self.dropout(torch.relu(h))
+        for weight, bias in zip(self.weights, self.biases, strict=True):
+            h = self.dropout(torch.relu(torch.einsum("beh,ehk->bek", h, weight) + bias))
+        return h
+
+    def last_weights(self) -> torch.Tensor:
+        """The weights of the experts' last layer, where GradNorm measures gradients."""
+        return self.weights[-1] if len(self.weights) else self.first.weight
 
 
 class Tower(nn.Module):
@@ -78,8 +111,9 @@ class Head(nn.Module):
         """Task outputs of every pair of a block, rows user-major (see ``PairInput``)."""
         return self.outputs(pairs)
 
-    def shared_layers(self) -> list[nn.Linear]:
-        """The last layers that every task shares, where GradNorm measures gradients."""
+    def shared_parameters(self) -> list[torch.Tensor]:
+        """The weights of the last layers that every task shares, where GradNorm measures
+        gradients."""
         raise NotImplementedError
 
 
@@ -107,11 +141,11 @@ class SharedBottom(Head):
         shared = self.bottom(x)
         return tuple(tower(shared) for tower in self.towers)
 
-    def shared_layers(self):
+    def shared_parameters(self):
         last = self.bottom.last_linear
         if last is None:
             raise ValueError("task_balancing='gradnorm' needs a shared layer: set bottom_units.")
-        return [last]
+        return [last.weight]
 
 
 class MMoE(Head):
@@ -122,19 +156,19 @@ class MMoE(Head):
 
     def __init__(self, n_in, task_outputs, *, n_experts, expert_units, tower_units, dropout):
         super().__init__()
-        self.experts = nn.ModuleList(MLP(n_in, expert_units, dropout) for _ in range(n_experts))
-        self.gates = nn.ModuleList(nn.Linear(n_in, n_experts) for _ in task_outputs)
+        self.experts = Experts(n_in, n_experts, expert_units, dropout)
+        # every task's gate, as one linear layer: (batch, n_tasks * n_experts)
+        self.gates = nn.Linear(n_in, len(task_outputs) * n_experts)
         self.towers = _towers(expert_units[-1], task_outputs, tower_units, dropout)
 
     def outputs(self, x):
-        experts = torch.stack([expert(x) for expert in self.experts], dim=1)
-        return tuple(
-            tower(_gated(gate, x, experts))
-            for gate, tower in zip(self.gates, self.towers, strict=True)
-        )
+        experts = self.experts(x)
+        gates = apply_linear(self.gates, x).reshape(len(experts), len(self.towers), -1)
+        mixed = torch.einsum("bte,bew->btw", torch.softmax(gates, dim=2), experts)
+        return tuple(tower(mixed[:, t]) for t, tower in enumerate(self.towers))
 
-    def shared_layers(self):
-        return [expert.last_linear for expert in self.experts]
+    def shared_parameters(self):
+        return [self.experts.last_weights()]
 
 
 class _ExtractionLevel(nn.Module):
@@ -143,12 +177,10 @@ class _ExtractionLevel(nn.Module):
 
     def __init__(self, n_in, n_tasks, n_task_experts, n_shared, expert_units, dropout, last):
         super().__init__()
-
-        def experts(n):
-            return nn.ModuleList(MLP(n_in, expert_units, dropout) for _ in range(n))
-
-        self.task_experts = nn.ModuleList(experts(n_task_experts) for _ in range(n_tasks))
-        self.shared_experts = experts(n_shared)
+        self.task_experts = nn.ModuleList(
+            Experts(n_in, n_task_experts, expert_units, dropout) for _ in range(n_tasks)
+        )
+        self.shared_experts = Experts(n_in, n_shared, expert_units, dropout)
         self.task_gates = nn.ModuleList(
             nn.Linear(n_in, n_task_experts + n_shared) for _ in range(n_tasks)
         )
@@ -156,19 +188,15 @@ class _ExtractionLevel(nn.Module):
         self.shared_gate = None if last else nn.Linear(n_in, n_all)
 
     def forward(self, task_inputs: list, shared_input):
-        shared = [expert(shared_input) for expert in self.shared_experts]
-        own = [
-            [expert(x) for expert in experts]
-            for experts, x in zip(self.task_experts, task_inputs, strict=True)
-        ]
+        shared = self.shared_experts(shared_input)
+        own = [experts(x) for experts, x in zip(self.task_experts, task_inputs, strict=True)]
         task_outputs = [
-            _gated(gate, x, torch.stack(mine + shared, dim=1))
+            _gated(gate, x, torch.cat([mine, shared], dim=1))
             for gate, x, mine in zip(self.task_gates, task_inputs, own, strict=True)
         ]
         if self.shared_gate is None:
             return task_outputs, None
-        every = torch.stack([e for mine in own for e in mine] + shared, dim=1)
-        return task_outputs, _gated(self.shared_gate, shared_input, every)
+        return task_outputs, _gated(self.shared_gate, shared_input, torch.cat([*own, shared], 1))
 
 
 class PLE(Head):
@@ -219,8 +247,8 @@ class PLE(Head):
             task_inputs, shared = level(task_inputs, shared)
         return tuple(tower(h) for tower, h in zip(self.towers, task_inputs, strict=True))
 
-    def shared_layers(self):
-        return [expert.last_linear for expert in self.levels[-1].shared_experts]
+    def shared_parameters(self):
+        return [self.levels[-1].shared_experts.last_weights()]
 
 
 HEADS: dict[str, type[Head]] = {"shared_bottom": SharedBottom, "mmoe": MMoE, "ple": PLE}
