@@ -40,6 +40,7 @@ def make_model(architecture, balancing, **params):
         task_weights=WEIGHTS,
         n_experts=3,
         expert_units=(32,),
+        lr=5e-3,  # PLE's two gated levels learn slowly at the default 2e-3 in 12 epochs
         max_epochs=12,
         patience=None,
         random_state=0,
@@ -65,12 +66,12 @@ def test_learns_every_task(fitted, data):
     _, _, X_test, y_test = data
     *_, model = fitted
     pred = model.predict_tasks(X_test)
-    # the rating's standard deviation is 1.16 (seen: 0.87-0.98 after 12 epochs, PLE slowest);
-    # the category's majority class is about 30%
-    assert root_mean_squared_error(y_test["rating"], pred["rating"]) < 1.0
+    # the rating's standard deviation is 1.16, the category's majority class about 30%
+    # (seen after 12 epochs: RMSE 0.72-0.83, AUC 0.89-0.92, accuracy 0.70-0.97; PLE the lowest)
+    assert root_mean_squared_error(y_test["rating"], pred["rating"]) < 0.9
     like = y_test["like"].notna().to_numpy()
     auc = roc_auc_score(y_test["like"][like], model.predict_proba(X_test, task="like")[like, 1])
-    assert auc > 0.8
+    assert auc > 0.85
     category = y_test["category"].notna().to_numpy()
     assert (pred["category"][category] == y_test["category"][category]).mean() > 0.6
 
