@@ -148,9 +148,10 @@ def table(results: pd.DataFrame) -> str:
                 worse += gain < 0
                 cells.append(f"{joint:.4f} ({alone:.4f})")
             seconds = means.loc[(head, setup), "s"].mean()
+            ratio = f" ({seconds / reference:.2f}x)" if np.isfinite(reference) else ""
             lines.append(
                 f"| {head} | {setup} | {' | '.join(cells)} | {better} / {worse} | "
-                f"{seconds:.1f} ({seconds / reference:.2f}x) |"
+                f"{seconds:.1f}{ratio} |"
             )
     return "\n".join(lines)
 
