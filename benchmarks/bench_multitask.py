@@ -13,7 +13,15 @@ models weigh the implicit task 3, as the documented configuration does.
         --heads mmoe --balancing fixed                                          # five folds
 
 Prints a markdown table (per task: the joint model's metric and the single-task model's, mean
-over the folds run) and writes it to benchmarks/results/multitask.md.
+over the folds run) and writes it to benchmarks/results/multitask.md. Each fold's scores and
+seconds are also kept in benchmarks/results/multitask_u<fold>.csv as soon as the fold is done,
+so that the five folds (about three hours on 2 cores) can be run one at a time, alone on the
+machine, and tabled together:
+
+    SKMTREC_DATA=../shared/data python benchmarks/bench_multitask.py --folds 2   # one fold
+    python benchmarks/bench_multitask.py --folds 1 2 3 4 5 --saved              # the table
+
+Fit-time ratios are taken within each fold's run, then averaged.
 """
 
 from __future__ import annotations
@@ -91,40 +99,65 @@ def fit(params, tasks, X, y):
     return model, time.perf_counter() - start
 
 
-def run(folds, heads, balancings) -> str:
+COLUMNS = ["fold", "head", "setup", "task", "score", "s"]
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def run(folds, heads, balancings) -> pd.DataFrame:
     torch.set_num_threads(2)
-    rows = []  # (fold, head, setup, task, metric, seconds)
+    runs = []
     for fold in folds:
-        data = load_movielens_100k(fold=fold)
-        X, y = xy(data.train)
-        for head in heads:
-            for task in TASKS:
-                model, seconds = fit({"architecture": head}, [task], X, y)
-                score = evaluate(model, data, [task])[task]
-                rows.append((fold, head, "alone", task, score, seconds))
-                print(f"u{fold} {head} alone {task}: {score:.4f} ({seconds:.1f} s)", flush=True)
-            for balancing in balancings:
-                params = {
-                    "architecture": head,
-                    "task_balancing": balancing,
-                    "task_weights": {"interacted": 3.0},
-                }
-                model, seconds = fit(params, list(TASKS), X, y)
-                scores = evaluate(model, data, list(TASKS))
-                for task, score in scores.items():
-                    rows.append((fold, head, balancing, task, score, seconds))
-                print(f"u{fold} {head} {balancing}: {scores} ({seconds:.1f} s)", flush=True)
-    return table(pd.DataFrame(rows, columns=["fold", "head", "setup", "task", "score", "s"]))
+        rows = run_fold(fold, heads, balancings)
+        RESULTS.mkdir(exist_ok=True)
+        rows.to_csv(RESULTS / f"multitask_u{fold}.csv", index=False)
+        runs.append(rows)
+    return pd.concat(runs, ignore_index=True)
+
+
+def saved(folds, heads, balancings) -> pd.DataFrame:
+    runs = []
+    for fold in folds:
+        path = RESULTS / f"multitask_u{fold}.csv"
+        if not path.exists():
+            raise SystemExit(f"{path} is missing: run --folds {fold} first.")
+        runs.append(pd.read_csv(path))
+    rows = pd.concat(runs, ignore_index=True)
+    keep = rows["head"].isin(heads) & rows["setup"].isin(["alone", *balancings])
+    return rows[keep]
+
+
+def run_fold(fold, heads, balancings) -> pd.DataFrame:
+    rows = []  # (fold, head, setup, task, metric, seconds)
+    data = load_movielens_100k(fold=fold)
+    X, y = xy(data.train)
+    for head in heads:
+        for task in TASKS:
+            model, seconds = fit({"architecture": head}, [task], X, y)
+            score = evaluate(model, data, [task])[task]
+            rows.append((fold, head, "alone", task, score, seconds))
+            print(f"u{fold} {head} alone {task}: {score:.4f} ({seconds:.1f} s)", flush=True)
+        for balancing in balancings:
+            params = {
+                "architecture": head,
+                "task_balancing": balancing,
+                "task_weights": {"interacted": 3.0},
+            }
+            model, seconds = fit(params, list(TASKS), X, y)
+            scores = evaluate(model, data, list(TASKS))
+            for task, score in scores.items():
+                rows.append((fold, head, balancing, task, score, seconds))
+            print(f"u{fold} {head} {balancing}: {scores} ({seconds:.1f} s)", flush=True)
+    return pd.DataFrame(rows, columns=COLUMNS)
 
 
 def table(results: pd.DataFrame) -> str:
     folds = sorted(results["fold"].unique())
     means = results.groupby(["head", "setup", "task"])[["score", "s"]].mean()
-    reference = (
-        means.loc[("shared_bottom", "fixed"), "s"].mean()
-        if (("shared_bottom", "fixed") in means.index.droplevel(2))
-        else np.nan
-    )
+    # each setup's seconds over shared_bottom/fixed's in the same fold's run, then the mean
+    seconds = results.groupby(["head", "setup", "fold"])["s"].mean().unstack("fold")
+    ratios = None
+    if ("shared_bottom", "fixed") in seconds.index:
+        ratios = (seconds / seconds.loc[("shared_bottom", "fixed")]).mean(axis=1)
     header = " | ".join(f"{t} {METRICS[t]} (alone)" for t in TASKS)
     lines = [
         f"R4 on MovieLens 100K, {'u' + ', u'.join(map(str, folds))} (mean over folds); every "
@@ -132,7 +165,7 @@ def table(results: pd.DataFrame) -> str:
         f"implicit task 3. {machine()}.",
         "",
         f"| head | balancing | {header} | tasks better by 1% / worse | fit seconds"
-        f"{' (x shared_bottom/fixed)' if np.isfinite(reference) else ''} |",
+        f"{' (x shared_bottom/fixed)' if ratios is not None else ''} |",
         "| --- | --- | " + " | ".join("---" for _ in TASKS) + " | --- | --- |",
     ]
     for head in results["head"].unique():
@@ -147,11 +180,11 @@ def table(results: pd.DataFrame) -> str:
                 better += gain >= 0.01
                 worse += gain < 0
                 cells.append(f"{joint:.4f} ({alone:.4f})")
-            seconds = means.loc[(head, setup), "s"].mean()
-            ratio = f" ({seconds / reference:.2f}x)" if np.isfinite(reference) else ""
+            fit_seconds = means.loc[(head, setup), "s"].mean()
+            ratio = f" ({ratios.loc[(head, setup)]:.2f}x)" if ratios is not None else ""
             lines.append(
                 f"| {head} | {setup} | {' | '.join(cells)} | {better} / {worse} | "
-                f"{seconds:.1f}{ratio} |"
+                f"{fit_seconds:.1f}{ratio} |"
             )
     return "\n".join(lines)
 
@@ -161,8 +194,12 @@ def main(argv=None) -> str:
     parser.add_argument("--folds", type=int, nargs="+", default=[1])
     parser.add_argument("--heads", nargs="+", default=list(HEADS), choices=HEADS)
     parser.add_argument("--balancing", nargs="+", default=list(BALANCING), choices=BALANCING)
+    parser.add_argument(
+        "--saved", action="store_true", help="table the folds' saved results, fit nothing"
+    )
     args = parser.parse_args(argv)
-    result = run(args.folds, args.heads, args.balancing)
+    rows = (saved if args.saved else run)(args.folds, args.heads, args.balancing)
+    result = table(rows)
     name = "multitask.md" if args.folds == [1] else "multitask_folds.md"
     return write(result, name)
 

@@ -93,8 +93,10 @@ class MultiTaskRecommender(BaseEstimator):
         Shared experts ("mmoe"), shared experts per level ("ple").
     n_task_experts : int, default=1
         Experts of each task per level ("ple").
-    n_levels : int, default=2
-        Extraction levels ("ple").
+    n_levels : int, default=1
+        Extraction levels ("ple"). One level is the paper's customized gate control (CGC);
+        each further level gates the one before. On MovieLens and on synthetic tasks two levels
+        learned more slowly than one (more epochs to the same loss) at twice the cost.
     expert_units : tuple of int, default=(64,)
         Hidden layer sizes of each expert ("mmoe", "ple"); at least one layer.
     dropout : float, default=0.1
@@ -231,7 +233,7 @@ class MultiTaskRecommender(BaseEstimator):
         tower_units=(32,),
         n_experts=4,
         n_task_experts=1,
-        n_levels=2,
+        n_levels=1,
         expert_units=(64,),
         dropout=0.1,
         id_dropout=0.05,

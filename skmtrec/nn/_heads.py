@@ -48,35 +48,51 @@ class MLP(nn.Module):
         return self.layers[-1] if self.layers else None
 
 
-class Experts(nn.Module):
-    """``n`` expert MLPs (``units`` each, ReLU and dropout) that read the same input, computed
-    together: the first layers as one linear layer (which may read a ``PairInput``), the next
-    ones as batched matrix products. ``forward`` returns (batch, n, units[-1])."""
+class GroupLinear(nn.Module):
+    """``n`` linear layers side by side, one matrix product for all: (batch, n, n_in) to
+    (batch, n, n_out), layer ``i`` reading slot ``i``. Initialized as ``nn.Linear``."""
 
-    def __init__(self, n_in: int, n: int, units: Sequence[int], dropout: float):
+    def __init__(self, n: int, n_in: int, n_out: int):
         super().__init__()
-        self.n, self.units = n, tuple(units)
-        self.first = nn.Linear(n_in, n * units[0])
-        self.weights = nn.ParameterList()
-        self.biases = nn.ParameterList()
-        for n_prev, n_next in pairwise(units):
-            bound = 1.0 / math.sqrt(n_prev)  # as nn.Linear initializes
-            self.weights.append(
-                nn.Parameter(torch.empty(n, n_prev, n_next).uniform_(-bound, bound))
-            )
-            self.biases.append(nn.Parameter(torch.empty(n, n_next).uniform_(-bound, bound)))
+        bound = 1.0 / math.sqrt(n_in)
+        self.weight = nn.Parameter(torch.empty(n, n_in, n_out).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.empty(n, n_out).uniform_(-bound, bound))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.einsum("bni,nio->bno", x, self.weight) + self.bias
+
+
+class Experts(nn.Module):
+    """``n`` expert MLPs (``units`` each, ReLU and dropout) computed together.
+
+    By default every expert reads the same input, so their first layers are one linear layer
+    (which may read a ``PairInput``); with ``own_inputs`` expert ``i`` reads slot ``i`` of a
+    (batch, n, n_in) input. Later layers are ``GroupLinear``. ``forward`` returns
+    (batch, n, units[-1]).
+    """
+
+    def __init__(
+        self, n_in: int, n: int, units: Sequence[int], dropout: float, own_inputs: bool = False
+    ):
+        super().__init__()
+        self.n, self.units, self.own_inputs = n, tuple(units), own_inputs
+        self.first = GroupLinear(n, n_in, units[0]) if own_inputs else nn.Linear(n_in, n * units[0])
+        self.layers = nn.ModuleList(GroupLinear(n, a, b) for a, b in pairwise(units))
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
 
     def forward(self, x: torch.Tensor | PairInput) -> torch.Tensor:
-        h = apply_linear(self.first, x).reshape(-1, self.n, self.units[0])
+        if self.own_inputs:
+            h = self.first(x)
+        else:
+            h = apply_linear(self.first, x).reshape(-1, self.n, self.units[0])
         h = self.dropout(torch.relu(h))
-        for weight, bias in zip(self.weights, self.biases, strict=True):
-            h = self.dropout(torch.relu(torch.einsum("beh,ehk->bek", h, weight) + bias))
+        for layer in self.layers:
+            h = self.dropout(torch.relu(layer(h)))
         return h
 
     def last_weights(self) -> torch.Tensor:
         """The weights of the experts' last layer, where GradNorm measures gradients."""
-        return self.weights[-1] if len(self.weights) else self.first.weight
+        return self.layers[-1].weight if len(self.layers) else self.first.weight
 
 
 class Tower(nn.Module):
@@ -173,30 +189,54 @@ class MMoE(Head):
 
 class _ExtractionLevel(nn.Module):
     """One PLE level: each task's own experts and the shared experts, gated per task; the
-    shared path gates every expert (it feeds the next level's shared experts)."""
+    shared path gates every expert (it feeds the next level's shared experts).
 
-    def __init__(self, n_in, n_tasks, n_task_experts, n_shared, expert_units, dropout, last):
+    The first level reads one input (a tensor or a ``PairInput``), so every task's experts are
+    one bank and every gate one linear layer. A later level reads (batch, n_tasks + 1, width),
+    a slot per task and the shared slot last, and runs the tasks' experts and gates as grouped
+    layers. Either way a level is a handful of matrix products, however many tasks there are.
+    The output has the same layout: (batch, n_tasks + 1, width), or (batch, n_tasks, width)
+    after the last level, which has no shared gate.
+    """
+
+    def __init__(
+        self, n_in, n_tasks, n_task_experts, n_shared, expert_units, dropout, *, first, last
+    ):
         super().__init__()
-        self.task_experts = nn.ModuleList(
-            Experts(n_in, n_task_experts, expert_units, dropout) for _ in range(n_tasks)
+        self.n_tasks, self.n_own, self.n_shared = n_tasks, n_task_experts, n_shared
+        self.first, self.last = first, last
+        n_mixed = n_task_experts + n_shared  # what each task's gate weighs
+        n_all = n_tasks * n_task_experts + n_shared  # what the shared gate weighs
+        self.task_experts = Experts(
+            n_in, n_tasks * n_task_experts, expert_units, dropout, own_inputs=not first
         )
         self.shared_experts = Experts(n_in, n_shared, expert_units, dropout)
-        self.task_gates = nn.ModuleList(
-            nn.Linear(n_in, n_task_experts + n_shared) for _ in range(n_tasks)
+        self.task_gates = (
+            nn.Linear(n_in, n_tasks * n_mixed) if first else GroupLinear(n_tasks, n_in, n_mixed)
         )
-        n_all = n_tasks * n_task_experts + n_shared
         self.shared_gate = None if last else nn.Linear(n_in, n_all)
 
-    def forward(self, task_inputs: list, shared_input):
-        shared = self.shared_experts(shared_input)
-        own = [experts(x) for experts, x in zip(self.task_experts, task_inputs, strict=True)]
-        task_outputs = [
-            _gated(gate, x, torch.cat([mine, shared], dim=1))
-            for gate, x, mine in zip(self.task_gates, task_inputs, own, strict=True)
-        ]
-        if self.shared_gate is None:
-            return task_outputs, None
-        return task_outputs, _gated(self.shared_gate, shared_input, torch.cat([*own, shared], 1))
+    def forward(self, x):
+        if self.first:
+            task_in = shared_in = x
+            own = self.task_experts(x)
+            gates = apply_linear(self.task_gates, x)
+        else:
+            task_in, shared_in = x[:, : self.n_tasks], x[:, self.n_tasks]
+            own = self.task_experts(task_in.repeat_interleave(self.n_own, dim=1))
+            gates = self.task_gates(task_in)
+        shared = self.shared_experts(shared_in)
+        batch, _, width = shared.shape
+        own = own.reshape(batch, self.n_tasks, self.n_own, width)
+        gates = torch.softmax(gates.reshape(batch, self.n_tasks, -1), dim=2)
+        out = torch.einsum("bto,btow->btw", gates[..., : self.n_own], own) + torch.einsum(
+            "bts,bsw->btw", gates[..., self.n_own :], shared
+        )
+        if self.last:
+            return out
+        every = torch.cat([own.reshape(batch, -1, width), shared], dim=1)
+        shared_out = _gated(self.shared_gate, shared_in, every)
+        return torch.cat([out, shared_out.unsqueeze(1)], dim=1)
 
 
 class PLE(Head):
@@ -235,6 +275,7 @@ class PLE(Head):
                 n_experts,
                 expert_units,
                 dropout,
+                first=level == 0,
                 last=level == n_levels - 1,
             )
             for level in range(n_levels)
@@ -242,10 +283,9 @@ class PLE(Head):
         self.towers = _towers(expert_units[-1], task_outputs, tower_units, dropout)
 
     def outputs(self, x):
-        task_inputs, shared = [x] * len(self.towers), x
         for level in self.levels:
-            task_inputs, shared = level(task_inputs, shared)
-        return tuple(tower(h) for tower, h in zip(self.towers, task_inputs, strict=True))
+            x = level(x)
+        return tuple(tower(x[:, t]) for t, tower in enumerate(self.towers))
 
     def shared_parameters(self):
         return [self.levels[-1].shared_experts.last_weights()]
