@@ -15,7 +15,7 @@ models weigh the implicit task 3, as the documented configuration does.
 Prints a markdown table (per task: the joint model's metric and the single-task model's, mean
 over the folds run) and writes it to benchmarks/results/multitask.md. Each fold's scores and
 seconds are also kept in benchmarks/results/multitask_u<fold>.csv as soon as the fold is done,
-so that the five folds (about three hours on 2 cores) can be run one at a time, alone on the
+so that the five folds (about 30 minutes each on 2 cores) can be run one at a time, alone on the
 machine, and tabled together:
 
     SKMTREC_DATA=../shared/data python benchmarks/bench_multitask.py --folds 2   # one fold
@@ -108,10 +108,21 @@ def run(folds, heads, balancings) -> pd.DataFrame:
     runs = []
     for fold in folds:
         rows = run_fold(fold, heads, balancings)
-        RESULTS.mkdir(exist_ok=True)
-        rows.to_csv(RESULTS / f"multitask_u{fold}.csv", index=False)
+        keep(rows, RESULTS / f"multitask_u{fold}.csv")
         runs.append(rows)
     return pd.concat(runs, ignore_index=True)
+
+
+def keep(rows: pd.DataFrame, path: Path) -> None:
+    """Save a fold's rows, replacing only the setups this run fitted."""
+    if path.exists():
+        old = pd.read_csv(path)
+        refitted = pd.MultiIndex.from_frame(old[["head", "setup"]]).isin(
+            pd.MultiIndex.from_frame(rows[["head", "setup"]])
+        )
+        rows = pd.concat([old[~refitted], rows], ignore_index=True)
+    path.parent.mkdir(exist_ok=True)
+    rows.to_csv(path, index=False)
 
 
 def saved(folds, heads, balancings) -> pd.DataFrame:
@@ -122,8 +133,12 @@ def saved(folds, heads, balancings) -> pd.DataFrame:
             raise SystemExit(f"{path} is missing: run --folds {fold} first.")
         runs.append(pd.read_csv(path))
     rows = pd.concat(runs, ignore_index=True)
-    keep = rows["head"].isin(heads) & rows["setup"].isin(["alone", *balancings])
-    return rows[keep]
+    for head in heads:
+        for setup in ["alone", *balancings]:
+            have = set(rows.loc[(rows["head"] == head) & (rows["setup"] == setup), "fold"])
+            if missing := sorted(set(folds) - have):
+                raise SystemExit(f"{head}/{setup} was not run on fold(s) {missing}.")
+    return rows[rows["head"].isin(heads) & rows["setup"].isin(["alone", *balancings])]
 
 
 def run_fold(fold, heads, balancings) -> pd.DataFrame:

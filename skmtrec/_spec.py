@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numbers
 
-SPEC_VERSION = 1
+SPEC_VERSION = 2  # 2: the expert banks and PLE levels of eea1eb2 (new state-dict names)
 
 
 def _label(label):

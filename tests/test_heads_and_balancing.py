@@ -13,12 +13,16 @@ import pickle
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from sklearn.base import clone
 from sklearn.metrics import roc_auc_score, root_mean_squared_error
 
 from skmtrec import MultiTaskRecommender
 from skmtrec.datasets import make_interactions
 from skmtrec.nn import MultiTaskNetwork
+from skmtrec.nn._heads import HEADS as HEAD_CLASSES
+from skmtrec.nn._heads import PLE
+from skmtrec.nn._inputs import PairInput
 
 HEADS = ("shared_bottom", "mmoe", "ple")
 BALANCING = ("fixed", "uncertainty", "gradnorm", "dwa")
@@ -40,7 +44,7 @@ def make_model(architecture, balancing, **params):
         task_weights=WEIGHTS,
         n_experts=3,
         expert_units=(32,),
-        lr=5e-3,  # PLE's two gated levels learn slowly at the default 2e-3 in 12 epochs
+        lr=5e-3,  # 12 epochs at the default 2e-3 leave the gated heads short of the bounds
         max_epochs=12,
         patience=None,
         random_state=0,
@@ -109,6 +113,22 @@ def test_task_weights_of_every_epoch_are_in_the_history(fitted):
         assert not np.allclose(weights[-1], fixed, rtol=1e-3)
 
 
+@pytest.mark.parametrize(
+    "fitted",
+    [(head, "uncertainty") for head in HEADS],
+    indirect=True,
+    ids=lambda c: "-".join(c),
+)
+def test_uncertainty_weights_keep_up_with_the_losses(fitted):
+    """Kendall's weight of a task settles at 1 / (its training loss); in a fit the losses keep
+    falling, and the log-variances must follow them, not trail by many epochs."""
+    *_, model = fitted
+    last = model.net_.history[-1]
+    for task in TASKS:
+        factor = last[f"task_weight_{task}"] / WEIGHTS[task]
+        assert 0.5 < factor * last[f"train_{task}_loss"] < 2, task
+
+
 def test_validation_loss_uses_the_fixed_weights(fitted):
     """One validation batch: valid_loss is exactly the fixed-weight sum of the task losses,
     whatever the training weights are, so early stopping compares like with like."""
@@ -174,3 +194,48 @@ def test_checkerboard_withheld_item_ranks_first(architecture, balancing):
     ).fit(X, y)
     recs = model.recommend(np.arange(N), k=1)
     np.testing.assert_array_equal(recs["item_id"].to_numpy(), np.arange(N))
+
+
+@pytest.mark.parametrize("head", sorted(HEAD_CLASSES))
+def test_every_head_scores_pairs_as_its_forward_at_depth(head):
+    """Deeper than the defaults (PLE: three levels, two experts per task, two-layer experts):
+    the pairwise fast path and a forward on the concatenated inputs give the same outputs."""
+    torch.manual_seed(0)
+    sizes = {
+        "bottom_units": (16, 8),
+        "tower_units": (4,),
+        "dropout": 0.0,
+        "n_experts": 3,
+        "n_task_experts": 2,
+        "n_levels": 3,
+        "expert_units": (8, 4),
+    }
+    cls = HEAD_CLASSES[head]
+    net = cls(3 * 5 + 2, [1, 3, 1], **{k: sizes[k] for k in cls.hyperparameters}).eval()
+    pairs = PairInput(torch.randn(4, 5), torch.randn(6, 5), torch.randn(1, 2))
+    for fast, plain in zip(net.score_pairs(pairs), net(pairs.dense()), strict=True):
+        torch.testing.assert_close(fast, plain, rtol=1e-5, atol=1e-6)
+
+
+def test_ple_last_level_keeps_each_task_to_its_own_and_the_shared_experts():
+    """In PLE's last level a task gates only its own experts and the shared ones: changing
+    another task's experts there leaves its output as it was."""
+    torch.manual_seed(0)
+    net = PLE(
+        12,
+        [1, 1, 1],
+        n_experts=2,
+        n_task_experts=2,
+        n_levels=2,
+        expert_units=(8,),
+        tower_units=(4,),
+        dropout=0.0,
+    ).eval()
+    x = torch.randn(32, 12)
+    before = net(x)
+    with torch.no_grad():  # task 1's two experts of the last level
+        net.levels[-1].task_experts.first.weight[2:4].normal_()
+    after = net(x)
+    torch.testing.assert_close(after[0], before[0])
+    torch.testing.assert_close(after[2], before[2])
+    assert not torch.allclose(after[1], before[1])

@@ -200,24 +200,24 @@ class _ExtractionLevel(nn.Module):
     """
 
     def __init__(
-        self, n_in, n_tasks, n_task_experts, n_shared, expert_units, dropout, *, first, last
+        self, n_in, n_tasks, n_task_experts, n_shared, expert_units, dropout, *, is_first, is_last
     ):
         super().__init__()
         self.n_tasks, self.n_own, self.n_shared = n_tasks, n_task_experts, n_shared
-        self.first, self.last = first, last
+        self.is_first, self.is_last = is_first, is_last
         n_mixed = n_task_experts + n_shared  # what each task's gate weighs
         n_all = n_tasks * n_task_experts + n_shared  # what the shared gate weighs
         self.task_experts = Experts(
-            n_in, n_tasks * n_task_experts, expert_units, dropout, own_inputs=not first
+            n_in, n_tasks * n_task_experts, expert_units, dropout, own_inputs=not is_first
         )
         self.shared_experts = Experts(n_in, n_shared, expert_units, dropout)
         self.task_gates = (
-            nn.Linear(n_in, n_tasks * n_mixed) if first else GroupLinear(n_tasks, n_in, n_mixed)
+            nn.Linear(n_in, n_tasks * n_mixed) if is_first else GroupLinear(n_tasks, n_in, n_mixed)
         )
-        self.shared_gate = None if last else nn.Linear(n_in, n_all)
+        self.shared_gate = None if is_last else nn.Linear(n_in, n_all)
 
     def forward(self, x):
-        if self.first:
+        if self.is_first:
             task_in = shared_in = x
             own = self.task_experts(x)
             gates = apply_linear(self.task_gates, x)
@@ -232,7 +232,7 @@ class _ExtractionLevel(nn.Module):
         out = torch.einsum("bto,btow->btw", gates[..., : self.n_own], own) + torch.einsum(
             "bts,bsw->btw", gates[..., self.n_own :], shared
         )
-        if self.last:
+        if self.is_last:
             return out
         every = torch.cat([own.reshape(batch, -1, width), shared], dim=1)
         shared_out = _gated(self.shared_gate, shared_in, every)
@@ -275,8 +275,8 @@ class PLE(Head):
                 n_experts,
                 expert_units,
                 dropout,
-                first=level == 0,
-                last=level == n_levels - 1,
+                is_first=level == 0,
+                is_last=level == n_levels - 1,
             )
             for level in range(n_levels)
         )
