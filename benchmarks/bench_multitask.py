@@ -142,7 +142,7 @@ def saved(folds, heads, balancings) -> pd.DataFrame:
 
 
 def run_fold(fold, heads, balancings) -> pd.DataFrame:
-    rows = []  # (fold, head, setup, task, metric, seconds)
+    rows = []
     data = load_movielens_100k(fold=fold)
     X, y = xy(data.train)
     for head in heads:

@@ -204,7 +204,6 @@ class _ExtractionLevel(nn.Module):
     ):
         super().__init__()
         self.n_tasks, self.n_own, self.n_shared = n_tasks, n_task_experts, n_shared
-        self.is_first, self.is_last = is_first, is_last
         n_mixed = n_task_experts + n_shared  # what each task's gate weighs
         n_all = n_tasks * n_task_experts + n_shared  # what the shared gate weighs
         self.task_experts = Experts(
@@ -217,7 +216,7 @@ class _ExtractionLevel(nn.Module):
         self.shared_gate = None if is_last else nn.Linear(n_in, n_all)
 
     def forward(self, x):
-        if self.is_first:
+        if not self.task_experts.own_inputs:  # the first level: one input for all
             task_in = shared_in = x
             own = self.task_experts(x)
             gates = apply_linear(self.task_gates, x)
@@ -232,7 +231,7 @@ class _ExtractionLevel(nn.Module):
         out = torch.einsum("bto,btow->btw", gates[..., : self.n_own], own) + torch.einsum(
             "bts,bsw->btw", gates[..., self.n_own :], shared
         )
-        if self.is_last:
+        if self.shared_gate is None:  # the last level
             return out
         every = torch.cat([own.reshape(batch, -1, width), shared], dim=1)
         shared_out = _gated(self.shared_gate, shared_in, every)
