@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import BaseEstimator, _fit_context
+from sklearn.model_selection import ShuffleSplit
 from sklearn.utils import RegressorTags, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
@@ -24,6 +25,7 @@ from ._spec import network_spec
 from ._targets import check_tasks, targets_frame
 from ._tasks import TASK_KINDS
 from .nn import BALANCING, HEADS, MultiTaskNetwork
+from .nn._history import Histories
 from .nn._net import ArrayBatchIterator, MultiTaskLoss, MultiTaskNet, TaskWeightHistory
 
 _PREDICT_BATCH_SIZE = 8192
@@ -78,6 +80,12 @@ class MultiTaskRecommender(BaseEstimator):
         good start) when item features single out each item, such as a text embedding: they
         then serve new and rare items without adding noise for well-known ones. Coarse features
         shared by many items (genres) do better unscaled, the default None.
+    user_history : bool, default=False
+        Describe each user also by the items of their rows in fit and the labels they gave
+        them (each regression and binary task's), pooled into the user's vector as SVD++ and
+        FISM do. While training, a row's own item is left out of its user's history; rows of
+        the validation split join the histories once training ends. A user unseen in fit has
+        no history and gets the population's vector.
     embedding_dim : int, default=32
         Width of the user and item id embeddings; the cap for categorical embeddings.
     architecture : {"shared_bottom", "mmoe", "ple"}, default="shared_bottom"
@@ -195,6 +203,7 @@ class MultiTaskRecommender(BaseEstimator):
         "item_features": [StrOptions({"auto"}), list, tuple, None],
         "user_features": [StrOptions({"auto"}), list, tuple, None],
         "item_feature_shrinkage": [Interval(Real, 0, None, closed="left"), None],
+        "user_history": ["boolean"],
         "embedding_dim": [Interval(Integral, 1, None, closed="left")],
         "architecture": [StrOptions(set(HEADS))],
         "bottom_units": [tuple, list],
@@ -229,6 +238,7 @@ class MultiTaskRecommender(BaseEstimator):
         item_features="auto",
         user_features="auto",
         item_feature_shrinkage=None,
+        user_history=False,
         embedding_dim=32,
         architecture="shared_bottom",
         bottom_units=(128, 64),
@@ -259,6 +269,7 @@ class MultiTaskRecommender(BaseEstimator):
         self.item_features = item_features
         self.user_features = user_features
         self.item_feature_shrinkage = item_feature_shrinkage
+        self.user_history = user_history
         self.embedding_dim = embedding_dim
         self.architecture = architecture
         self.bottom_units = bottom_units
@@ -334,12 +345,20 @@ class MultiTaskRecommender(BaseEstimator):
             else None
         )
         balancing = {"method": self.task_balancing, "task_weights": weights}
-        spec = network_spec(tasks, encoder, sides, self._input_params(), head, balancing)
+        history = self._history(tasks, inputs, y_encoded, encoder) if catalog is not None else None
+        input_params = self._input_params(None if history is None else history.n_values)
+        spec = network_spec(tasks, encoder, sides, input_params, head, balancing)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        net = self._make_net(spec, tasks, catalog, inputs, len(frame), seed)
+        split = self._validation_split(len(frame))
+        train_history = None
+        if history is not None:
+            train_history = history.arrays(_train_rows(len(frame), split, seed))
+        net = self._make_net(spec, tasks, catalog, inputs, split, seed, train_history)
         with torch.random.fork_rng(devices=_cuda_devices(self.device)):
             torch.manual_seed(seed)
             net.fit(inputs, y_encoded)
+        if history is not None and split is not None:
+            net.module_.set_history(history.arrays())  # the validation rows join
 
         # Fitted state changes only now, so a fit that fails leaves the last model intact.
         validate_data(self, frame, reset=True, skip_check_array=True)
@@ -356,12 +375,26 @@ class MultiTaskRecommender(BaseEstimator):
         self._catalog = catalog
         return self
 
-    def _input_params(self) -> dict:
+    def _input_params(self, history_values: int | None) -> dict:
         return {
             "embedding_dim": self.embedding_dim,
             "id_dropout": self.id_dropout,
             "item_feature_shrinkage": self.item_feature_shrinkage,
+            "history_values": history_values,
         }
+
+    def _history(self, tasks, inputs, y_encoded, encoder) -> Histories | None:
+        """The users' histories, with the labels of the tasks a history keeps, standardized
+        (0 where missing)."""
+        if not self.user_history:
+            return None
+        columns = np.cumsum([0] + [task.n_targets for task in tasks])[:-1]
+        kept = [int(c) for c, task in zip(columns, tasks, strict=True) if task.in_history]
+        values = y_encoded[:, kept].astype(np.float64)
+        with np.errstate(invalid="ignore"):
+            mean, std = np.nanmean(values, axis=0), np.nanstd(values, axis=0)
+        values = np.nan_to_num((values - mean) / np.where(std > 0, std, 1.0), nan=0.0)
+        return Histories(inputs["user"], inputs["item"], values, encoder.n_users, encoder.n_items)
 
     def _head_params(self) -> dict:
         """The arguments of the head chosen by ``architecture``: the parameters its class
@@ -372,18 +405,19 @@ class MultiTaskRecommender(BaseEstimator):
             params[name] = _units(name, value) if name.endswith("_units") else value
         return params
 
-    def _make_net(self, spec, tasks, catalog, inputs, n_samples, seed) -> MultiTaskNet:
-        """The skorch net that trains the network of ``spec``."""
+    def _make_net(self, spec, tasks, catalog, inputs, split, seed, history) -> MultiTaskNet:
+        """The skorch net that trains the network of ``spec``, with the users' ``history``
+        of the training rows."""
         item_counts = None
         if self.item_feature_shrinkage is not None and "item" in inputs:
             item_counts = np.bincount(inputs["item"], minlength=spec["inputs"]["n_items"] + 1)
         negatives = self._negative_sampler(tasks, catalog, spec["inputs"]["sides"])
-        split = self._validation_split(n_samples)
         names = [task.name for task in tasks]
         return MultiTaskNet(
             module=MultiTaskNetwork,
             module__spec=spec,
             module__item_counts=item_counts,
+            module__history=history,
             criterion=MultiTaskLoss,
             criterion__kinds=[task.kind for task in tasks],
             criterion__widths=[task.n_targets for task in tasks],
@@ -775,6 +809,13 @@ def _units(name: str, units) -> list[int]:
             f"{', with at least one' if name == 'expert_units' else ''}; got {units!r}."
         )
     return [int(n) for n in units]
+
+
+def _train_rows(n_samples: int, split: float | None, seed: int) -> np.ndarray | None:
+    """The rows skorch's ``ValidSplit(split, random_state=seed)`` trains on (None: all)."""
+    if split is None:
+        return None
+    return next(ShuffleSplit(test_size=split, random_state=seed).split(np.arange(n_samples)))[0]
 
 
 def _cuda_devices(device) -> list[int]:

@@ -42,6 +42,8 @@ class Task:
     metrics: ClassVar[dict[str, Metric]] = {}
     # Where ``recommend`` looks for its default score: lower ranks first, None cannot rank.
     rank_priority: ClassVar[int | None] = None
+    # Whether a user's history keeps this task's label beside each item (one scalar target).
+    in_history: ClassVar[bool] = False
 
     def __init__(self, name: str):
         self.name = name
@@ -154,6 +156,7 @@ class RegressionTask(Task):
         "r2": (_values(r2_score), True, False),
     }
     rank_priority = 1
+    in_history = True
 
     def __init__(self, name: str):
         super().__init__(name)
@@ -238,6 +241,7 @@ class BinaryTask(_ClassificationTask):
         ),
     }
     rank_priority = 2
+    in_history = True
 
     def _fit(self, present: pd.Series) -> None:
         super()._fit(present)
@@ -272,6 +276,7 @@ class ImplicitTask(BinaryTask):
     implied_by_rows = True
     default_metric = None
     rank_priority = 0
+    in_history = False  # always 1 on a history's rows
 
     def _fit(self, present: pd.Series) -> None:
         values = set(pd.unique(present))

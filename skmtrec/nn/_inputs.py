@@ -21,6 +21,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ._history import UserHistory
+
 
 def categorical_embedding_dim(cardinality: int, embedding_dim: int) -> int:
     """A width that grows slowly with the number of categories, capped at ``embedding_dim``."""
@@ -50,6 +52,11 @@ class InputLayer(nn.Module):
         scaled by s / (s + n) (``item_counts``): a new item is placed by its features alone.
     item_counts : array-like or None
         Interactions per item code in fit; kept as the buffer ``item_feature_weight``.
+    history_values : int or None
+        With an int, each user's vector also pools the items of its history
+        (``UserHistory``), each with that many labels; None: no history.
+    history : dict or None
+        The history's CSR arrays (``Histories.arrays()``).
     """
 
     def __init__(
@@ -64,6 +71,8 @@ class InputLayer(nn.Module):
         id_dropout: float = 0.0,
         item_feature_shrinkage: float | None = None,
         item_counts=None,
+        history_values: int | None = None,
+        history=None,
     ):
         super().__init__()
         self.id_dropout = id_dropout
@@ -78,6 +87,9 @@ class InputLayer(nn.Module):
             weight = item_feature_shrinkage / (item_feature_shrinkage + counts)
             weight[0] = 1.0  # the unseen-item row: features are all there is
         self.register_buffer("item_feature_weight", weight)
+        self.history = None
+        if history_values is not None and n_users and n_items:
+            self.history = UserHistory(n_items, history_values, embedding_dim, history)
         self.categorical_embeddings = nn.ModuleList(
             nn.Embedding(c + 1, categorical_embedding_dim(c, embedding_dim)) for c in cardinalities
         )
@@ -112,6 +124,8 @@ class InputLayer(nn.Module):
         tables = [side["embedding"] for side in self.sides.values()]
         for table in [*tables, *self.categorical_embeddings]:
             nn.init.normal_(table.weight, std=1.0 / math.sqrt(table.embedding_dim))
+        if self.history is not None:
+            self.history.reset_parameters()
 
     def _features(self, numeric, categorical, numeric_cols, categorical_cols) -> list:
         parts = [self.categorical_embeddings[j](categorical[:, j]) for j in categorical_cols]
@@ -119,9 +133,13 @@ class InputLayer(nn.Module):
             parts.append(numeric[:, list(numeric_cols)])
         return parts
 
-    def side_vector(self, role: str, codes, numeric, categorical) -> torch.Tensor:
-        """The user's or item's vector: its id embedding plus its mapped side features."""
+    def side_vector(self, role: str, codes, numeric, categorical, leave_out=None) -> torch.Tensor:
+        """The user's or item's vector: its id embedding plus its mapped side features, and a
+        user's pooled history (without the items ``leave_out``, one per row, if given)."""
         side = self.sides[role]
+        history = None
+        if role == "user" and self.history is not None:
+            history = self.history(codes, leave_out)  # before id dropout: an id-less user
         if self.training and self.id_dropout > 0:
             keep = torch.rand(codes.shape, device=codes.device) >= self.id_dropout
             codes = codes * keep
@@ -132,7 +150,7 @@ class InputLayer(nn.Module):
             if role == "item" and self.item_feature_weight is not None:
                 content = content * self.item_feature_weight[codes].unsqueeze(1)
             vector = vector + content
-        return vector
+        return vector if history is None else vector + history
 
     def shared_input(self, numeric, categorical) -> torch.Tensor:
         """The interaction features (of neither side) as the head sees them."""
@@ -141,7 +159,11 @@ class InputLayer(nn.Module):
 
     def forward(self, numeric, categorical, user=None, item=None) -> torch.Tensor:
         ids = {"user": user, "item": item}
-        vectors = [self.side_vector(role, ids[role], numeric, categorical) for role in self.sides]
+        leave_out = {"user": item if self.training else None}
+        vectors = [
+            self.side_vector(role, ids[role], numeric, categorical, leave_out.get(role))
+            for role in self.sides
+        ]
         if len(vectors) == 2:
             vectors.append(vectors[0] * vectors[1])
         return torch.cat([*vectors, self.shared_input(numeric, categorical)], dim=1)

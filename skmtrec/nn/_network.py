@@ -24,15 +24,18 @@ class MultiTaskNetwork(nn.Module):
     item_counts : array-like or None
         Interactions per item code in fit, for ``item_feature_shrinkage``; not part of the spec
         because it is state (the buffer ``inputs.item_feature_weight``), not shape.
+    history : dict or None
+        The users' histories as CSR arrays, when the spec's ``inputs.history_values`` asks for
+        them; state, like ``item_counts``, and replaced by ``set_history``.
 
     ``forward`` returns a tuple with one tensor per task: shape (batch,) for a one-output task
     (a scaled value or a logit), (batch, n_outputs) logits otherwise.
     """
 
-    def __init__(self, spec: dict, item_counts=None):
+    def __init__(self, spec: dict, item_counts=None, history=None):
         super().__init__()
         task_outputs = tuple(task["n_outputs"] for task in spec["tasks"])
-        self.inputs = InputLayer(**spec["inputs"], item_counts=item_counts)
+        self.inputs = InputLayer(**spec["inputs"], item_counts=item_counts, history=history)
         head = dict(spec["head"])
         architecture = head.pop("architecture")
         self.head = HEADS[architecture](self.inputs.n_out, task_outputs, **head)
@@ -42,6 +45,10 @@ class MultiTaskNetwork(nn.Module):
 
     def forward(self, numeric, categorical, user=None, item=None) -> tuple[torch.Tensor, ...]:
         return self.head(self.inputs(numeric, categorical, user, item))
+
+    def set_history(self, arrays: dict) -> None:
+        """Replace the users' histories (CSR arrays of ``Histories.arrays()``)."""
+        self.inputs.history.set_arrays(arrays)
 
     def side_vector(self, role: str, codes, numeric, categorical) -> torch.Tensor:
         """The user's or item's vector for encoded rows."""
