@@ -40,12 +40,15 @@ def ranking_weights(tasks, task) -> dict[int, float]:
 
 @torch.no_grad()
 def side_vectors(module, role: str, inputs: dict[str, np.ndarray], device) -> torch.Tensor:
-    """The user's or item's vectors for encoded rows (eval mode: no id dropout)."""
+    """The user's or item's vectors for encoded rows (eval mode: no id dropout); a user's
+    history is read under ``inputs["history_user"]`` where given."""
+    owners = inputs.get("history_user")
     return module.side_vector(
         role,
         torch.as_tensor(inputs[role], device=device),
         torch.as_tensor(inputs["numeric"], device=device),
         torch.as_tensor(inputs["categorical"], device=device),
+        None if owners is None else torch.as_tensor(owners, device=device),
     )
 
 

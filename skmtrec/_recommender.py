@@ -19,11 +19,12 @@ from skorch.dataset import ValidSplit
 
 from ._catalog import Catalog, NegativeSampler
 from ._features import FeatureEncoder, as_frame
+from ._given_history import split_history
 from ._recommend import long_frame, ranking_weights, side_vectors, top_k
 from ._sides import assign_sides
 from ._spec import network_spec
 from ._targets import check_tasks, targets_frame
-from ._tasks import TASK_KINDS
+from ._tasks import TASK_KINDS, SoftmaxImplicitTask
 from .nn import BALANCING, HEADS, MultiTaskNetwork
 from .nn._history import Histories
 from .nn._net import ArrayBatchIterator, MultiTaskLoss, MultiTaskNet, TaskWeightHistory
@@ -85,7 +86,14 @@ class MultiTaskRecommender(BaseEstimator):
         them (each regression and binary task's), pooled into the user's vector as SVD++ and
         FISM do. While training, a row's own item is left out of its user's history; rows of
         the validation split join the histories once training ends. A user unseen in fit has
-        no history and gets the population's vector.
+        no history and gets the population's vector, unless X (or the user table of
+        ``recommend``) gives one in ``history_col``.
+    history_col : str, default="history"
+        With ``user_history``, the column of X at predict time (and of ``recommend``'s user
+        table) that may give a user's history: a list, tuple, set or array of item ids per row
+        (None: the history kept in fit). A given history replaces the kept one for that row;
+        its items count as interacted with but unrated, and items unseen in fit are skipped.
+        In fit the column is ignored: histories come from the rows.
     embedding_dim : int, default=32
         Width of the user and item id embeddings; the cap for categorical embeddings.
     architecture : {"shared_bottom", "mmoe", "ple"}, default="shared_bottom"
@@ -124,7 +132,17 @@ class MultiTaskRecommender(BaseEstimator):
     max_epochs : int, default=50
         Most training epochs.
     negative_ratio : int, default=4
-        For implicit tasks: sampled negatives per observed row, drawn afresh every epoch.
+        For implicit tasks under ``ranking_loss="bce"``: sampled negatives per observed row,
+        drawn afresh every epoch.
+    ranking_loss : {"bce", "softmax"}, default="bce"
+        How implicit tasks learn. "bce": binary cross-entropy of each row against
+        ``negative_ratio`` sampled negatives, scored through the head like every task.
+        "softmax": the cross entropy of each row's item among the whole catalog; the task is
+        then scored by a dot product of the user's and the item's vectors (which is what
+        makes the whole catalog affordable per batch) and skips the head.
+    softmax_items : int, default=20000
+        With ``ranking_loss="softmax"``, the largest catalog scored in full per batch; beyond
+        it, each batch scores this many items drawn by popularity, with the logQ correction.
     patience : int or None, default=3
         Early stopping: stop after ``patience`` epochs without a lower validation loss and
         restore the best weights. ``None`` disables it.
@@ -204,6 +222,7 @@ class MultiTaskRecommender(BaseEstimator):
         "user_features": [StrOptions({"auto"}), list, tuple, None],
         "item_feature_shrinkage": [Interval(Real, 0, None, closed="left"), None],
         "user_history": ["boolean"],
+        "history_col": [str],
         "embedding_dim": [Interval(Integral, 1, None, closed="left")],
         "architecture": [StrOptions(set(HEADS))],
         "bottom_units": [tuple, list],
@@ -219,6 +238,8 @@ class MultiTaskRecommender(BaseEstimator):
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "negative_ratio": [Interval(Integral, 1, None, closed="left")],
+        "ranking_loss": [StrOptions({"bce", "softmax"})],
+        "softmax_items": [Interval(Integral, 1, None, closed="left")],
         "patience": [Interval(Integral, 1, None, closed="left"), None],
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],
         "task_weights": [Mapping, None],
@@ -239,6 +260,7 @@ class MultiTaskRecommender(BaseEstimator):
         user_features="auto",
         item_feature_shrinkage=None,
         user_history=False,
+        history_col="history",
         embedding_dim=32,
         architecture="shared_bottom",
         bottom_units=(128, 64),
@@ -254,6 +276,8 @@ class MultiTaskRecommender(BaseEstimator):
         batch_size=1024,
         max_epochs=50,
         negative_ratio=4,
+        ranking_loss="bce",
+        softmax_items=20_000,
         patience=3,
         validation_fraction=0.1,
         task_weights=None,
@@ -270,6 +294,7 @@ class MultiTaskRecommender(BaseEstimator):
         self.user_features = user_features
         self.item_feature_shrinkage = item_feature_shrinkage
         self.user_history = user_history
+        self.history_col = history_col
         self.embedding_dim = embedding_dim
         self.architecture = architecture
         self.bottom_units = bottom_units
@@ -285,6 +310,8 @@ class MultiTaskRecommender(BaseEstimator):
         self.batch_size = batch_size
         self.max_epochs = max_epochs
         self.negative_ratio = negative_ratio
+        self.ranking_loss = ranking_loss
+        self.softmax_items = softmax_items
         self.patience = patience
         self.validation_fraction = validation_fraction
         self.task_weights = task_weights
@@ -330,11 +357,13 @@ class MultiTaskRecommender(BaseEstimator):
         """
         declared = check_tasks(self.tasks)
         head = self._head_params()
+        if self.user_history and isinstance(X, pd.DataFrame) and self.history_col in X:
+            X = X.drop(columns=self.history_col)
         frame = self._check_X(X, reset=None)
         targets = targets_frame(y, len(frame), declared)
         kinds = declared or {name: "regression" for name in targets.columns}
         weights = self._task_weights(kinds)
-        tasks = [TASK_KINDS[kind](name).fit(targets[name]) for name, kind in kinds.items()]
+        tasks = [self._task(name, kind).fit(targets[name]) for name, kind in kinds.items()]
         y_encoded = np.hstack([task.encode(targets[task.name]) for task in tasks])
         encoder = FeatureEncoder(self.user_col, self.item_col).fit(frame)
         inputs = encoder.transform(frame)
@@ -375,6 +404,18 @@ class MultiTaskRecommender(BaseEstimator):
         self._catalog = catalog
         return self
 
+    def _task(self, name: str, kind: str):
+        if kind == "implicit" and self.ranking_loss == "softmax":
+            if self.task_balancing == "gradnorm":
+                raise ValueError(
+                    f"task_balancing='gradnorm' measures gradients on the head's last shared "
+                    f"layer, which task {name!r} does not reach under ranking_loss='softmax' "
+                    "(it is scored by a dot product of the user and item vectors); choose "
+                    "another balancing or ranking_loss='bce'."
+                )
+            return SoftmaxImplicitTask(name, self.softmax_items)
+        return TASK_KINDS[kind](name)
+
     def _input_params(self, history_values: int | None) -> dict:
         return {
             "embedding_dim": self.embedding_dim,
@@ -412,14 +453,22 @@ class MultiTaskRecommender(BaseEstimator):
         if self.item_feature_shrinkage is not None and "item" in inputs:
             item_counts = np.bincount(inputs["item"], minlength=spec["inputs"]["n_items"] + 1)
         negatives = self._negative_sampler(tasks, catalog, spec["inputs"]["sides"])
+        item_table = None
+        if any(t.get("scorer") == "dot" for t in spec["tasks"]):
+            item_table = {
+                "numeric": catalog.item_numeric,
+                "categorical": catalog.item_categorical,
+                "counts": np.bincount(inputs["item"], minlength=spec["inputs"]["n_items"] + 1),
+            }
         names = [task.name for task in tasks]
         return MultiTaskNet(
             module=MultiTaskNetwork,
             module__spec=spec,
             module__item_counts=item_counts,
             module__history=history,
+            module__item_table=item_table,
             criterion=MultiTaskLoss,
-            criterion__kinds=[task.kind for task in tasks],
+            criterion__losses=[task.loss for task in tasks],
             criterion__widths=[task.n_targets for task in tasks],
             task_names=names,
             optimizer=torch.optim.AdamW,
@@ -479,15 +528,17 @@ class MultiTaskRecommender(BaseEstimator):
 
     def _negative_sampler(self, tasks, catalog, sides) -> NegativeSampler | None:
         columns = np.cumsum([0] + [task.n_targets for task in tasks])[:-1]
-        implicit = [int(c) for c, task in zip(columns, tasks, strict=True) if task.implied_by_rows]
-        if not implicit:
-            return None
-        if catalog is None:
+        if catalog is None and any(task.implied_by_rows for task in tasks):
             name = next(task.name for task in tasks if task.implied_by_rows)
             raise ValueError(
-                f"Task {name!r} is 'implicit': sampling negatives needs user and item ids; set "
+                f"Task {name!r} is 'implicit': ranking items needs user and item ids; set "
                 "`user_col` and `item_col`."
             )
+        implicit = [
+            int(c) for c, task in zip(columns, tasks, strict=True) if task.samples_negatives
+        ]
+        if not implicit:
+            return None
         item_side = sides.get("item", {})
         return NegativeSampler(
             catalog,
@@ -534,10 +585,24 @@ class MultiTaskRecommender(BaseEstimator):
     def _task_list(self) -> list:
         return list(self.fitted_tasks_.values())
 
+    def _given_histories(self, X):
+        """X without the history column, and the histories it gives (None: none)."""
+        if self.network_spec_["inputs"]["history_values"] is None or not isinstance(
+            X, pd.DataFrame
+        ):
+            return X, None
+        return split_history(X, self.history_col, self._encoder.item_codes)
+
     def _raw_outputs(self, X) -> list[np.ndarray]:
         check_is_fitted(self)
-        frame = self._check_X(X, reset=False)
-        outputs = self.net_.forward(self._encoder.transform(frame))
+        X, given = self._given_histories(X)
+        inputs = self._encoder.transform(self._check_X(X, reset=False))
+        if given is None:
+            outputs = self.net_.forward(inputs)
+        else:
+            with self.net_.module_.extended_history(given.items) as first:
+                inputs["history_user"] = given.owners(inputs["user"], first)
+                outputs = self.net_.forward(inputs)
         return [out.numpy() for out in outputs]
 
     def predict_tasks(self, X) -> pd.DataFrame:
@@ -652,11 +717,13 @@ class MultiTaskRecommender(BaseEstimator):
         users : array-like of user ids, or DataFrame
             Users to recommend for. A user not seen in fit gets the population's vector, or,
             given a DataFrame with the user id column and user-side feature columns, a vector
-            from those features.
+            from those features (and, with ``user_history``, from the items listed in
+            ``history_col``).
         k : int, default=10
             Items per user.
         exclude_seen : bool, default=True
-            Leave out the items each user interacted with in fit.
+            Leave out the items each user interacted with in fit, and those of a history given
+            in the user table.
         task : str, dict of {str: float} or None, default=None
             The score that ranks: a task's name, or a blend {task: weight} of the weighted sum of
             scores, where a regression task scores its predicted value (in y units) and a binary
@@ -678,6 +745,7 @@ class MultiTaskRecommender(BaseEstimator):
         weights = ranking_weights(self._task_list, task)
         module, device = self.net_.module_, self.net_.device
         module.eval()
+        users, given = self._given_histories(users)
         user_ids, user_inputs = self._entities("user", users)
         if items is None:
             item_ids = self._encoder.item_codes.values.to_numpy()
@@ -689,7 +757,10 @@ class MultiTaskRecommender(BaseEstimator):
             }
         else:
             item_ids, item_inputs = self._entities("item", items)
-        seen = self._catalog.seen[user_inputs["user"]][:, item_inputs["item"]]
+        seen = self._catalog.seen[user_inputs["user"]]
+        if given is not None:
+            seen = seen + given.seen(len(user_ids), self._catalog.n_items)
+        seen = seen[:, item_inputs["item"]]
 
         def exclude(rows: slice):
             return seen[rows].toarray() if exclude_seen else None
@@ -698,7 +769,7 @@ class MultiTaskRecommender(BaseEstimator):
             module,
             self._task_list,
             weights,
-            side_vectors(module, "user", user_inputs, device),
+            self._user_vectors(user_inputs, given),
             side_vectors(module, "item", item_inputs, device),
             k,
             exclude,
@@ -713,6 +784,15 @@ class MultiTaskRecommender(BaseEstimator):
             self._encoder.user_label,
             self._encoder.item_label,
         )
+
+    def _user_vectors(self, inputs, given) -> torch.Tensor:
+        """The users' vectors, each history read once: the kept one, or the one given."""
+        module, device = self.net_.module_, self.net_.device
+        if given is None:
+            return side_vectors(module, "user", inputs, device)
+        with module.extended_history(given.items) as first:
+            owners = given.owners(inputs["user"], first)
+            return side_vectors(module, "user", {**inputs, "history_user": owners}, device)
 
     def similar_items(self, items, k: int = 10) -> pd.DataFrame:
         """The k catalog items whose learned vectors (id embedding and item features) are

@@ -44,6 +44,8 @@ class Task:
     rank_priority: ClassVar[int | None] = None
     # Whether a user's history keeps this task's label beside each item (one scalar target).
     in_history: ClassVar[bool] = False
+    # Whether training adds sampled negative rows for this task (implicit tasks under BCE).
+    samples_negatives: ClassVar[bool] = False
 
     def __init__(self, name: str):
         self.name = name
@@ -274,6 +276,7 @@ class ImplicitTask(BinaryTask):
 
     kind = "implicit"
     implied_by_rows = True
+    samples_negatives = True
     default_metric = None
     rank_priority = 0
     in_history = False  # always 1 on a history's rows
@@ -286,6 +289,34 @@ class ImplicitTask(BinaryTask):
                 f"known negative); y has {sorted(values, key=str)[:5]}."
             )
         self.classes = np.array([0, 1])
+
+
+class SoftmaxImplicitTask(ImplicitTask):
+    """Implicit feedback learned by a softmax over the catalog instead of sampled negatives.
+
+    The task is scored by a dot product of the user's and item's vectors (a ``DotScorer``,
+    which skips the head), so a row's item can be scored against every item at once: the loss
+    is the cross entropy of the row's item among the catalog (or, past ``softmax_items``
+    items, among that many drawn by popularity, logQ-corrected). Rows labelled 0 (known
+    negatives) do not enter it. The output is a score, not a calibrated logit: it ranks.
+    """
+
+    samples_negatives = False
+
+    def __init__(self, name: str, softmax_items: int = 20_000):
+        super().__init__(name)
+        self.softmax_items = softmax_items
+
+    @staticmethod
+    def loss(output, target):
+        positive = target[:, 0] == 1
+        if not bool(positive.any()):
+            return output[:, 0].sum() * 0.0  # the other columns may be -inf
+        own = torch.zeros(int(positive.sum()), dtype=torch.long, device=output.device)
+        return F.cross_entropy(output[positive], own)
+
+    def spec(self) -> dict:
+        return {**super().spec(), "scorer": "dot", "softmax_items": self.softmax_items}
 
 
 class MulticlassTask(_ClassificationTask):

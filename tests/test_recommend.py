@@ -121,7 +121,7 @@ def test_recommend_needs_ids_and_survives_pickling(with_features, interactions):
     no_ids.fit(X.drop(columns="user_id"), interactions[1]["rating"])
     with pytest.raises(ValueError, match="recommend needs user and item ids"):
         no_ids.recommend([0])
-    with pytest.raises(ValueError, match="'interacted' is 'implicit': sampling negatives needs"):
+    with pytest.raises(ValueError, match="'interacted' is 'implicit': ranking items needs"):
         MultiTaskRecommender(tasks={"interacted": "implicit"}, item_col=None).fit(X)
 
 

@@ -4,11 +4,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from sklearn.metrics import root_mean_squared_error
 from skorch.dataset import ValidSplit
 
 from skmtrec import MultiTaskRecommender
 from skmtrec.datasets import make_interactions
 from skmtrec.nn._history import Histories, UserHistory
+
+from .conftest import movielens_xy
 
 
 @pytest.fixture
@@ -130,3 +133,82 @@ def test_a_user_unseen_in_fit_is_served_from_the_population(interactions):
     assert torch.equal(pooled, torch.zeros_like(pooled))
     assert np.isfinite(model.predict_tasks(new)["rating"]).all()
     pd.testing.assert_frame_equal(model.predict_tasks(new), fit(X, y).predict_tasks(new))
+
+
+def test_a_history_given_at_predict_time_is_pooled_like_a_kept_one(interactions):
+    X, _ = interactions
+    # implicit only: no labels beside the items, so a given history pools exactly as a kept one
+    model = MultiTaskRecommender(
+        tasks={"interacted": "implicit"}, user_history=True, max_epochs=2, random_state=0
+    ).fit(X)
+    history = model.net_.module_.inputs.history
+    user = X["user_id"].iloc[0]
+    code = int(model._encoder.user_codes.transform(pd.Series([user]))[0])
+    items = X.loc[X["user_id"] == user, "item_id"]
+    codes = model._encoder.item_codes.transform(items)
+    kept = history(torch.tensor([code]))
+    with model.net_.module_.extended_history([codes[::-1]]) as first:
+        torch.testing.assert_close(history(torch.tensor([first])), kept)
+    # the kept histories are back, untouched
+    assert per_user_counts(history.arrays()) == distinct_per_user(X)
+
+
+def test_a_given_history_moves_an_unseen_users_predictions(interactions):
+    X, y = interactions
+    model = fit(X, y, max_epochs=10)
+    before = model.predict_tasks(X)
+    user = X["user_id"].iloc[0]
+    items = X.loc[X["user_id"] == user, "item_id"].tolist()
+    rows = X.head(5).assign(user_id=-1)
+    plain = model.predict_tasks(rows)
+    given = model.predict_tasks(rows.assign(history=[items] * 5))
+    assert not np.allclose(given["rating"], plain["rating"])
+    # order, repeats and items unseen in fit do not matter; None falls back to the kept history
+    shuffled = [list(reversed(items)) + items[:3] + ["no such item"]] * 5
+    pd.testing.assert_frame_equal(model.predict_tasks(rows.assign(history=shuffled)), given)
+    pd.testing.assert_frame_equal(model.predict_tasks(rows.assign(history=None)), plain)
+    pd.testing.assert_frame_equal(model.predict_tasks(X), before)
+
+
+def test_recommend_serves_a_given_history_and_never_returns_its_items(interactions):
+    X, y = interactions
+    model = fit(X, y, max_epochs=10)
+    items = X.loc[X["user_id"] == X["user_id"].iloc[0], "item_id"].unique()
+    users = pd.DataFrame({"user_id": [-1, -2], "history": [list(items), None]})
+    recs = model.recommend(users, k=40)  # 60 items, 16 of them in the history
+    mine = recs.loc[recs["user_id"] == -1, "item_id"]
+    assert len(mine) == 40 and not set(mine) & set(items)
+    population = model.recommend(np.array([-2]), k=10)
+    np.testing.assert_array_equal(
+        recs.loc[recs["user_id"] == -2, "item_id"].head(10), population["item_id"]
+    )
+
+
+def test_a_history_cell_that_is_not_a_list_is_refused(interactions):
+    X, y = interactions
+    model = fit(X, y)
+    with pytest.raises(ValueError, match=r"'history'.*row 1 holds 'abc'"):
+        model.predict(X.head(3).assign(history=[[1], "abc", None]))
+
+
+def test_a_new_users_history_improves_their_ratings_on_movielens(movielens):
+    # u1.base: a tenth of the users are new; half of each new user's items are their history
+    ratings = movielens.train
+    rng = np.random.default_rng(0)
+    users = ratings["user_id"].unique()
+    new = rng.choice(users, size=len(users) // 10, replace=False)
+    known = ratings[~ratings["user_id"].isin(new)]
+    fresh = ratings[ratings["user_id"].isin(new)].sample(frac=1.0, random_state=0)
+    shown = fresh.groupby("user_id").cumcount() % 2 == 0
+    histories = fresh[shown].groupby("user_id")["item_id"].apply(list)
+    asked = fresh[~shown]
+    X, y = movielens_xy(known)
+    model = MultiTaskRecommender(
+        tasks={"rating": "regression"}, user_history=True, random_state=0
+    ).fit(X, y[["rating"]])
+    X_new, y_new = movielens_xy(asked)
+    plain = model.predict(X_new)
+    given = model.predict(X_new.assign(history=histories.loc[asked["user_id"]].to_numpy()))
+    rmse_plain = root_mean_squared_error(y_new["rating"], np.clip(plain, 1, 5))
+    rmse_given = root_mean_squared_error(y_new["rating"], np.clip(given, 1, 5))
+    assert rmse_given < rmse_plain - 0.01, (rmse_given, rmse_plain)

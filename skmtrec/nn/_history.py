@@ -13,6 +13,8 @@ that the model cannot learn to read the label from it.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -90,6 +92,31 @@ class UserHistory(nn.Module):
     def arrays(self) -> dict[str, np.ndarray]:
         """The CSR arrays kept, as numpy arrays (``set_arrays`` takes them back)."""
         return {name: getattr(self, name).cpu().numpy() for name in ("indptr", "items", "values")}
+
+    @contextmanager
+    def extended(self, extra: Sequence[np.ndarray]) -> Iterator[int]:
+        """Serve, while in the context, one more user per array of item codes in ``extra`` (their
+        labels unknown: 0, the mean); yields the first such user's code, the next after the
+        kept ones. The kept histories are restored on exit."""
+        kept = {name: getattr(self, name) for name in ("indptr", "items", "values", "keys")}
+        extra = [np.unique(np.asarray(items, dtype=np.int64)) for items in extra]
+        counts = np.array([len(items) for items in extra], dtype=np.int64)
+        indptr = kept["indptr"].cpu().numpy()
+        n_new = int(counts.sum())
+        self.set_arrays(
+            {
+                "indptr": np.concatenate([indptr, indptr[-1] + np.cumsum(counts)]),
+                "items": np.concatenate([kept["items"].cpu().numpy(), *extra]),
+                "values": np.concatenate(
+                    [kept["values"].cpu().numpy(), np.zeros((n_new, self.n_values), np.float32)]
+                ),
+            }
+        )
+        try:
+            yield len(indptr) - 1
+        finally:
+            for name, tensor in kept.items():
+                setattr(self, name, tensor)
 
     def _entries(self, items: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
         """Each entry's vector: its item row plus each label times that label's row."""

@@ -6,7 +6,9 @@ element-wise product (the factorization-machine interaction) and the embeddings 
 the remaining (interaction) features: ``[user, item, user * item, shared]``. Row 0 of every
 embedding table stands for a value not seen in fit. During training, ``id_dropout`` replaces
 that share of ids by row 0, so the unseen-id row learns the population and the side features
-learn to stand in for an id that says nothing.
+learn to stand in for an id that says nothing. With a history (``UserHistory``), the user's
+vector also adds the pooled items the user interacted with, computed before id dropout so that
+an id-less user is still described by what they did.
 
 ``PairInput`` is the same input for every (user, item) pair of a block without building it: a
 linear layer over it splits into a per-user, a per-item and a per-pair term, so ``recommend``
@@ -133,13 +135,17 @@ class InputLayer(nn.Module):
             parts.append(numeric[:, list(numeric_cols)])
         return parts
 
-    def side_vector(self, role: str, codes, numeric, categorical, leave_out=None) -> torch.Tensor:
+    def side_vector(
+        self, role: str, codes, numeric, categorical, leave_out=None, history_user=None
+    ) -> torch.Tensor:
         """The user's or item's vector: its id embedding plus its mapped side features, and a
-        user's pooled history (without the items ``leave_out``, one per row, if given)."""
+        user's pooled history (without the items ``leave_out``, one per row, if given), read
+        under the codes ``history_user`` where given (a history passed at predict time)."""
         side = self.sides[role]
         history = None
         if role == "user" and self.history is not None:
-            history = self.history(codes, leave_out)  # before id dropout: an id-less user
+            owners = codes if history_user is None else history_user
+            history = self.history(owners, leave_out)  # before id dropout: an id-less user
         if self.training and self.id_dropout > 0:
             keep = torch.rand(codes.shape, device=codes.device) >= self.id_dropout
             codes = codes * keep
@@ -157,16 +163,30 @@ class InputLayer(nn.Module):
         parts = self._features(numeric, categorical, self.shared_numeric, self.shared_categorical)
         return torch.cat(parts, dim=1) if parts else numeric[:, :0]
 
-    def forward(self, numeric, categorical, user=None, item=None) -> torch.Tensor:
+    def side_vectors(
+        self, numeric, categorical, user=None, item=None, history_user=None
+    ) -> dict[str, torch.Tensor]:
+        """{role: vector} of each row's user and item (the sides the input has)."""
         ids = {"user": user, "item": item}
         leave_out = {"user": item if self.training else None}
-        vectors = [
-            self.side_vector(role, ids[role], numeric, categorical, leave_out.get(role))
+        owners = {"user": history_user}
+        return {
+            role: self.side_vector(
+                role, ids[role], numeric, categorical, leave_out.get(role), owners.get(role)
+            )
             for role in self.sides
-        ]
-        if len(vectors) == 2:
-            vectors.append(vectors[0] * vectors[1])
-        return torch.cat([*vectors, self.shared_input(numeric, categorical)], dim=1)
+        }
+
+    def assemble(self, vectors: dict[str, torch.Tensor], numeric, categorical) -> torch.Tensor:
+        """The head's input from the side vectors and the interaction features."""
+        parts = list(vectors.values())
+        if len(parts) == 2:
+            parts.append(parts[0] * parts[1])
+        return torch.cat([*parts, self.shared_input(numeric, categorical)], dim=1)
+
+    def forward(self, numeric, categorical, user=None, item=None, history_user=None):
+        vectors = self.side_vectors(numeric, categorical, user, item, history_user)
+        return self.assemble(vectors, numeric, categorical)
 
     def pairs(self, users: torch.Tensor, items: torch.Tensor, shared: torch.Tensor) -> PairInput:
         """The input of every (user, item) pair, with one row of interaction features."""

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
+import numpy as np
 import torch
 from torch import nn
 
 from ._balancing import BALANCING
+from ._dot import DotScorer
 from ._heads import HEADS
 from ._inputs import InputLayer
 
@@ -27,34 +31,118 @@ class MultiTaskNetwork(nn.Module):
     history : dict or None
         The users' histories as CSR arrays, when the spec's ``inputs.history_values`` asks for
         them; state, like ``item_counts``, and replaced by ``set_history``.
+    item_table : dict or None
+        The catalog that a task scored by a dot product (``"scorer": "dot"`` in its spec)
+        trains its softmax against; see ``set_item_table``. Needed only for training.
 
     ``forward`` returns a tuple with one tensor per task: shape (batch,) for a one-output task
-    (a scaled value or a logit), (batch, n_outputs) logits otherwise.
+    (a scaled value or a logit), (batch, n_outputs) logits otherwise. A task whose spec says
+    ``"scorer": "dot"`` skips the head: a ``DotScorer`` scores it from the user and item vectors
+    (inside ``training_loss_form``, as softmax logits over the catalog).
     """
 
-    def __init__(self, spec: dict, item_counts=None, history=None):
+    def __init__(self, spec: dict, item_counts=None, history=None, item_table=None):
         super().__init__()
-        task_outputs = tuple(task["n_outputs"] for task in spec["tasks"])
+        tasks = spec["tasks"]
         self.inputs = InputLayer(**spec["inputs"], item_counts=item_counts, history=history)
+        # tasks scored by a dot product (a catalog-wide softmax) skip the head
+        self.dot_positions = [j for j, t in enumerate(tasks) if t.get("scorer") == "dot"]
+        self.head_positions = [j for j in range(len(tasks)) if j not in self.dot_positions]
+        self.softmax_items = [tasks[j]["softmax_items"] for j in self.dot_positions]
         head = dict(spec["head"])
         architecture = head.pop("architecture")
-        self.head = HEADS[architecture](self.inputs.n_out, task_outputs, **head)
+        task_outputs = tuple(tasks[j]["n_outputs"] for j in self.head_positions)
+        self.head = (
+            HEADS[architecture](self.inputs.n_out, task_outputs, **head) if task_outputs else None
+        )
+        self.dot = nn.ModuleList(
+            DotScorer(spec["inputs"]["embedding_dim"]) for _ in self.dot_positions
+        )
         self.inputs.reset_embeddings()
         balancing = dict(spec["balancing"])
         self.balancing = BALANCING[balancing.pop("method")](**balancing)
+        self.loss_form = False
+        for name in ("catalog_numeric", "catalog_categorical", "log_popularity"):
+            self.register_buffer(name, None, persistent=False)
+        if item_table is not None:
+            self.set_item_table(item_table)
 
-    def forward(self, numeric, categorical, user=None, item=None) -> tuple[torch.Tensor, ...]:
-        return self.head(self.inputs(numeric, categorical, user, item))
+    def set_item_table(self, table: dict) -> None:
+        """The catalog a softmax scores against: every item code's encoded features
+        (``numeric``, ``categorical``, full width) and its interactions in fit (``counts``)."""
+        self.catalog_numeric = torch.as_tensor(table["numeric"], dtype=torch.float32)
+        self.catalog_categorical = torch.as_tensor(table["categorical"], dtype=torch.long)
+        counts = np.maximum(np.asarray(table["counts"], dtype=np.float64)[1:], 1.0)
+        log_q = np.concatenate([[-np.inf], np.log(counts / counts.sum())])  # 0: never drawn
+        self.log_popularity = torch.as_tensor(log_q, dtype=torch.float32)
+
+    @contextmanager
+    def training_loss_form(self):
+        """Within, a dot-scored task outputs its softmax logits over the catalog (column 0:
+        the row's own item), which its loss needs; outside, one score per row."""
+        self.loss_form = True
+        try:
+            yield
+        finally:
+            self.loss_form = False
+
+    def forward(
+        self, numeric, categorical, user=None, item=None, history_user=None
+    ) -> tuple[torch.Tensor, ...]:
+        vectors = self.inputs.side_vectors(numeric, categorical, user, item, history_user)
+        x = self.inputs.assemble(vectors, numeric, categorical)
+        outputs = {}
+        if self.head is not None:
+            outputs = dict(zip(self.head_positions, self.head(x), strict=True))
+        for j, scorer, limit in zip(self.dot_positions, self.dot, self.softmax_items, strict=True):
+            if self.loss_form:
+                outputs[j] = self._logits(scorer, limit, vectors, item)
+            else:
+                outputs[j] = scorer(vectors["user"], vectors["item"])
+        return tuple(outputs[j] for j in range(len(outputs)))
+
+    def _logits(self, scorer: DotScorer, limit: int, vectors, item) -> torch.Tensor:
+        """A dot-scored task's softmax logits: against every item while the catalog has at
+        most ``limit``, else against ``limit`` items drawn by popularity (logQ-corrected)."""
+        n_codes = len(self.catalog_numeric)
+        sampled = log_q = None
+        if n_codes - 1 > limit:
+            # the same draw for every validation batch, so that its loss compares over epochs
+            generator = None
+            if not self.training:
+                generator = torch.Generator(device=item.device).manual_seed(0)
+            probabilities = self.log_popularity.exp()
+            sampled = torch.multinomial(probabilities, limit, replacement=True, generator=generator)
+            log_q = self.log_popularity + float(np.log(limit))
+            codes = sampled
+        else:
+            codes = torch.arange(n_codes, device=item.device)
+        catalog = self.inputs.side_vector(
+            "item", codes, self.catalog_numeric[codes], self.catalog_categorical[codes]
+        )
+        return scorer.logits(vectors["user"], vectors["item"], item, catalog, log_q, sampled)
 
     def set_history(self, arrays: dict) -> None:
         """Replace the users' histories (CSR arrays of ``Histories.arrays()``)."""
         self.inputs.history.set_arrays(arrays)
 
-    def side_vector(self, role: str, codes, numeric, categorical) -> torch.Tensor:
-        """The user's or item's vector for encoded rows."""
-        return self.inputs.side_vector(role, codes, numeric, categorical)
+    def extended_history(self, extra):
+        """A context that serves histories given at predict time: see
+        ``UserHistory.extended``."""
+        return self.inputs.history.extended(extra)
+
+    def side_vector(self, role: str, codes, numeric, categorical, history_user=None):
+        """The user's or item's vector for encoded rows (a user's history read under the codes
+        ``history_user`` where given)."""
+        return self.inputs.side_vector(role, codes, numeric, categorical, None, history_user)
 
     def score_pairs(self, users, items, shared) -> tuple[torch.Tensor, ...]:
         """Task outputs of every (user vector, item vector) pair with the interaction features
         ``shared`` (one row), user-major: pair (u, i) is row ``u * len(items) + i``."""
-        return self.head.score_pairs(self.inputs.pairs(users, items, shared))
+        outputs = {}
+        if self.head is not None:
+            head_outputs = self.head.score_pairs(self.inputs.pairs(users, items, shared))
+            outputs = dict(zip(self.head_positions, head_outputs, strict=True))
+        for j, scorer in zip(self.dot_positions, self.dot, strict=True):
+            outputs[j] = scorer.pairs(users, items)
+        return tuple(outputs[j] for j in range(len(outputs)))

@@ -1,0 +1,71 @@
+"""Compare configurations on a validation split of a training fold, never on its test fold.
+
+Holds out 15% of u<fold>.base's rows (seed 0), fits each configuration on the rest and prints
+the validation RMSE (R1, clipped to 1-5) and NDCG@10 (R2: relevant = held-out rating >= 4,
+the fitted rows excluded). Each configuration is the documented one (``_common.CONFIG``) with
+the given parameters on top; a parameter set to null is removed. Used to choose defaults and
+parameters before any test-fold run:
+
+    SKMTREC_DATA=../shared/data python benchmarks/validate.py \\
+        '{"base": {}, "history": {"user_history": true}}'
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.metrics import root_mean_squared_error
+from sklearn.model_selection import train_test_split
+
+from skmtrec import MultiTaskRecommender
+from skmtrec.datasets import load_movielens_100k
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import CONFIG, machine, movielens_xy, r2_metrics, skmtrec_lists, write
+
+
+def validate(configs: dict[str, dict], fold: int = 1) -> str:
+    torch.set_num_threads(2)
+    data = load_movielens_100k(fold=fold)
+    fit_rows, held_out = train_test_split(data.train, test_size=0.15, random_state=0)
+    X, y = movielens_xy(fit_rows)
+    X_val, y_val = movielens_xy(held_out)
+    items = np.sort(data.train["item_id"].unique())
+    lines = [
+        f"Validation: 15% of u{fold}.base held out (seed 0). {machine()}.",
+        "",
+        "| configuration | RMSE | NDCG@10 | fit seconds |",
+        "| --- | --- | --- | --- |",
+    ]
+    for name, params in configs.items():
+        config = {k: v for k, v in {**CONFIG, **params}.items() if v is not None}
+        start = time.perf_counter()
+        model = MultiTaskRecommender(**config).fit(X, y if "rating" in config["tasks"] else None)
+        seconds = time.perf_counter() - start
+        rmse = ndcg = float("nan")
+        if "rating" in config["tasks"]:
+            pred = np.clip(model.predict_tasks(X_val)["rating"].to_numpy(dtype=float), 1, 5)
+            rmse = root_mean_squared_error(y_val["rating"], pred)
+        if any(kind == "implicit" for kind in config["tasks"].values()):
+            ndcg = r2_metrics(skmtrec_lists(model, held_out), held_out, items)["ndcg"]
+        lines.append(f"| {name} | {rmse:.4f} | {ndcg:.4f} | {seconds:.1f} |")
+        print(lines[-1], flush=True)
+    return "\n".join(lines)
+
+
+def main(argv=None) -> str:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("configs", help="JSON object: name -> parameters over CONFIG")
+    parser.add_argument("--fold", type=int, default=1)
+    args = parser.parse_args(argv)
+    return write(validate(json.loads(args.configs), args.fold), "validation.md")
+
+
+if __name__ == "__main__":
+    main()
