@@ -1,5 +1,5 @@
 """Rating prediction (protocol R1: u1 and the mean of u1..u5) and cold-start items (R3) on
-MovieLens 100K, skmtrec's documented configuration beside Surprise in the same run.
+MovieLens 100K, skmtrec's documented configuration beside Surprise and myFM in the same run.
 
     SKMTREC_DATA=../shared/data python benchmarks/bench_rating.py [--folds 1 2 3 4 5]
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,7 @@ from skmtrec.model_selection import ColdItemSplit
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
 from _common import CONFIG, machine, movielens_xy, write
+from _peers import MYFM_RANK, myfm_fit_predict
 from text_pipeline import make_text_pipeline
 from text_pipeline import movielens_xy as movielens_text_xy
 
@@ -38,6 +40,17 @@ def surprise_models():
         "Surprise SVD++ (cache_ratings)": lambda: SVDpp(random_state=0, cache_ratings=True),
         "Surprise KNNBaseline (item, pearson_baseline)": lambda: KNNBaseline(
             sim_options={"name": "pearson_baseline", "user_based": False}, verbose=False
+        ),
+    }
+
+
+def myfm_models():
+    name = f"myFM (rank {MYFM_RANK} from its ML-100K tutorial)"
+    return {
+        f"{name}: ids": myfm_fit_predict,
+        f"{name}: ids + age, gender, occupation, genres": partial(myfm_fit_predict, side=True),
+        f"{name}: ids + side features + rated items and raters": partial(
+            myfm_fit_predict, side=True, implicit=True
         ),
     }
 
@@ -72,13 +85,14 @@ def mean_plus_user_bias(train, test) -> np.ndarray:
 
 def r1(data_folds) -> str:
     results: dict[str, list] = {}
+    runs = {
+        "skmtrec (documented configuration)": skmtrec_fit_predict,
+        **{name: partial(surprise_fit_predict, make) for name, make in surprise_models().items()},
+        **myfm_models(),
+    }
     for fold, (train, test) in data_folds.items():
-        runs = [("skmtrec (documented configuration)", None), *surprise_models().items()]
-        for name, make in runs:
-            if make is None:
-                pred, fit_s = skmtrec_fit_predict(train, test)
-            else:
-                pred, fit_s = surprise_fit_predict(make, train, test)
+        for name, fit_predict in runs.items():
+            pred, fit_s = fit_predict(train, test)
             results.setdefault(name, []).append(
                 (
                     fold,
