@@ -145,7 +145,9 @@ def test_pickle_round_trip_and_rebuild_from_the_spec(fitted, data):
     pd.testing.assert_frame_equal(restored.predict_tasks(X_test), model.predict_tasks(X_test))
     # the spec is plain JSON and rebuilds the same network, without pickle
     spec = json.loads(json.dumps(model.network_spec_))
-    rebuilt = MultiTaskNetwork(spec)
+    # histories are data, not weights: the rebuilt network is given them
+    histories = {side: h.arrays() for side, h in model.net_.module_.inputs.histories.items()}
+    rebuilt = MultiTaskNetwork(spec, history=histories)
     rebuilt.load_state_dict(model.net_.module_.state_dict())
     restored.net_.module_ = rebuilt
     pd.testing.assert_frame_equal(restored.predict_tasks(X_test), model.predict_tasks(X_test))

@@ -98,7 +98,9 @@ def test_pickle_and_the_spec_rebuild_the_same_network(fitted, data):
     pd.testing.assert_frame_equal(restored.predict_tasks(X_test), fitted.predict_tasks(X_test))
     spec = json.loads(json.dumps(fitted.network_spec_))
     assert [t.get("scorer") for t in spec["tasks"]] == [None, None, "dot"]
-    rebuilt = MultiTaskNetwork(spec)
+    # histories are data, not weights: the rebuilt network is given them
+    histories = {side: h.arrays() for side, h in fitted.net_.module_.inputs.histories.items()}
+    rebuilt = MultiTaskNetwork(spec, history=histories)
     rebuilt.load_state_dict(fitted.net_.module_.state_dict())
     restored.net_.module_ = rebuilt
     pd.testing.assert_frame_equal(restored.predict_tasks(X_test), fitted.predict_tasks(X_test))

@@ -1,4 +1,7 @@
-"""User history: the items a user interacted with, pooled into the user's vector."""
+"""Histories: the items a user interacted with pooled into the user's vector, and an item's
+users into the item's."""
+
+import pickle
 
 import numpy as np
 import pandas as pd
@@ -9,7 +12,7 @@ from skorch.dataset import ValidSplit
 
 from skmtrec import MultiTaskRecommender
 from skmtrec.datasets import make_interactions
-from skmtrec.nn._history import Histories, UserHistory
+from skmtrec.nn._history import Histories, History
 
 from .conftest import movielens_xy
 
@@ -18,14 +21,14 @@ from .conftest import movielens_xy
 def history():
     # user 1 rated items 2 and 3 (item 2 twice: the first row's label is kept), user 2 item 1
     rows = Histories(
-        users=np.array([1, 1, 2, 1]),
-        items=np.array([2, 3, 1, 2]),
+        owners=np.array([1, 1, 2, 1]),
+        members=np.array([2, 3, 1, 2]),
         values=np.array([[1.0], [-1.0], [0.5], [2.0]]),
-        n_users=3,
-        n_items=4,
+        n_owners=3,
+        n_members=4,
     )
     torch.manual_seed(0)
-    module = UserHistory(n_items=4, n_values=1, embedding_dim=8, arrays=rows.arrays())
+    module = History(n_members=4, n_values=1, embedding_dim=8, arrays=rows.arrays())
     module.reset_parameters()
     rows_of = module.table.weight.detach().view(5, 2, 8)
     return module, lambda item, value: rows_of[item, 0] + value * rows_of[item, 1]
@@ -35,7 +38,7 @@ def test_arrays_keep_one_entry_per_distinct_interaction(history):
     module, _ = history
     arrays = module.arrays()
     np.testing.assert_array_equal(arrays["indptr"], [0, 0, 2, 3, 3])
-    np.testing.assert_array_equal(arrays["items"], [2, 3, 1])
+    np.testing.assert_array_equal(arrays["members"], [2, 3, 1])
     np.testing.assert_array_equal(arrays["values"][:, 0], [1.0, -1.0, 0.5])
 
 
@@ -94,26 +97,26 @@ def test_training_sees_the_training_rows_and_the_fitted_model_every_row(interact
     # skorch's own split of the rows, which the history built for training must match
     train, _ = ValidSplit(0.1, random_state=net.train_split.random_state)(np.arange(len(X)))
     X_train = X.iloc[train.indices]
-    trained_on = per_user_counts(net.module__history)
+    trained_on = per_user_counts(net.module__history["user"])
     assert trained_on == sorted(
         distinct_per_user(X_train) + [0] * (X["user_id"].nunique() - X_train["user_id"].nunique())
     )
-    kept = net.module_.inputs.history.arrays()
+    kept = net.module_.inputs.histories["user"].arrays()
     assert per_user_counts(kept) == distinct_per_user(X)
     # one entry per distinct interaction: memory grows with them, not with users x items
-    assert len(kept["items"]) == len(X.drop_duplicates(["user_id", "item_id"]))
+    assert len(kept["members"]) == len(X.drop_duplicates(["user_id", "item_id"]))
 
 
 def test_history_keeps_the_labels_of_the_scalar_tasks(interactions):
     X, y = interactions
     model = fit(X, y)
     assert model.network_spec_["inputs"]["history_values"] == 2  # rating and like
-    kept = model.net_.module_.inputs.history.arrays()
+    kept = model.net_.module_.inputs.histories["user"].arrays()
     # each distinct pair keeps its first row's labels, standardized over the rows (0: missing)
     labels = y.to_numpy(dtype=float)
     expected = np.nan_to_num((labels - np.nanmean(labels, 0)) / np.nanstd(labels, 0))
     first = X.reset_index(drop=True).drop_duplicates(["user_id", "item_id"])
-    assert len(first) == len(kept["items"])
+    assert len(first) == len(kept["members"])
     np.testing.assert_allclose(
         np.sort(kept["values"], axis=0),
         np.sort(expected[first.index], axis=0),
@@ -122,14 +125,30 @@ def test_history_keeps_the_labels_of_the_scalar_tasks(interactions):
     )
     off = fit(X, y, user_history=False)
     assert off.network_spec_["inputs"]["history_values"] is None
-    assert off.net_.module_.inputs.history is None
+    assert "user" not in off.net_.module_.inputs.histories
+
+
+def test_items_keep_the_histories_of_their_users(interactions):
+    X, y = interactions
+    model = fit(X, y, user_history=False, item_history=True)
+    inputs = model.network_spec_["inputs"]
+    assert inputs["history_sides"] == ["item"] and inputs["history_values"] == 2
+    kept = model.net_.module_.inputs.histories["item"].arrays()
+    per_item = X.drop_duplicates(["user_id", "item_id"]).groupby("item_id").size().tolist()
+    assert per_user_counts(kept) == sorted(per_item)
+    both = fit(X, y, item_history=True)
+    assert both.network_spec_["inputs"]["history_sides"] == ["user", "item"]
+    restored = pickle.loads(pickle.dumps(both))
+    pd.testing.assert_frame_equal(
+        restored.predict_tasks(X.head(50)), both.predict_tasks(X.head(50))
+    )
 
 
 def test_a_user_unseen_in_fit_is_served_from_the_population(interactions):
     X, y = interactions
     model = fit(X, y)
     new = X.head(3).assign(user_id=-1)
-    pooled = model.net_.module_.inputs.history(torch.zeros(3, dtype=torch.long))
+    pooled = model.net_.module_.inputs.histories["user"](torch.zeros(3, dtype=torch.long))
     assert torch.equal(pooled, torch.zeros_like(pooled))
     assert np.isfinite(model.predict_tasks(new)["rating"]).all()
     pd.testing.assert_frame_equal(model.predict_tasks(new), fit(X, y).predict_tasks(new))
@@ -141,7 +160,7 @@ def test_a_history_given_at_predict_time_is_pooled_like_a_kept_one(interactions)
     model = MultiTaskRecommender(
         tasks={"interacted": "implicit"}, user_history=True, max_epochs=2, random_state=0
     ).fit(X)
-    history = model.net_.module_.inputs.history
+    history = model.net_.module_.inputs.histories["user"]
     user = X["user_id"].iloc[0]
     code = int(model._encoder.user_codes.transform(pd.Series([user]))[0])
     items = X.loc[X["user_id"] == user, "item_id"]

@@ -1,13 +1,15 @@
-"""Users described by the items they interacted with (SVD++'s implicit feedback, FISM).
+"""Users described by the items they interacted with (SVD++'s implicit feedback, FISM), and
+items by the users who interacted with them.
 
 A user's history is the set of items of its rows in fit, each with the labels the user gave it
-(one standardized value per scalar task, 0 where missing). It is kept as CSR arrays (item codes
-per user code), so memory grows with the interactions, never with users x items. A batch
-pools the histories of its distinct users once: each entry's vector is its item's row of a
-table plus, per label, the label times a second row; a user's pooled vector is their sum
-scaled by ``1 / sqrt(n)``, as SVD++ does. A user with no history (unseen, code 0) pools to
-zero, the population. While training, a row's own item is left out of its user's history, so
-that the model cannot learn to read the label from it.
+(one standardized value per scalar task, 0 where missing); an item's is the set of its users,
+with the same labels. A history is kept as CSR arrays (member codes per owner code), so memory
+grows with the interactions, never with users x items. A batch pools the histories of its
+distinct owners once: each entry's vector is its member's row of a table plus, per label, the
+label times a second row; an owner's pooled vector is their sum scaled by ``1 / sqrt(n)``, as
+SVD++ does. An owner with no history (unseen, code 0) pools to zero, the population. While
+training, a row's own item (user) is left out of its user's (item's) history, so that the model
+cannot learn to read the label from it.
 """
 
 from __future__ import annotations
@@ -24,40 +26,47 @@ from torch import nn
 
 @dataclass
 class Histories:
-    """Every (user code, item code) row of fit with its labels (n_rows, n_values)."""
+    """Every (owner code, member code) row of fit, such as (user, item), with its labels
+    (n_rows, n_values)."""
 
-    users: np.ndarray
-    items: np.ndarray
+    owners: np.ndarray
+    members: np.ndarray
     values: np.ndarray
-    n_users: int
-    n_items: int
+    n_owners: int
+    n_members: int
 
     @property
     def n_values(self) -> int:
         return self.values.shape[1]
 
     def arrays(self, rows=None) -> dict[str, np.ndarray]:
-        """CSR arrays of each user code's items (sorted, one entry per distinct item, with its
-        first row's labels) over ``rows`` (all by default), as ``UserHistory`` keeps them."""
+        """CSR arrays of each owner code's members (sorted, one entry per distinct member, with
+        its first row's labels) over ``rows`` (all by default), as ``History`` keeps them."""
         rows = slice(None) if rows is None else rows
-        users = np.asarray(self.users[rows], dtype=np.int64)
-        keys = users * (self.n_items + 1) + np.asarray(self.items[rows], dtype=np.int64)
+        width = self.n_members + 1
+        owners = np.asarray(self.owners[rows], dtype=np.int64)
+        keys = owners * width + np.asarray(self.members[rows], dtype=np.int64)
         keys, first = np.unique(keys, return_index=True)
-        counts = np.bincount(keys // (self.n_items + 1), minlength=self.n_users + 1)
+        counts = np.bincount(keys // width, minlength=self.n_owners + 1)
         return {
             "indptr": np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
-            "items": keys % (self.n_items + 1),
+            "members": keys % width,
             "values": np.asarray(self.values[rows], dtype=np.float32)[first],
         }
 
+    def transposed(self) -> Histories:
+        """The same rows seen from the members' side: items' histories of users."""
+        return Histories(self.members, self.owners, self.values, self.n_members, self.n_owners)
 
-class UserHistory(nn.Module):
-    """Pools each user's history into a vector of width ``embedding_dim``.
+
+class History(nn.Module):
+    """Pools each owner's history (a user's items, an item's users) into a vector of width
+    ``embedding_dim``.
 
     Parameters
     ----------
-    n_items : int
-        Items seen in fit (codes 1..n_items; 0 is the unseen item, never in a history).
+    n_members : int
+        Members seen in fit (codes 1..n_members; 0 is the unseen one, never in a history).
     n_values : int
         Labels kept per history entry.
     embedding_dim : int
@@ -67,11 +76,11 @@ class UserHistory(nn.Module):
         weights) and replaced by ``set_arrays``.
     """
 
-    def __init__(self, n_items: int, n_values: int, embedding_dim: int, arrays=None):
+    def __init__(self, n_members: int, n_values: int, embedding_dim: int, arrays=None):
         super().__init__()
-        self.n_items, self.n_values, self.embedding_dim = n_items, n_values, embedding_dim
-        self.table = nn.Embedding(n_items + 1, embedding_dim * (1 + n_values))
-        for name in ("indptr", "items", "values", "keys"):
+        self.n_members, self.n_values, self.embedding_dim = n_members, n_values, embedding_dim
+        self.table = nn.Embedding(n_members + 1, embedding_dim * (1 + n_values))
+        for name in ("indptr", "members", "values", "keys"):
             self.register_buffer(name, None, persistent=False)
         if arrays is not None:
             self.set_arrays(arrays)
@@ -84,29 +93,30 @@ class UserHistory(nn.Module):
         device = self.table.weight.device
         indptr = torch.as_tensor(arrays["indptr"], dtype=torch.long, device=device)
         self.indptr = indptr
-        self.items = torch.as_tensor(arrays["items"], dtype=torch.long, device=device)
+        self.members = torch.as_tensor(arrays["members"], dtype=torch.long, device=device)
         self.values = torch.as_tensor(arrays["values"], dtype=torch.float32, device=device)
-        users = torch.repeat_interleave(torch.arange(len(indptr) - 1, device=device), indptr.diff())
-        self.keys = users * (self.n_items + 1) + self.items  # sorted: CSR rows in order
+        codes = torch.arange(len(indptr) - 1, device=device)
+        owners = torch.repeat_interleave(codes, indptr.diff())
+        self.keys = owners * (self.n_members + 1) + self.members  # sorted: CSR rows in order
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The CSR arrays kept, as numpy arrays (``set_arrays`` takes them back)."""
-        return {name: getattr(self, name).cpu().numpy() for name in ("indptr", "items", "values")}
+        return {name: getattr(self, name).cpu().numpy() for name in ("indptr", "members", "values")}
 
     @contextmanager
     def extended(self, extra: Sequence[np.ndarray]) -> Iterator[int]:
-        """Serve, while in the context, one more user per array of item codes in ``extra`` (their
-        labels unknown: 0, the mean); yields the first such user's code, the next after the
-        kept ones. The kept histories are restored on exit."""
-        kept = {name: getattr(self, name) for name in ("indptr", "items", "values", "keys")}
-        extra = [np.unique(np.asarray(items, dtype=np.int64)) for items in extra]
-        counts = np.array([len(items) for items in extra], dtype=np.int64)
+        """Serve, while in the context, one more owner per array of member codes in ``extra``
+        (their labels unknown: 0, the mean); yields the first such owner's code, the next after
+        the kept ones. The kept histories are restored on exit."""
+        kept = {name: getattr(self, name) for name in ("indptr", "members", "values", "keys")}
+        extra = [np.unique(np.asarray(members, dtype=np.int64)) for members in extra]
+        counts = np.array([len(members) for members in extra], dtype=np.int64)
         indptr = kept["indptr"].cpu().numpy()
         n_new = int(counts.sum())
         self.set_arrays(
             {
                 "indptr": np.concatenate([indptr, indptr[-1] + np.cumsum(counts)]),
-                "items": np.concatenate([kept["items"].cpu().numpy(), *extra]),
+                "members": np.concatenate([kept["members"].cpu().numpy(), *extra]),
                 "values": np.concatenate(
                     [kept["values"].cpu().numpy(), np.zeros((n_new, self.n_values), np.float32)]
                 ),
@@ -118,32 +128,33 @@ class UserHistory(nn.Module):
             for name, tensor in kept.items():
                 setattr(self, name, tensor)
 
-    def _entries(self, items: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
-        """Each entry's vector: its item row plus each label times that label's row."""
-        rows = self.table(items).view(len(items), 1 + self.n_values, self.embedding_dim)
+    def _entries(self, members: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+        """Each entry's vector: its member's row plus each label times that label's row."""
+        rows = self.table(members).view(len(members), 1 + self.n_values, self.embedding_dim)
         if not self.n_values:
             return rows[:, 0]
         weights = torch.cat([torch.ones_like(values[:, :1]), values], dim=1)
         return (rows * weights.unsqueeze(2)).sum(1)
 
-    def forward(self, users: torch.Tensor, leave_out: torch.Tensor | None = None) -> torch.Tensor:
-        """Pooled history per row of ``users``; with ``leave_out`` (item codes), each row's
-        own item is left out of its user's history."""
-        if users.numel() == 0:
+    def forward(self, owners: torch.Tensor, leave_out: torch.Tensor | None = None) -> torch.Tensor:
+        """Pooled history per row of ``owners``; with ``leave_out`` (member codes), each row's
+        own member is left out of its owner's history."""
+        if owners.numel() == 0:
             return self.table.weight.new_zeros((0, self.embedding_dim))
-        distinct, row_user = torch.unique(users, return_inverse=True)
+        distinct, row_owner = torch.unique(owners, return_inverse=True)
         starts = self.indptr[distinct]
         lengths = self.indptr[distinct + 1] - starts
-        owner = torch.repeat_interleave(torch.arange(len(distinct), device=users.device), lengths)
+        owner = torch.repeat_interleave(torch.arange(len(distinct), device=owners.device), lengths)
         first = torch.cumsum(lengths, 0) - lengths
-        entry = torch.arange(len(owner), device=users.device) - first[owner] + starts[owner]
-        vectors = self._entries(self.items[entry], self.values[entry])
+        entry = torch.arange(len(owner), device=owners.device) - first[owner] + starts[owner]
+        vectors = self._entries(self.members[entry], self.values[entry])
         sums = vectors.new_zeros((len(distinct), self.embedding_dim)).index_add_(0, owner, vectors)
-        pooled, n = sums[row_user], lengths[row_user].float()
+        # index_select: its backward adds in a fixed order (indexing's may add atomically)
+        pooled, n = sums.index_select(0, row_owner), lengths[row_owner].float()
         if leave_out is not None and len(self.keys):
-            keys = users * (self.n_items + 1) + leave_out
+            keys = owners * (self.n_members + 1) + leave_out
             at = torch.searchsorted(self.keys, keys).clamp(max=len(self.keys) - 1)
             own = (self.keys[at] == keys).float()
-            pooled = pooled - own.unsqueeze(1) * self._entries(self.items[at], self.values[at])
+            pooled = pooled - own.unsqueeze(1) * self._entries(self.members[at], self.values[at])
             n = n - own
         return pooled * n.clamp(min=1).rsqrt().unsqueeze(1)

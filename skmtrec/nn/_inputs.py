@@ -6,9 +6,9 @@ element-wise product (the factorization-machine interaction) and the embeddings 
 the remaining (interaction) features: ``[user, item, user * item, shared]``. Row 0 of every
 embedding table stands for a value not seen in fit. During training, ``id_dropout`` replaces
 that share of ids by row 0, so the unseen-id row learns the population and the side features
-learn to stand in for an id that says nothing. With a history (``UserHistory``), the user's
-vector also adds the pooled items the user interacted with, computed before id dropout so that
-an id-less user is still described by what they did.
+learn to stand in for an id that says nothing. With histories (``History``), the user's vector
+also adds the pooled items the user interacted with (and the item's its pooled users),
+computed before id dropout so that an id-less user is still described by what they did.
 
 ``PairInput`` is the same input for every (user, item) pair of a block without building it: a
 linear layer over it splits into a per-user, a per-item and a per-pair term, so ``recommend``
@@ -23,7 +23,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from ._history import UserHistory
+from ._history import History
 
 
 def categorical_embedding_dim(cardinality: int, embedding_dim: int) -> int:
@@ -55,10 +55,13 @@ class InputLayer(nn.Module):
     item_counts : array-like or None
         Interactions per item code in fit; kept as the buffer ``item_feature_weight``.
     history_values : int or None
-        With an int, each user's vector also pools the items of its history
-        (``UserHistory``), each with that many labels; None: no history.
+        With an int, the vector of each side in ``history_sides`` also pools its history
+        (``History``: a user's items, an item's users), each entry with that many labels;
+        None: no history.
+    history_sides : sequence of {"user", "item"}
+        The sides that pool a history.
     history : dict or None
-        The history's CSR arrays (``Histories.arrays()``).
+        ``{side: CSR arrays}`` (``Histories.arrays()``) of each side in ``history_sides``.
     """
 
     def __init__(
@@ -74,6 +77,7 @@ class InputLayer(nn.Module):
         item_feature_shrinkage: float | None = None,
         item_counts=None,
         history_values: int | None = None,
+        history_sides: Sequence[str] = ("user",),
         history=None,
     ):
         super().__init__()
@@ -89,9 +93,12 @@ class InputLayer(nn.Module):
             weight = item_feature_shrinkage / (item_feature_shrinkage + counts)
             weight[0] = 1.0  # the unseen-item row: features are all there is
         self.register_buffer("item_feature_weight", weight)
-        self.history = None
+        self.histories = nn.ModuleDict()
         if history_values is not None and n_users and n_items:
-            self.history = UserHistory(n_items, history_values, embedding_dim, history)
+            members = {"user": n_items, "item": n_users}
+            for role in history_sides:
+                arrays = None if history is None else history[role]
+                self.histories[role] = History(members[role], history_values, embedding_dim, arrays)
         self.categorical_embeddings = nn.ModuleList(
             nn.Embedding(c + 1, categorical_embedding_dim(c, embedding_dim)) for c in cardinalities
         )
@@ -126,8 +133,8 @@ class InputLayer(nn.Module):
         tables = [side["embedding"] for side in self.sides.values()]
         for table in [*tables, *self.categorical_embeddings]:
             nn.init.normal_(table.weight, std=1.0 / math.sqrt(table.embedding_dim))
-        if self.history is not None:
-            self.history.reset_parameters()
+        for history in self.histories.values():
+            history.reset_parameters()
 
     def _features(self, numeric, categorical, numeric_cols, categorical_cols) -> list:
         parts = [self.categorical_embeddings[j](categorical[:, j]) for j in categorical_cols]
@@ -138,14 +145,16 @@ class InputLayer(nn.Module):
     def side_vector(
         self, role: str, codes, numeric, categorical, leave_out=None, history_user=None
     ) -> torch.Tensor:
-        """The user's or item's vector: its id embedding plus its mapped side features, and a
-        user's pooled history (without the items ``leave_out``, one per row, if given), read
-        under the codes ``history_user`` where given (a history passed at predict time)."""
+        """The user's or item's vector: its id embedding plus its mapped side features, and its
+        pooled history (without the members ``leave_out``, one per row, if given); a user's
+        read under the codes ``history_user`` where given (a history passed at predict
+        time)."""
         side = self.sides[role]
         history = None
-        if role == "user" and self.history is not None:
+        if role in self.histories:
             owners = codes if history_user is None else history_user
-            history = self.history(owners, leave_out)  # before id dropout: an id-less user
+            # before id dropout: an id-less user is still described by what they did
+            history = self.histories[role](owners, leave_out)
         if self.training and self.id_dropout > 0:
             keep = torch.rand(codes.shape, device=codes.device) >= self.id_dropout
             codes = codes * keep
@@ -168,7 +177,7 @@ class InputLayer(nn.Module):
     ) -> dict[str, torch.Tensor]:
         """{role: vector} of each row's user and item (the sides the input has)."""
         ids = {"user": user, "item": item}
-        leave_out = {"user": item if self.training else None}
+        leave_out = {"user": item, "item": user} if self.training else {}
         owners = {"user": history_user}
         return {
             role: self.side_vector(

@@ -29,8 +29,9 @@ class MultiTaskNetwork(nn.Module):
         Interactions per item code in fit, for ``item_feature_shrinkage``; not part of the spec
         because it is state (the buffer ``inputs.item_feature_weight``), not shape.
     history : dict or None
-        The users' histories as CSR arrays, when the spec's ``inputs.history_values`` asks for
-        them; state, like ``item_counts``, and replaced by ``set_history``.
+        ``{side: CSR arrays}``: the users' (items') histories, when the spec's
+        ``inputs.history_values`` asks for them; state, like ``item_counts``, and replaced by
+        ``set_history``.
     item_table : dict or None
         The catalog that a task scored by a dot product (``"scorer": "dot"`` in its spec)
         trains its softmax against; see ``set_item_table``. Needed only for training.
@@ -122,14 +123,15 @@ class MultiTaskNetwork(nn.Module):
         )
         return scorer.logits(vectors["user"], vectors["item"], item, catalog, log_q, sampled)
 
-    def set_history(self, arrays: dict) -> None:
-        """Replace the users' histories (CSR arrays of ``Histories.arrays()``)."""
-        self.inputs.history.set_arrays(arrays)
+    def set_history(self, histories: dict) -> None:
+        """Replace the histories: ``{side: CSR arrays of Histories.arrays()}``."""
+        for role, arrays in histories.items():
+            self.inputs.histories[role].set_arrays(arrays)
 
     def extended_history(self, extra):
-        """A context that serves histories given at predict time: see
-        ``UserHistory.extended``."""
-        return self.inputs.history.extended(extra)
+        """A context that serves users' histories given at predict time: see
+        ``History.extended``."""
+        return self.inputs.histories["user"].extended(extra)
 
     def side_vector(self, role: str, codes, numeric, categorical, history_user=None):
         """The user's or item's vector for encoded rows (a user's history read under the codes
