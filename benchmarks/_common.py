@@ -22,6 +22,8 @@ CONFIG = {
     "embedding_dim": 64,
     "random_state": 0,
 }
+# The defaults: what a user who never tunes gets (issue 11 measures these).
+DEFAULTS = {"tasks": {"rating": "regression", "interacted": "implicit"}, "random_state": 0}
 
 
 def movielens_xy(frame: pd.DataFrame):

@@ -25,7 +25,7 @@ from skmtrec.model_selection import ColdItemSplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
-from _common import CONFIG, machine, movielens_xy, write
+from _common import CONFIG, DEFAULTS, machine, movielens_xy, write
 from _peers import MYFM_RANK, myfm_fit_predict
 from text_pipeline import make_text_pipeline
 from text_pipeline import movielens_xy as movielens_text_xy
@@ -69,10 +69,10 @@ def surprise_fit_predict(make, train, test):
     return np.clip(pred, 1, 5), fit_s
 
 
-def skmtrec_fit_predict(train, test):
+def skmtrec_fit_predict(train, test, params=CONFIG):
     X, y = movielens_xy(train)
     start = time.perf_counter()
-    model = MultiTaskRecommender(**CONFIG).fit(X, y)
+    model = MultiTaskRecommender(**params).fit(X, y)
     fit_s = time.perf_counter() - start
     return np.clip(model.predict_tasks(movielens_xy(test)[0])["rating"], 1, 5), fit_s
 
@@ -87,6 +87,7 @@ def r1(data_folds) -> str:
     results: dict[str, list] = {}
     runs = {
         "skmtrec (documented configuration)": skmtrec_fit_predict,
+        "skmtrec (defaults: tasks only)": partial(skmtrec_fit_predict, params=DEFAULTS),
         **{name: partial(surprise_fit_predict, make) for name, make in surprise_models().items()},
         **myfm_models(),
     }
