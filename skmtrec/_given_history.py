@@ -21,7 +21,7 @@ class GivenHistories:
 
     def owners(self, users: np.ndarray, first: int) -> np.ndarray:
         """The codes a history is read under: each row's user code, or for a row that gives a
-        history, its own code from ``first`` on (``UserHistory.extended``)."""
+        history, its own code from ``first`` on (``History.extended``)."""
         owners = np.array(users, dtype=np.int64)
         owners[self.rows] = first + np.arange(len(self.rows))
         return owners
