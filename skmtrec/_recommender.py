@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import contextmanager
 from numbers import Integral, Real
 
 import numpy as np
@@ -440,8 +441,7 @@ class MultiTaskRecommender(BaseEstimator):
         history keeps, standardized (0 where missing)."""
         if not (self.user_history or self.item_history):
             return {}
-        columns = np.cumsum([0] + [task.n_targets for task in tasks])[:-1]
-        kept = [int(c) for c, task in zip(columns, tasks, strict=True) if task.in_history]
+        kept = [c for c, task in zip(_first_columns(tasks), tasks, strict=True) if task.in_history]
         values = y_encoded[:, kept].astype(np.float64)
         with np.errstate(invalid="ignore"):
             mean, std = np.nanmean(values, axis=0), np.nanstd(values, axis=0)
@@ -463,16 +463,17 @@ class MultiTaskRecommender(BaseEstimator):
     def _make_net(self, spec, tasks, catalog, inputs, split, seed, histories) -> MultiTaskNet:
         """The skorch net that trains the network of ``spec``, with the ``histories`` of the
         training rows."""
-        item_counts = None
-        if self.item_feature_shrinkage is not None and "item" in inputs:
-            item_counts = np.bincount(inputs["item"], minlength=spec["inputs"]["n_items"] + 1)
+        counts = None
+        if "item" in inputs:
+            counts = np.bincount(inputs["item"], minlength=spec["inputs"]["n_items"] + 1)
+        item_counts = counts if self.item_feature_shrinkage is not None else None
         negatives = self._negative_sampler(tasks, catalog, spec["inputs"]["sides"])
         item_table = None
         if any(t.get("scorer") == "dot" for t in spec["tasks"]):
             item_table = {
                 "numeric": catalog.item_numeric,
                 "categorical": catalog.item_categorical,
-                "counts": np.bincount(inputs["item"], minlength=spec["inputs"]["n_items"] + 1),
+                "counts": counts,
             }
         names = [task.name for task in tasks]
         return MultiTaskNet(
@@ -543,16 +544,14 @@ class MultiTaskRecommender(BaseEstimator):
         return [float(weights.get(name, 1.0)) for name in kinds]
 
     def _negative_sampler(self, tasks, catalog, sides) -> NegativeSampler | None:
-        columns = np.cumsum([0] + [task.n_targets for task in tasks])[:-1]
         if catalog is None and any(task.implied_by_rows for task in tasks):
             name = next(task.name for task in tasks if task.implied_by_rows)
             raise ValueError(
                 f"Task {name!r} is 'implicit': ranking items needs user and item ids; set "
                 "`user_col` and `item_col`."
             )
-        implicit = [
-            int(c) for c, task in zip(columns, tasks, strict=True) if task.samples_negatives
-        ]
+        columns = zip(_first_columns(tasks), tasks, strict=True)
+        implicit = [c for c, task in columns if task.samples_negatives]
         if not implicit:
             return None
         item_side = sides.get("item", {})
@@ -604,22 +603,26 @@ class MultiTaskRecommender(BaseEstimator):
     def _given_histories(self, X):
         """X without the history column, and the histories it gives (None: none)."""
         inputs = self.network_spec_["inputs"]
-        if inputs["history_values"] is None or "user" not in inputs["history_sides"]:
-            return X, None
-        if not isinstance(X, pd.DataFrame):
+        serves = inputs["history_values"] is not None and "user" in inputs["history_sides"]
+        if not (serves and isinstance(X, pd.DataFrame)):
             return X, None
         return split_history(X, self.history_col, self._encoder.item_codes)
+
+    @contextmanager
+    def _serving(self, inputs: dict, given):
+        """``inputs`` as the network reads them while the ``given`` histories are served: a
+        row that gives one reads it under its own code (``history_user``)."""
+        if given is None:
+            yield inputs
+            return
+        with self.net_.module_.extended_history(given.items) as first:
+            yield {**inputs, "history_user": given.owners(inputs["user"], first)}
 
     def _raw_outputs(self, X) -> list[np.ndarray]:
         check_is_fitted(self)
         X, given = self._given_histories(X)
-        inputs = self._encoder.transform(self._check_X(X, reset=False))
-        if given is None:
+        with self._serving(self._encoder.transform(self._check_X(X, reset=False)), given) as inputs:
             outputs = self.net_.forward(inputs)
-        else:
-            with self.net_.module_.extended_history(given.items) as first:
-                inputs["history_user"] = given.owners(inputs["user"], first)
-                outputs = self.net_.forward(inputs)
         return [out.numpy() for out in outputs]
 
     def predict_tasks(self, X) -> pd.DataFrame:
@@ -782,11 +785,14 @@ class MultiTaskRecommender(BaseEstimator):
         def exclude(rows: slice):
             return seen[rows].toarray() if exclude_seen else None
 
+        with self._serving(user_inputs, given) as inputs:
+            user_vectors = side_vectors(module, "user", inputs, device)
+
         positions, scores = top_k(
             module,
             self._task_list,
             weights,
-            self._user_vectors(user_inputs, given),
+            user_vectors,
             side_vectors(module, "item", item_inputs, device),
             k,
             exclude,
@@ -801,15 +807,6 @@ class MultiTaskRecommender(BaseEstimator):
             self._encoder.user_label,
             self._encoder.item_label,
         )
-
-    def _user_vectors(self, inputs, given) -> torch.Tensor:
-        """The users' vectors, each history read once: the kept one, or the one given."""
-        module, device = self.net_.module_, self.net_.device
-        if given is None:
-            return side_vectors(module, "user", inputs, device)
-        with module.extended_history(given.items) as first:
-            owners = given.owners(inputs["user"], first)
-            return side_vectors(module, "user", {**inputs, "history_user": owners}, device)
 
     def similar_items(self, items, k: int = 10) -> pd.DataFrame:
         """The k catalog items whose learned vectors (id embedding and item features) are
@@ -906,6 +903,11 @@ def _units(name: str, units) -> list[int]:
             f"{', with at least one' if name == 'expert_units' else ''}; got {units!r}."
         )
     return [int(n) for n in units]
+
+
+def _first_columns(tasks) -> list[int]:
+    """Each task's first column in the encoded target matrix."""
+    return [int(c) for c in np.cumsum([0] + [task.n_targets for task in tasks])[:-1]]
 
 
 def _train_rows(n_samples: int, split: float | None, seed: int) -> np.ndarray | None:

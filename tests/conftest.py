@@ -1,3 +1,4 @@
+import json
 import os
 
 import numpy as np
@@ -7,6 +8,7 @@ import torch
 
 from skmtrec import SentenceEmbedder, _sentence_embedder
 from skmtrec.datasets import GENRES, load_movielens_100k, make_interactions
+from skmtrec.nn import MultiTaskNetwork
 
 TASKS = {"rating": "regression", "like": "binary", "category": "multiclass"}
 
@@ -34,6 +36,17 @@ def movielens_xy(frame: pd.DataFrame):
     X[list(GENRES)] = X[list(GENRES)].astype(bool)
     y = frame[["rating"]].assign(like=(frame["rating"] >= 4).astype(float))
     return X, y
+
+
+def network_from_spec(model) -> MultiTaskNetwork:
+    """A fitted model's network rebuilt from its spec as plain JSON and its state dict, without
+    pickle; histories are data, not weights, so the rebuilt network is given them."""
+    spec = json.loads(json.dumps(model.network_spec_))
+    module = model.net_.module_
+    histories = {side: h.arrays() for side, h in module.inputs.histories.items()}
+    rebuilt = MultiTaskNetwork(spec, history=histories)
+    rebuilt.load_state_dict(module.state_dict())
+    return rebuilt
 
 
 @pytest.fixture(scope="session")

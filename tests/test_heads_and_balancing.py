@@ -7,7 +7,6 @@ checkerboard's withheld item first, and score pairs in recommend as predict does
 """
 
 import itertools
-import json
 import pickle
 
 import numpy as np
@@ -19,10 +18,11 @@ from sklearn.metrics import roc_auc_score, root_mean_squared_error
 
 from skmtrec import MultiTaskRecommender
 from skmtrec.datasets import make_interactions
-from skmtrec.nn import MultiTaskNetwork
 from skmtrec.nn._heads import HEADS as HEAD_CLASSES
 from skmtrec.nn._heads import PLE
 from skmtrec.nn._inputs import PairInput
+
+from .conftest import network_from_spec
 
 HEADS = ("shared_bottom", "mmoe", "ple")
 BALANCING = ("fixed", "uncertainty", "gradnorm", "dwa")
@@ -144,12 +144,7 @@ def test_pickle_round_trip_and_rebuild_from_the_spec(fitted, data):
     restored = pickle.loads(pickle.dumps(model))
     pd.testing.assert_frame_equal(restored.predict_tasks(X_test), model.predict_tasks(X_test))
     # the spec is plain JSON and rebuilds the same network, without pickle
-    spec = json.loads(json.dumps(model.network_spec_))
-    # histories are data, not weights: the rebuilt network is given them
-    histories = {side: h.arrays() for side, h in model.net_.module_.inputs.histories.items()}
-    rebuilt = MultiTaskNetwork(spec, history=histories)
-    rebuilt.load_state_dict(model.net_.module_.state_dict())
-    restored.net_.module_ = rebuilt
+    restored.net_.module_ = network_from_spec(model)
     pd.testing.assert_frame_equal(restored.predict_tasks(X_test), model.predict_tasks(X_test))
 
 

@@ -1,6 +1,5 @@
 """Implicit tasks learned by a softmax over the catalog (``ranking_loss="softmax"``)."""
 
-import json
 import pickle
 
 import numpy as np
@@ -12,8 +11,9 @@ from sklearn.base import clone
 
 from skmtrec import MultiTaskRecommender
 from skmtrec.datasets import make_interactions
-from skmtrec.nn import MultiTaskNetwork
 from skmtrec.nn._dot import DotScorer
+
+from .conftest import network_from_spec
 
 HEADS = ("shared_bottom", "mmoe", "ple")
 TASKS = {"rating": "regression", "like": "binary", "interacted": "implicit"}
@@ -96,13 +96,8 @@ def test_pickle_and_the_spec_rebuild_the_same_network(fitted, data):
     *_, X_test = data
     restored = pickle.loads(pickle.dumps(fitted))
     pd.testing.assert_frame_equal(restored.predict_tasks(X_test), fitted.predict_tasks(X_test))
-    spec = json.loads(json.dumps(fitted.network_spec_))
-    assert [t.get("scorer") for t in spec["tasks"]] == [None, None, "dot"]
-    # histories are data, not weights: the rebuilt network is given them
-    histories = {side: h.arrays() for side, h in fitted.net_.module_.inputs.histories.items()}
-    rebuilt = MultiTaskNetwork(spec, history=histories)
-    rebuilt.load_state_dict(fitted.net_.module_.state_dict())
-    restored.net_.module_ = rebuilt
+    assert [t.get("scorer") for t in fitted.network_spec_["tasks"]] == [None, None, "dot"]
+    restored.net_.module_ = network_from_spec(fitted)
     pd.testing.assert_frame_equal(restored.predict_tasks(X_test), fitted.predict_tasks(X_test))
 
 

@@ -109,21 +109,22 @@ class History(nn.Module):
         (their labels unknown: 0, the mean); yields the first such owner's code, the next after
         the kept ones. The kept histories are restored on exit."""
         kept = {name: getattr(self, name) for name in ("indptr", "members", "values", "keys")}
-        extra = [np.unique(np.asarray(members, dtype=np.int64)) for members in extra]
-        counts = np.array([len(members) for members in extra], dtype=np.int64)
-        indptr = kept["indptr"].cpu().numpy()
-        n_new = int(counts.sum())
-        self.set_arrays(
-            {
-                "indptr": np.concatenate([indptr, indptr[-1] + np.cumsum(counts)]),
-                "members": np.concatenate([kept["members"].cpu().numpy(), *extra]),
-                "values": np.concatenate(
-                    [kept["values"].cpu().numpy(), np.zeros((n_new, self.n_values), np.float32)]
-                ),
-            }
+        device = kept["members"].device
+        extra = [
+            torch.as_tensor(np.unique(np.asarray(m, dtype=np.int64)), device=device) for m in extra
+        ]
+        counts = torch.tensor([len(members) for members in extra], dtype=torch.long, device=device)
+        first = len(kept["indptr"]) - 1
+        members = torch.cat(extra) if extra else kept["members"][:0]
+        owners = first + torch.repeat_interleave(torch.arange(len(extra), device=device), counts)
+        self.indptr = torch.cat([kept["indptr"], kept["indptr"][-1] + counts.cumsum(0)])
+        self.members = torch.cat([kept["members"], members])
+        self.values = torch.cat(
+            [kept["values"], kept["values"].new_zeros((len(members), self.n_values))]
         )
+        self.keys = torch.cat([kept["keys"], owners * (self.n_members + 1) + members])
         try:
-            yield len(indptr) - 1
+            yield first
         finally:
             for name, tensor in kept.items():
                 setattr(self, name, tensor)

@@ -92,14 +92,17 @@ class MultiTaskNetwork(nn.Module):
     ) -> tuple[torch.Tensor, ...]:
         vectors = self.inputs.side_vectors(numeric, categorical, user, item, history_user)
         x = self.inputs.assemble(vectors, numeric, categorical)
-        outputs = {}
-        if self.head is not None:
-            outputs = dict(zip(self.head_positions, self.head(x), strict=True))
-        for j, scorer, limit in zip(self.dot_positions, self.dot, self.softmax_items, strict=True):
-            if self.loss_form:
-                outputs[j] = self._logits(scorer, limit, vectors, item)
-            else:
-                outputs[j] = scorer(vectors["user"], vectors["item"])
+        dot = [
+            self._logits(scorer, limit, vectors, item)
+            if self.loss_form
+            else scorer(vectors["user"], vectors["item"])
+            for scorer, limit in zip(self.dot, self.softmax_items, strict=True)
+        ]
+        return self._in_task_order(self.head(x) if self.head is not None else (), dot)
+
+    def _in_task_order(self, head_outputs, dot_outputs) -> tuple[torch.Tensor, ...]:
+        outputs = dict(zip(self.head_positions, head_outputs, strict=True))
+        outputs.update(zip(self.dot_positions, dot_outputs, strict=True))
         return tuple(outputs[j] for j in range(len(outputs)))
 
     def _logits(self, scorer: DotScorer, limit: int, vectors, item) -> torch.Tensor:
@@ -141,10 +144,7 @@ class MultiTaskNetwork(nn.Module):
     def score_pairs(self, users, items, shared) -> tuple[torch.Tensor, ...]:
         """Task outputs of every (user vector, item vector) pair with the interaction features
         ``shared`` (one row), user-major: pair (u, i) is row ``u * len(items) + i``."""
-        outputs = {}
+        head_outputs = ()
         if self.head is not None:
             head_outputs = self.head.score_pairs(self.inputs.pairs(users, items, shared))
-            outputs = dict(zip(self.head_positions, head_outputs, strict=True))
-        for j, scorer in zip(self.dot_positions, self.dot, strict=True):
-            outputs[j] = scorer.pairs(users, items)
-        return tuple(outputs[j] for j in range(len(outputs)))
+        return self._in_task_order(head_outputs, [dot.pairs(users, items) for dot in self.dot])
