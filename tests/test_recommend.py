@@ -8,10 +8,8 @@ import pytest
 from sklearn.model_selection import GridSearchCV
 
 from skmtrec import MultiTaskRecommender
-from skmtrec.metrics import make_ranking_scorer, ndcg_at_k
+from skmtrec.metrics import make_ranking_scorer
 from skmtrec.model_selection import UserHoldout
-
-from .conftest import movielens_xy
 
 N = 50
 
@@ -21,8 +19,14 @@ def checkerboard():
     """Users and items of two parities; each user has every item of its parity but its own."""
     rows = [(u, i) for u in range(N) for i in range(N) if u % 2 == i % 2 and u != i]
     X = pd.DataFrame(rows, columns=["user_id", "item_id"])
+    # five batches an epoch: early stopping would end training on the plateau before the
+    # parity is learned (it did at epoch 6 to 11, by the seed), so it is off
     model = MultiTaskRecommender(
-        tasks={"interacted": "implicit"}, max_epochs=30, batch_size=256, random_state=0
+        tasks={"interacted": "implicit"},
+        max_epochs=30,
+        batch_size=256,
+        patience=None,
+        random_state=0,
     )
     return X, model.fit(X)
 
@@ -138,31 +142,6 @@ def test_grid_search_with_a_ranking_scorer_and_user_holdout(interactions):
     search.fit(X, y[["rating"]])
     scores = search.cv_results_["mean_test_score"]
     assert np.isfinite(scores).all() and (scores > 0).all()
-
-
-def test_r2_ndcg_on_u1_and_the_same_model_predicts_ratings(movielens):
-    """Protocol R2 with the documented configuration (benchmarks/_common.py)."""
-    X_train, y_train = movielens_xy(movielens.train)
-    model = MultiTaskRecommender(
-        tasks={"rating": "regression", "interacted": "implicit"},
-        task_weights={"interacted": 3.0},
-        embedding_dim=64,
-        random_state=0,
-    ).fit(X_train, y_train[["rating"]])
-    relevant = movielens.test[movielens.test["rating"] >= 4]
-    users = np.sort(relevant["user_id"].unique())
-    recs = model.recommend(users, k=10)
-    items = np.sort(movielens.ratings["item_id"].unique())
-    row, col = pd.Index(users), pd.Index(items)
-    y_true = np.zeros((len(users), len(items)))
-    y_true[row.get_indexer(relevant["user_id"]), col.get_indexer(relevant["item_id"])] = 1
-    y_score = np.full(y_true.shape, -np.inf)
-    y_score[row.get_indexer(recs["user_id"]), col.get_indexer(recs["item_id"])] = recs["score"]
-    ndcg = ndcg_at_k(y_true, y_score, k=10)
-    assert ndcg > 0.30, ndcg  # popularity 0.245, implicit ALS 0.350 (BENCHMARKS.md); seen 0.375
-    X_test, y_test = movielens_xy(movielens.test)
-    rating = np.clip(model.predict_tasks(X_test)["rating"], 1, 5)
-    assert np.sqrt(np.mean((rating - y_test["rating"]) ** 2)) < 0.945
 
 
 def test_recommend_scores_equal_predicted_probabilities(with_features):

@@ -27,10 +27,12 @@ EXPECTED_FAILED_CHECKS = {
 
 @parametrize_with_checks(
     [
+        # On the checks' 200 rows an epoch is one step, and the gated head needs 35 to 55 of
+        # them to score R^2 > 0.5 on its training data (after 20: 0.42 to 0.44).
         # ids at positions 0 and 1 of the arrays sklearn's checks generate
-        MultiTaskRecommender(user_col=0, item_col=1, max_epochs=20, random_state=0),
+        MultiTaskRecommender(user_col=0, item_col=1, max_epochs=60, random_state=0),
         # no id columns: a pure feature model
-        MultiTaskRecommender(user_col=None, item_col=None, max_epochs=20, random_state=0),
+        MultiTaskRecommender(user_col=None, item_col=None, max_epochs=60, random_state=0),
     ],
     expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS,
 )
@@ -155,11 +157,19 @@ def test_cross_validate_with_task_scorers(interactions, n_jobs):
 
 
 def test_cross_validate_is_reproducible_across_n_jobs(interactions):
+    """joblib's workers run torch on one thread each. At the same thread count, n_jobs
+    changes nothing; across thread counts, float32 sums are grouped differently (scores then
+    differ by about 1e-6 relative, carried by the learned task weights)."""
     X, y = interactions
     cv = KFold(3, shuffle=True, random_state=0)
-    one = cross_validate(small_model(max_epochs=3), X, y, cv=cv, n_jobs=1)["test_score"]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        one = cross_validate(small_model(max_epochs=3), X, y, cv=cv, n_jobs=1)["test_score"]
+    finally:
+        torch.set_num_threads(threads)
     two = cross_validate(small_model(max_epochs=3), X, y, cv=cv, n_jobs=2)["test_score"]
-    np.testing.assert_allclose(one, two, rtol=1e-6)
+    np.testing.assert_array_equal(one, two)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

@@ -123,7 +123,7 @@ def test_history_keeps_the_labels_of_the_scalar_tasks(interactions):
         rtol=1e-5,
         atol=1e-6,
     )
-    off = fit(X, y, user_history=False)
+    off = fit(X, y, user_history=False, item_history=False)
     assert off.network_spec_["inputs"]["history_values"] is None
     assert "user" not in off.net_.module_.inputs.histories
 
