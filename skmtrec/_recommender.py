@@ -129,7 +129,8 @@ class MultiTaskRecommender(BaseEstimator):
         Dropout after every hidden layer.
     id_dropout : float, default=0.05
         Share of user and item ids replaced by the unseen-id row during training, so that ids
-        not seen in fit get a learned (population) embedding.
+        not seen in fit get a learned (population) embedding. Their histories are dropped with
+        them, as a user or item new to fit has none.
     lr : float, default=2e-3
         Learning rate of the AdamW optimizer.
     weight_decay : float, default=2.0

@@ -7,8 +7,8 @@ the remaining (interaction) features: ``[user, item, user * item, shared]``. Row
 embedding table stands for a value not seen in fit. During training, ``id_dropout`` replaces
 that share of ids by row 0, so the unseen-id row learns the population and the side features
 learn to stand in for an id that says nothing. With histories (``History``), the user's vector
-also adds the pooled items the user interacted with (and the item's its pooled users),
-computed before id dropout so that an id-less user is still described by what they did.
+also adds the pooled items the user interacted with (and the item's its pooled users); a row
+whose id is dropped loses its history too, as a user or item new to fit has none.
 
 ``PairInput`` is the same input for every (user, item) pair of a block without building it: a
 linear layer over it splits into a per-user, a per-item and a per-pair term, so ``recommend``
@@ -153,11 +153,15 @@ class InputLayer(nn.Module):
         history = None
         if role in self.histories:
             owners = codes if history_user is None else history_user
-            # before id dropout: an id-less user is still described by what they did
+            # under the codes as given; id dropout below replaces them
             history = self.histories[role](owners, leave_out)
         if self.training and self.id_dropout > 0:
             keep = torch.rand(codes.shape, device=codes.device) >= self.id_dropout
             codes = codes * keep
+            if history is not None:
+                # an id-less row loses its history too: a user or item new to fit has none
+                # and is placed by its content alone (kept, cold items rated 0.1 RMSE worse)
+                history = history * keep.unsqueeze(1)
         vector = side["embedding"](codes)
         if "content" in side:
             parts = self._features(numeric, categorical, *self.side_columns[role])
