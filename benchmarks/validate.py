@@ -2,7 +2,7 @@
 
 Holds out 15% of u<fold>.base's rows (seed 0), fits each configuration on the rest and prints
 the validation RMSE (R1, clipped to 1-5) and NDCG@10 (R2: relevant = held-out rating >= 4,
-the fitted rows excluded). Each configuration is the documented one (``_common.CONFIG``) with
+the fitted rows excluded). Each configuration is the defaults' (``_common.DEFAULTS``) with
 the given parameters on top; a parameter set to null is removed. Used to choose defaults and
 parameters before any test-fold run:
 
@@ -27,7 +27,7 @@ from skmtrec import MultiTaskRecommender
 from skmtrec.datasets import load_movielens_100k
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import CONFIG, machine, movielens_xy, r2_metrics, skmtrec_lists, write
+from _common import DEFAULTS, machine, movielens_xy, r2_metrics, skmtrec_lists, write
 
 
 def validate(configs: dict[str, dict], fold: int = 1) -> str:
@@ -44,7 +44,7 @@ def validate(configs: dict[str, dict], fold: int = 1) -> str:
         "| --- | --- | --- | --- |",
     ]
     for name, params in configs.items():
-        config = {k: v for k, v in {**CONFIG, **params}.items() if v is not None}
+        config = {k: v for k, v in {**DEFAULTS, **params}.items() if v is not None}
         start = time.perf_counter()
         model = MultiTaskRecommender(**config).fit(X, y if "rating" in config["tasks"] else None)
         seconds = time.perf_counter() - start
@@ -61,7 +61,7 @@ def validate(configs: dict[str, dict], fold: int = 1) -> str:
 
 def main(argv=None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("configs", help="JSON object: name -> parameters over CONFIG")
+    parser.add_argument("configs", help="JSON object: name -> parameters over DEFAULTS")
     parser.add_argument("--fold", type=int, default=1)
     args = parser.parse_args(argv)
     return write(validate(json.loads(args.configs), args.fold), "validation.md")
