@@ -109,8 +109,8 @@ class MultiTaskRecommender(BaseEstimator):
         softmax gate per task over them (Ma et al., KDD 2018). "ple": per level, ``n_experts``
         shared and ``n_task_experts`` task-specific experts, each task gating its own and the
         shared ones, over ``n_levels`` levels (Tang et al., RecSys 2020). With uncertainty
-        weighting, MMoE ranked and rated best on validation data of MovieLens at the cost of
-        the shared bottom; PLE came close at 1.2 times the time.
+        weighting, MMoE ranked and rated best on a validation split of MovieLens, at the cost
+        of the shared bottom; PLE came close at 1.2 times the time.
     bottom_units : tuple of int, default=(128, 64)
         Hidden layer sizes of the shared bottom MLP ("shared_bottom").
     tower_units : tuple of int, default=(32,)
@@ -163,9 +163,9 @@ class MultiTaskRecommender(BaseEstimator):
     task_weights : dict of {str: float}, default=None
         Weight of each task's loss in the sum. A task not named weighs its kind's default: 3
         for "implicit" (ranking gained most from weighing more than the labels beside it), 1
-        for the others. Adaptive balancing
-        multiplies these weights by its own factors; validation (early stopping) always uses
-        these weights alone, so a moving weight cannot fake an improvement.
+        for the others. Adaptive balancing multiplies these weights by its own factors;
+        validation (early stopping) always uses these weights alone, so a moving weight cannot
+        fake an improvement.
     task_balancing : {"fixed", "uncertainty", "gradnorm", "dwa"}, default="uncertainty"
         How task losses are weighted while training. "fixed": ``task_weights``.
         "uncertainty": learned log-variances s, each task's loss becomes ``exp(-s) L + s``

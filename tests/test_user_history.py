@@ -230,4 +230,7 @@ def test_a_new_users_history_improves_their_ratings_on_movielens(movielens):
     given = model.predict(X_new.assign(history=histories.loc[asked["user_id"]].to_numpy()))
     rmse_plain = root_mean_squared_error(y_new["rating"], np.clip(plain, 1, 5))
     rmse_given = root_mean_squared_error(y_new["rating"], np.clip(given, 1, 5))
-    assert rmse_given < rmse_plain - 0.01, (rmse_given, rmse_plain)
+    # seen: 1.0416 without, 1.0334 with. Training drops a history with its id (a new item
+    # has none), so an id-less user with a history is not a training case; before that the
+    # gain was larger and cold items were rated far worse (README, R3)
+    assert rmse_given < rmse_plain - 0.005, (rmse_given, rmse_plain)
