@@ -21,6 +21,7 @@ from skorch.dataset import ValidSplit
 from ._catalog import Catalog, NegativeSampler
 from ._features import FeatureEncoder, as_frame
 from ._given_history import split_history
+from ._projection import content_projections
 from ._recommend import long_frame, ranking_weights, side_vectors, top_k
 from ._sides import assign_sides
 from ._spec import network_spec
@@ -74,6 +75,14 @@ class MultiTaskRecommender(BaseEstimator):
         content. "auto" takes the columns that have one value per item (per user) in fit,
         items first; a list declares them (each must have one value per item or user); None
         declares none. The other features go to the shared bottom as they are.
+    content_components : int or None, default=32
+        A user or item side with more numeric feature columns than this (a text embedding,
+        say) enters its vector through the first ``content_components`` principal components of
+        those columns over the users or items in fit, each scaled to unit variance. With every
+        column, the learned map singles out training items by their content, and a new item
+        lands near one of them instead of among items like it (measured on MovieLens R3 with
+        384-wide title embeddings: cold items rated 1.021 RMSE with every column, 1.010 with
+        32 components). ``None`` keeps every column.
     item_feature_shrinkage : float or None, default=None
         How fast an item's features give way to its id as its interactions grow: the item-side
         features' term of an item with n interactions in fit is scaled by
@@ -233,6 +242,7 @@ class MultiTaskRecommender(BaseEstimator):
         "item_col": [str, Integral, None],
         "item_features": [StrOptions({"auto"}), list, tuple, None],
         "user_features": [StrOptions({"auto"}), list, tuple, None],
+        "content_components": [Interval(Integral, 1, None, closed="left"), None],
         "item_feature_shrinkage": [Interval(Real, 0, None, closed="left"), None],
         "user_history": ["boolean"],
         "history_col": [str],
@@ -272,6 +282,7 @@ class MultiTaskRecommender(BaseEstimator):
         item_col="item_id",
         item_features="auto",
         user_features="auto",
+        content_components=32,
         item_feature_shrinkage=None,
         user_history=True,
         history_col="history",
@@ -307,6 +318,7 @@ class MultiTaskRecommender(BaseEstimator):
         self.item_col = item_col
         self.item_features = item_features
         self.user_features = user_features
+        self.content_components = content_components
         self.item_feature_shrinkage = item_feature_shrinkage
         self.user_history = user_history
         self.history_col = history_col
@@ -438,6 +450,7 @@ class MultiTaskRecommender(BaseEstimator):
             "embedding_dim": self.embedding_dim,
             "id_dropout": self.id_dropout,
             "item_feature_shrinkage": self.item_feature_shrinkage,
+            "content_components": self.content_components,
             "history_values": values.pop() if values else None,
             "history_sides": list(histories),
         }
@@ -488,6 +501,9 @@ class MultiTaskRecommender(BaseEstimator):
             module__item_counts=item_counts,
             module__history=histories,
             module__item_table=item_table,
+            module__content_projections=content_projections(
+                inputs, spec["inputs"]["sides"], self.content_components
+            ),
             criterion=MultiTaskLoss,
             criterion__losses=[task.loss for task in tasks],
             criterion__widths=[task.n_targets for task in tasks],

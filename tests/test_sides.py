@@ -1,9 +1,13 @@
 """Feature sides: item-side and user-side features, found or declared."""
 
+import pickle
+
 import numpy as np
+import pandas as pd
 import pytest
 
 from skmtrec import MultiTaskRecommender
+from skmtrec._projection import principal_projection
 from skmtrec._sides import constant_within
 
 from .conftest import TASKS
@@ -92,3 +96,36 @@ def test_item_feature_shrinkage_gives_way_to_the_id_as_interactions_grow(interac
 
     unscaled = model.set_params(item_feature_shrinkage=None).fit(X, y)
     assert unscaled.net_.module_.inputs.item_feature_weight is None
+
+
+def test_principal_projection_whitens_the_leading_components():
+    rng = np.random.RandomState(0)
+    rows = rng.normal(size=(200, 3)) @ rng.normal(size=(3, 10))  # rank 3 in 10 columns
+    projection = principal_projection(rows, 5)
+    scores = (rows - rows.mean(axis=0)) @ projection
+    np.testing.assert_allclose(np.cov(scores[:, :3].T), np.eye(3), atol=1e-4)
+    assert not projection[:, 3:].any()  # past the rows' rank: nothing
+
+
+def test_wide_item_content_enters_through_its_principal_components(interactions):
+    X, y = interactions
+    vectors = np.random.RandomState(0).normal(size=(X["item_id"].max() + 1, 40))
+    text = pd.DataFrame(vectors[X["item_id"]], index=X.index).add_prefix("text_")
+    X = pd.concat([X, text], axis=1)
+    model = MultiTaskRecommender(
+        tasks=TASKS, content_components=8, max_epochs=2, random_state=0
+    ).fit(X, y)
+    inputs = model.net_.module_.inputs
+    assert set(text.columns) <= set(model.item_features_)
+    assert inputs.item_projection.shape == (40, 8)
+    assert not hasattr(inputs, "user_projection")  # fewer user columns than 8: kept as they are
+    # the projection is fitted state: a new item's prediction follows its content
+    new = X.head(1).assign(item_id=10_000)
+    other = new.assign(**{c: -new[c] for c in text.columns})
+    assert model.predict(new)[0, 0] != pytest.approx(model.predict(other)[0, 0], abs=1e-5)
+    restored = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(restored.predict(new), model.predict(new))
+
+    for kept in (None, 40):  # no projection, or one as wide as the features
+        model.set_params(content_components=kept).fit(X, y)
+        assert not hasattr(model.net_.module_.inputs, "item_projection")

@@ -8,7 +8,10 @@ embedding table stands for a value not seen in fit. During training, ``id_dropou
 that share of ids by row 0, so the unseen-id row learns the population and the side features
 learn to stand in for an id that says nothing. With histories (``History``), the user's vector
 also adds the pooled items the user interacted with (and the item's its pooled users); a row
-whose id is dropped loses its history too, as a user or item new to fit has none.
+whose id is dropped loses its history too, as a user or item new to fit has none. A side with
+more numeric features than ``content_components`` takes them through a fixed projection onto
+their principal components (computed in fit), so that wide content (a text embedding) cannot
+single out the training items.
 
 ``PairInput`` is the same input for every (user, item) pair of a block without building it: a
 linear layer over it splits into a per-user, a per-item and a per-pair term, so ``recommend``
@@ -62,6 +65,12 @@ class InputLayer(nn.Module):
         The sides that pool a history.
     history : dict or None
         ``{side: CSR arrays}`` (``Histories.arrays()``) of each side in ``history_sides``.
+    content_components : int or None
+        A side with more numeric columns than this (a text embedding, say) takes them through a
+        fixed projection onto that many components (``content_projections``); None: never.
+    content_projections : dict or None
+        ``{side: (n_columns, content_components) array}``, kept as the buffer
+        ``<side>_projection``; zeros until given (a state dict fills them).
     """
 
     def __init__(
@@ -79,6 +88,8 @@ class InputLayer(nn.Module):
         history_values: int | None = None,
         history_sides: Sequence[str] = ("user",),
         history=None,
+        content_components: int | None = None,
+        content_projections=None,
     ):
         super().__init__()
         self.id_dropout = id_dropout
@@ -111,7 +122,17 @@ class InputLayer(nn.Module):
             numeric = tuple(sides.get(role, {}).get("numeric", ()))
             categorical = tuple(sides.get(role, {}).get("categorical", ()))
             side = nn.ModuleDict({"embedding": nn.Embedding(n_ids + 1, embedding_dim)})
-            n_content = len(numeric) + sum(widths[j] for j in categorical)
+            n_numeric_in = len(numeric)
+            if content_components is not None and len(numeric) > content_components:
+                given = (content_projections or {}).get(role)
+                projection = (
+                    torch.zeros(len(numeric), content_components)
+                    if given is None
+                    else torch.as_tensor(given, dtype=torch.float32)
+                )
+                self.register_buffer(f"{role}_projection", projection)
+                n_numeric_in = content_components
+            n_content = n_numeric_in + sum(widths[j] for j in categorical)
             if n_content:
                 side["content"] = nn.Linear(n_content, embedding_dim)
             self.sides[role] = side
@@ -136,10 +157,13 @@ class InputLayer(nn.Module):
         for history in self.histories.values():
             history.reset_parameters()
 
-    def _features(self, numeric, categorical, numeric_cols, categorical_cols) -> list:
+    def _features(
+        self, numeric, categorical, numeric_cols, categorical_cols, projection=None
+    ) -> list:
         parts = [self.categorical_embeddings[j](categorical[:, j]) for j in categorical_cols]
         if numeric_cols:
-            parts.append(numeric[:, list(numeric_cols)])
+            values = numeric[:, list(numeric_cols)]
+            parts.append(values if projection is None else values @ projection)
         return parts
 
     def side_vector(
@@ -164,7 +188,8 @@ class InputLayer(nn.Module):
                 history = history * keep.unsqueeze(1)
         vector = side["embedding"](codes)
         if "content" in side:
-            parts = self._features(numeric, categorical, *self.side_columns[role])
+            projection = getattr(self, f"{role}_projection", None)
+            parts = self._features(numeric, categorical, *self.side_columns[role], projection)
             content = side["content"](torch.cat(parts, dim=1))
             if role == "item" and self.item_feature_weight is not None:
                 content = content * self.item_feature_weight[codes].unsqueeze(1)

@@ -35,6 +35,9 @@ class MultiTaskNetwork(nn.Module):
     item_table : dict or None
         The catalog that a task scored by a dot product (``"scorer": "dot"`` in its spec)
         trains its softmax against; see ``set_item_table``. Needed only for training.
+    content_projections : dict or None
+        ``{side: (n_columns, k) array}``: the projection of a side's numeric features wider
+        than the spec's ``inputs.content_components``; state, like ``item_counts``.
 
     ``forward`` returns a tuple with one tensor per task: shape (batch,) for a one-output task
     (a scaled value or a logit), (batch, n_outputs) logits otherwise. A task whose spec says
@@ -42,10 +45,17 @@ class MultiTaskNetwork(nn.Module):
     (inside ``training_loss_form``, as softmax logits over the catalog).
     """
 
-    def __init__(self, spec: dict, item_counts=None, history=None, item_table=None):
+    def __init__(
+        self, spec: dict, item_counts=None, history=None, item_table=None, content_projections=None
+    ):
         super().__init__()
         tasks = spec["tasks"]
-        self.inputs = InputLayer(**spec["inputs"], item_counts=item_counts, history=history)
+        self.inputs = InputLayer(
+            **spec["inputs"],
+            item_counts=item_counts,
+            history=history,
+            content_projections=content_projections,
+        )
         # tasks scored by a dot product (a catalog-wide softmax) skip the head
         self.dot_positions = [j for j, t in enumerate(tasks) if t.get("scorer") == "dot"]
         self.head_positions = [j for j in range(len(tasks)) if j not in self.dot_positions]
