@@ -41,7 +41,7 @@ def holdout(rows: int | None = None, seed: int = 0):
 def objective(trial: optuna.Trial, data, max_epochs: int = 30, cache_dir=None) -> float:
     (X_fit, y_fit), (X_valid, y_valid) = data
     pipeline = make_text_pipeline(
-        n_components=trial.suggest_categorical("n_components", [4, 8, 16]),
+        content_components=trial.suggest_categorical("content_components", [8, 16, 32]),
         embedding_dim=trial.suggest_categorical("embedding_dim", [16, 32, 64]),
         lr=trial.suggest_float("lr", 3e-4, 1e-2, log=True),
         weight_decay=trial.suggest_float("weight_decay", 0.1, 4.0, log=True),
@@ -49,7 +49,7 @@ def objective(trial: optuna.Trial, data, max_epochs: int = 30, cache_dir=None) -
         max_epochs=max_epochs,
         callbacks=[SkorchPruningCallback(trial, "valid_loss")],
     )
-    pipeline.set_params(features__title__sentenceembedder__cache_dir=cache_dir)
+    pipeline.set_params(features__title__cache_dir=cache_dir)
     pipeline.fit(X_fit, y_fit)
     return -RMSE(pipeline, X_valid, y_valid)
 
