@@ -44,9 +44,10 @@ def r2_metrics(lists: dict, test: pd.DataFrame, items: np.ndarray) -> dict[str, 
     }
 
 
-def skmtrec_lists(model, test: pd.DataFrame) -> dict:
+def skmtrec_lists(model, test: pd.DataFrame, items: pd.DataFrame | None = None) -> dict:
+    """Each R2 user's top-K (of ``items``, an id and item-side feature table, if given)."""
     users = np.sort(test.loc[test["rating"] >= 4, "user_id"].unique())
-    recs = model.recommend(users, k=K)
+    recs = model.recommend(users, k=K, items=items)
     return recs.groupby("user_id")["item_id"].apply(list).to_dict()
 
 

@@ -25,7 +25,7 @@ from skmtrec.model_selection import ColdItemSplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
-from _common import DEFAULTS, K, machine, movielens_xy, r2_metrics, write
+from _common import DEFAULTS, K, machine, movielens_xy, r2_metrics, skmtrec_lists, write
 from _peers import MYFM_RANK, myfm_fit_predict
 from text_pipeline import make_text_pipeline
 from text_pipeline import movielens_xy as movielens_text_xy
@@ -138,13 +138,6 @@ def content_only_lists(train: pd.DataFrame, test: pd.DataFrame) -> dict:
     return {u: list(items["item_id"].to_numpy()[r]) for u, r in zip(users, ranked, strict=True)}
 
 
-def cold_lists(model, item_table: pd.DataFrame, test: pd.DataFrame) -> dict:
-    """The model's top-K of the cold items (``item_table``: id and item-side features)."""
-    users = np.sort(test.loc[test["rating"] >= 4, "user_id"].unique())
-    recs = model.recommend(users, k=K, items=item_table)
-    return recs.groupby("user_id")["item_id"].apply(list).to_dict()
-
-
 def r3(ratings: pd.DataFrame, seed: int = 0) -> str:
     train_rows, test_rows = next(ColdItemSplit(0.2, random_state=seed).split(ratings))
     train, test = ratings.iloc[train_rows], ratings.iloc[test_rows]
@@ -166,7 +159,7 @@ def r3(ratings: pd.DataFrame, seed: int = 0) -> str:
     table = movielens_xy(first_rows)[0][[model.item_col_, *model.item_features_]]
     results["skmtrec, defaults (no text)"] = (
         root_mean_squared_error(test["rating"], pred),
-        r2_metrics(cold_lists(model, table, test), test, cold_items)["ndcg"],
+        r2_metrics(skmtrec_lists(model, test, table), test, cold_items)["ndcg"],
     )
     X_text, y_text = movielens_text_xy(train, text=True)
     pipeline = make_text_pipeline(**DEFAULTS).fit(X_text, y_text[["rating"]])
@@ -177,7 +170,7 @@ def r3(ratings: pd.DataFrame, seed: int = 0) -> str:
     table = table[[model.item_col_, *model.item_features_]]
     results["skmtrec + titles, defaults (examples/text_pipeline.py)"] = (
         root_mean_squared_error(test["rating"], pred),
-        r2_metrics(cold_lists(model, table, test), test, cold_items)["ndcg"],
+        r2_metrics(skmtrec_lists(model, test, table), test, cold_items)["ndcg"],
     )
     baseline = results["global mean + user bias"][0]
     relevant = test[test["rating"] >= 4]

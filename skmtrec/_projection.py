@@ -19,7 +19,8 @@ def principal_projection(rows: np.ndarray, n_components: int) -> np.ndarray:
     _, singular, vt = np.linalg.svd(centered.astype(np.float64), full_matrices=False)
     k = min(n_components, len(singular))
     std = singular[:k] / np.sqrt(max(len(rows) - 1, 1))
-    scale = np.divide(1.0, std, out=np.zeros_like(std), where=std > 1e-8 * max(std.max(), 1e-300))
+    # singular values come largest first; a direction with no variance gets no weight
+    scale = np.divide(1.0, std, out=np.zeros_like(std), where=std > 1e-8 * std[0])
     projection = np.zeros((rows.shape[1], n_components), dtype=np.float32)
     projection[:, :k] = vt[:k].T * scale
     return projection
