@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from contextlib import contextmanager
 from numbers import Integral, Real
@@ -15,21 +16,27 @@ from sklearn.utils import RegressorTags, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
-from skorch.callbacks import EarlyStopping, PassthroughScoring
+from skorch.callbacks import Callback, EarlyStopping, PassthroughScoring
 from skorch.dataset import ValidSplit
 
 from ._catalog import Catalog, NegativeSampler
 from ._features import FeatureEncoder, as_frame
 from ._given_history import split_history
 from ._projection import content_projections
-from ._recommend import long_frame, ranking_weights, side_vectors, top_k
+from ._recommend import check_k, long_frame, ranking_weights, side_vectors, top_k
 from ._sides import assign_sides
 from ._spec import network_spec
 from ._targets import check_tasks, targets_frame
 from ._tasks import TASK_KINDS, SoftmaxImplicitTask, Task
 from .nn import BALANCING, HEADS, MultiTaskNetwork
 from .nn._history import Histories
-from .nn._net import ArrayBatchIterator, MultiTaskLoss, MultiTaskNet, TaskWeightHistory
+from .nn._net import (
+    ArrayBatchIterator,
+    FiniteLoss,
+    MultiTaskLoss,
+    MultiTaskNet,
+    TaskWeightHistory,
+)
 
 _PREDICT_BATCH_SIZE = 8192
 _BALANCING_LR_FACTOR = 10.0
@@ -385,6 +392,7 @@ class MultiTaskRecommender(BaseEstimator):
         """
         declared = check_tasks(self.tasks)
         head = self._head_params()
+        _check_callbacks(self.callbacks)
         if self.user_history and isinstance(X, pd.DataFrame) and self.history_col in X:
             X = X.drop(columns=self.history_col)
         frame = self._check_X(X, reset=None)
@@ -414,6 +422,8 @@ class MultiTaskRecommender(BaseEstimator):
         with torch.random.fork_rng(devices=_cuda_devices(self.device)):
             torch.manual_seed(seed)
             net.fit(inputs, y_encoded)
+        if net.interrupted:
+            _warn_interrupted(net.completed_epochs)
         if histories and split is not None:  # the validation rows join
             net.module_.set_history({role: h.arrays() for role, h in histories.items()})
 
@@ -472,7 +482,9 @@ class MultiTaskRecommender(BaseEstimator):
 
     def _head_params(self) -> dict:
         """The arguments of the head chosen by ``architecture``: the parameters its class
-        names, with layer sizes checked."""
+        names. Every layer-size parameter is checked, used by this head or not."""
+        for name in ("bottom_units", "tower_units", "expert_units"):
+            _units(name, getattr(self, name))
         params = {"architecture": self.architecture}
         for name in HEADS[self.architecture].hyperparameters:
             value = getattr(self, name)
@@ -597,7 +609,7 @@ class MultiTaskRecommender(BaseEstimator):
         return self.validation_fraction
 
     def _callbacks(self, names: list[str], *, with_validation: bool) -> list:
-        callbacks = []
+        callbacks = [("finite_loss", FiniteLoss(self.lr))]
         for name in names:
             callbacks.append(
                 (f"train_{name}_loss", PassthroughScoring(f"train_{name}_loss", None, True))
@@ -736,6 +748,14 @@ class MultiTaskRecommender(BaseEstimator):
                 else (catalog.item_numeric, catalog.item_categorical)
             )
             inputs = {"numeric": table[0][codes], "categorical": table[1][codes]}
+        if len(ids) == 0:
+            raise ValueError(f"The {role} table is empty: give at least one {role}.")
+        missing = pd.isna(ids)
+        if missing.any():
+            raise ValueError(
+                f"The {role} ids include a missing value ({ids[missing.argmax()]} at position "
+                f"{int(missing.argmax())}); every {role} needs an id."
+            )
         inputs[role] = codebook.transform(pd.Series(ids)).astype(np.int64)
         return ids, inputs
 
@@ -783,8 +803,7 @@ class MultiTaskRecommender(BaseEstimator):
             ``score``.
         """
         self._check_catalog("recommend")
-        if not (isinstance(k, Integral) and k >= 1):
-            raise ValueError(f"k must be an int >= 1; got {k!r}.")
+        k = check_k(k)
         weights = ranking_weights(self._task_list, task)
         module, device = self.net_.module_, self.net_.device
         module.eval()
@@ -850,6 +869,7 @@ class MultiTaskRecommender(BaseEstimator):
             ``similarity``.
         """
         self._check_catalog("similar_items")
+        k = check_k(k)
         module, device = self.net_.module_, self.net_.device
         module.eval()
         catalog_ids = self._encoder.item_codes.values.to_numpy()
@@ -926,6 +946,32 @@ def _units(name: str, units) -> list[int]:
             f"{', with at least one' if name == 'expert_units' else ''}; got {units!r}."
         )
     return [int(n) for n in units]
+
+
+def _check_callbacks(callbacks) -> None:
+    """Each entry a skorch ``Callback`` or a (name, Callback) pair, before any torch call."""
+    for j, entry in enumerate(callbacks or []):
+        pair = isinstance(entry, tuple) and len(entry) == 2 and isinstance(entry[0], str)
+        callback = entry[1] if pair else entry
+        if not isinstance(callback, Callback):
+            raise ValueError(
+                f"`callbacks[{j}]` must be a skorch Callback or a (name, Callback) pair; got "
+                f"{entry!r}."
+            )
+
+
+def _warn_interrupted(completed: int) -> None:
+    """A KeyboardInterrupt in the first epoch leaves nothing to keep: the estimator stays as it
+    was. Later, the model keeps what it learned, and says so."""
+    if completed == 0:
+        raise KeyboardInterrupt("Training was interrupted in its first epoch; nothing was fitted.")
+    warnings.warn(
+        f"Training was interrupted (KeyboardInterrupt) after {completed} completed epoch(s); "
+        "the model is fitted with what it learned so far (with early stopping, the best epoch's "
+        "weights). Refit to train to the end.",
+        UserWarning,
+        stacklevel=3,
+    )
 
 
 def _first_columns(tasks) -> list[int]:

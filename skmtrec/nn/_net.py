@@ -56,6 +56,21 @@ class MultiTaskNet(NeuralNet):
     def __init__(self, *args, task_names=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.task_names = task_names
+        self.interrupted = False
+
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        # skorch ends training quietly on a KeyboardInterrupt; note it, so the estimator can say so
+        self.interrupted = False
+        try:
+            return super().fit_loop(X, y, epochs=epochs, **fit_params)
+        except KeyboardInterrupt:
+            self.interrupted = True
+            raise
+
+    @property
+    def completed_epochs(self) -> int:
+        """Epochs that ran to their end (an interrupted one does not count)."""
+        return sum("train_loss" in row for row in self.history)
 
     # Training and validation batches ask the module for the outputs the losses need (a
     # softmax's logits over the catalog); prediction gets one score per row.
@@ -78,6 +93,34 @@ class MultiTaskNet(NeuralNet):
         if training:
             return balancing.training_loss(losses, counts > 0, self.module_)
         return balancing.validation_loss(losses)
+
+
+class FiniteLoss(Callback):
+    """Stops training whose loss is no longer finite, with an error that says what to try.
+
+    A network whose loss became NaN or infinite predicts NaN for every row; returning it as
+    fitted would hide the failure.
+
+    Parameters
+    ----------
+    lr : float
+        The learning rate, named in the error.
+    """
+
+    def __init__(self, lr: float):
+        self.lr = lr
+
+    def on_epoch_end(self, net, **kwargs):
+        row = net.history[-1]
+        for key in ("train_loss", "valid_loss"):
+            value = row.get(key)
+            if value is not None and not np.isfinite(value):
+                raise FloatingPointError(
+                    f"Training diverged: the {key.replace('_', ' ')} is {value} at epoch "
+                    f"{row['epoch']}. Lower `lr` (now {self.lr:g}) or rescale extreme feature or "
+                    "target values. The estimator keeps the model of its last successful fit, if "
+                    "any."
+                )
 
 
 class TaskWeightHistory(Callback):
