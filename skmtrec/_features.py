@@ -18,6 +18,7 @@ _Column = str | int
 def as_frame(X) -> pd.DataFrame:
     """X as a DataFrame; a 2-D array's columns are named by their position (0, 1, ...)."""
     if isinstance(X, pd.DataFrame):
+        check_unique_columns(X, "X")
         return X
     if hasattr(X, "toarray") or hasattr(X, "tocsr"):
         raise TypeError("Sparse X is not supported: pass a pandas DataFrame or a dense 2-D array.")
@@ -34,6 +35,15 @@ def as_frame(X) -> pd.DataFrame:
         raise ValueError("Complex data not supported in X.")
     frame = pd.DataFrame(arr)
     return frame.infer_objects() if arr.dtype == object else frame
+
+
+def check_unique_columns(frame: pd.DataFrame, name: str) -> None:
+    """A ValueError naming the repeated column names of ``frame`` (``name``: X or y)."""
+    repeated = frame.columns[frame.columns.duplicated()].unique().tolist()
+    if repeated:
+        raise ValueError(
+            f"{name} has more than one column named {repeated}; give each column its own name."
+        )
 
 
 def column_label(frame: pd.DataFrame, column: _Column, role: str) -> object:
@@ -57,11 +67,31 @@ def _is_numeric(series: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
 
 
+_FAMILIES = {
+    "integer": "numbers",
+    "floating": "numbers",
+    "mixed-integer-float": "numbers",
+    "decimal": "numbers",
+    "string": "strings",
+    "boolean": "bools",
+}
+
+
+def _family(values) -> str | None:
+    """Whether ``values`` are numbers, strings or bools (None: mixed, empty or other)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        values = values.dtype.categories
+    return _FAMILIES.get(pd.api.types.infer_dtype(values, skipna=True))
+
+
 @dataclass
 class _Codebook:
-    """Values seen in fit, coded 1..n; everything else is 0."""
+    """Values seen in fit, coded 1..n; everything else is 0. ``family`` (numbers, strings or
+    bools) catches a column whose type drifted since fit, where no value would match."""
 
     values: pd.Index
+    label: object
+    family: str | None
 
     @classmethod
     def fit(cls, series: pd.Series, label) -> _Codebook:
@@ -73,9 +103,16 @@ class _Codebook:
                 f"Feature column {label!r}: each categorical argument must be a bool, a "
                 f"string or a number, got {bad}."
             ) from exc
-        return cls(values)
+        return cls(values, label, _family(values))
 
     def transform(self, series: pd.Series) -> np.ndarray:
+        family = _family(series)
+        if None not in (family, self.family) and family != self.family:
+            raise ValueError(
+                f"Column {self.label!r} held {self.family} in fit but holds {family} now "
+                f"(dtype {series.dtype}): no value would match one seen in fit, so every row "
+                f"would be served as unseen. Convert it back to {self.family}."
+            )
         return self.values.get_indexer(series) + 1
 
     def __len__(self) -> int:
@@ -135,10 +172,27 @@ class FeatureEncoder:
         )
         self.categorical_codes = [_Codebook.fit(frame[c], c) for c in self.categorical_labels]
         numeric = self._numeric(frame)
-        self.mean = numeric.mean(axis=0)
-        std = numeric.std(axis=0)
+        with np.errstate(over="ignore", invalid="ignore"):
+            self.mean = numeric.mean(axis=0)
+            std = numeric.std(axis=0)
         self.scale = np.where(std > 0, std, 1.0)
+        self._check_scaled(numeric)
         return self
+
+    def _check_scaled(self, numeric: np.ndarray) -> np.ndarray:
+        """The standardized values, or a ValueError naming a column whose finite values
+        overflow when standardized (or in float32, the network's precision)."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            scaled = ((numeric - self.mean) / self.scale).astype(np.float32)
+        finite = np.isfinite(scaled).all(axis=0)
+        if not finite.all():
+            col = self.numeric_labels[int(np.argmin(finite))]
+            raise ValueError(
+                f"Numeric feature column {col!r} has values too large to standardize (up to "
+                f"{np.abs(numeric[:, int(np.argmin(finite))]).max():.3g}); rescale it (a log "
+                "transform, say) or make it categorical."
+            )
+        return scaled
 
     @staticmethod
     def _label(frame, column, role):
@@ -190,7 +244,7 @@ class FeatureEncoder:
     def transform_features(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
         """The ``numeric`` and ``categorical`` inputs of ``frame``, without its ids."""
         inputs = {
-            "numeric": ((self._numeric(frame) - self.mean) / self.scale).astype(np.float32),
+            "numeric": self._check_scaled(self._numeric(frame)),
             "categorical": np.zeros((len(frame), len(self.categorical_labels)), dtype=np.int64),
         }
         for j, (label, codes) in enumerate(

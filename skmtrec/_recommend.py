@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
@@ -35,7 +36,22 @@ def ranking_weights(tasks, task) -> dict[int, float]:
         if tasks[positions[name]].rank_priority is None:
             kind = tasks[positions[name]].kind
             raise ValueError(f"Task {name!r} is {kind}: it gives no single score to rank items by.")
+    for name, w in blend.items():
+        if not (isinstance(w, Real) and not isinstance(w, bool) and np.isfinite(w) and w >= 0):
+            raise ValueError(
+                f"The weight of task {name!r} in the `task` blend must be a finite number "
+                f">= 0; got {w!r}."
+            )
+    if not any(w > 0 for w in blend.values()):
+        raise ValueError(f"task={blend!r}: a blend needs at least one weight > 0.")
     return {positions[name]: float(w) for name, w in blend.items()}
+
+
+def check_k(k) -> int:
+    """``k`` of ``recommend`` and ``similar_items``: a positive int (a bool is refused)."""
+    if not (isinstance(k, Integral) and not isinstance(k, bool) and k >= 1):
+        raise ValueError(f"k must be a positive int; got {k!r}.")
+    return int(k)
 
 
 @torch.no_grad()
@@ -85,9 +101,11 @@ def top_k(module, tasks, weights, user_vectors, item_vectors, k, exclude, width,
 
 
 def long_frame(user_ids, item_ids, positions, scores, user_name, item_name) -> pd.DataFrame:
-    """One row per (user, rank): the user id, the rank (1 = best), the item id and its score."""
+    """One row per (user, rank): the user id, the rank (1 = best), the item id and its score.
+    Positions scored -inf (items excluded for a user) are left out: a user with fewer allowed
+    items than k gets fewer rows."""
     n_users, k = positions.shape
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         {
             user_name: np.repeat(np.asarray(user_ids), k),
             "rank": np.tile(np.arange(1, k + 1), n_users),
@@ -95,3 +113,5 @@ def long_frame(user_ids, item_ids, positions, scores, user_name, item_name) -> p
             "score": scores.reshape(-1),
         }
     )
+    allowed = scores.reshape(-1) > -np.inf
+    return frame if allowed.all() else frame[allowed].reset_index(drop=True)

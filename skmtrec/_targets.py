@@ -7,6 +7,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from ._features import check_unique_columns
 from ._tasks import TASK_KINDS
 
 
@@ -25,7 +26,7 @@ def targets_frame(y, n_samples: int, tasks: Mapping[str, str] | None) -> pd.Data
         name = y.name if y.name is not None else _single_name(tasks)
         frame = y.reset_index(drop=True).to_frame(name=name)
     else:
-        arr = np.asarray(y)
+        arr = _as_array(y)
         if arr.dtype.kind == "c":
             raise ValueError("Complex data not supported in y.")
         if arr.ndim == 1:
@@ -43,6 +44,9 @@ def targets_frame(y, n_samples: int, tasks: Mapping[str, str] | None) -> pd.Data
             f"X and y have different numbers of rows: X has {n_samples}, y has {len(frame)}."
         )
     frame.columns = [str(c) for c in frame.columns]
+    check_unique_columns(frame, "y")
+    if _has_object_columns(frame):
+        frame = frame.infer_objects()  # object arrays: a column of numbers is read as numbers
     if tasks is None:
         return frame
     declared, given = list(tasks), list(frame.columns)
@@ -59,6 +63,26 @@ def targets_frame(y, n_samples: int, tasks: Mapping[str, str] | None) -> pd.Data
     if absent:
         raise ValueError(f"`tasks` names {absent} but y has no such column(s); y has {given}.")
     return frame[declared]
+
+
+def _as_array(y) -> np.ndarray:
+    """y as an array; a list (of rows) keeps its values' types in an object array, so that a
+    row mixing strings and NaN does not turn NaN into the string "nan"."""
+    if isinstance(y, np.ndarray):
+        return y
+    if not isinstance(y, (list, tuple)):
+        return np.asarray(y)
+    arr = np.asarray(y, dtype=object)
+    if arr.ndim == 1 and any(isinstance(v, (list, tuple, np.ndarray)) for v in arr):
+        raise ValueError(
+            "y's rows have different lengths; pass a DataFrame with one column per task, or an "
+            "array of shape (n_samples, n_tasks)."
+        )
+    return arr
+
+
+def _has_object_columns(frame: pd.DataFrame) -> bool:
+    return any(pd.api.types.is_object_dtype(dtype) for dtype in frame.dtypes)
 
 
 def _single_name(tasks: Mapping[str, str] | None) -> str:

@@ -168,8 +168,14 @@ class RegressionTask(Task):
 
     def _fit(self, present: pd.Series) -> None:
         values = self._as_float(present)
-        self.mean = float(values.mean())
-        scale = float(values.std())
+        with np.errstate(over="ignore", invalid="ignore"):
+            self.mean = float(values.mean())
+            scale = float(values.std())
+        if not (np.isfinite(self.mean) and np.isfinite(scale)):
+            raise ValueError(
+                f"Task {self.name!r}: y has values too large to standardize (up to "
+                f"{np.abs(values).max():.3g}); rescale the target."
+            )
         self.scale = scale if scale > 0 else 1.0
 
     def _as_float(self, values: pd.Series) -> np.ndarray:

@@ -55,8 +55,22 @@ def assert_unchanged(model, X, before):
             lambda X, y: (X.assign(user_id=X["user_id"].astype(float).where(X.index != 3)), y),
             "user id column 'user_id' contains NaN",
         ),
+        (
+            lambda X, y: (X.assign(user_age=X["user_age"] * 1e304), y),
+            "column 'user_age' has values too large to standardize",
+        ),
+        (lambda X, y: (X, y.assign(rating=y["rating"] * 1e200)), "Task 'rating': y has values too"),
+        (
+            lambda X, y: (X.rename(columns={"user_age": "item_id"}), y),
+            r"X has more than one .*'item_id'",
+        ),
+        (lambda X, y: (X, y.rename(columns={"like": "rating"})), r"y has more than one .*'rating'"),
     ],
     ids=[
+        "overflow-feature",
+        "overflow-target",
+        "duplicate-X-column",
+        "duplicate-y-column",
         "no-user-col",
         "no-item-col",
         "rows",
@@ -95,6 +109,12 @@ def test_bad_fit_input_names_the_culprit_and_keeps_the_model(fitted, interaction
         ({"lr": -1.0}, "The 'lr' parameter"),
         ({"dropout": 1.5}, "The 'dropout' parameter"),
         ({"item_feature_shrinkage": -1.0}, "The 'item_feature_shrinkage' parameter"),
+        # checked whatever the head, before any torch call
+        ({"bottom_units": (0,)}, r"`bottom_units` must be a tuple of positive ints"),
+        ({"tower_units": (2.5,)}, r"`tower_units` must be a tuple of positive ints"),
+        ({"expert_units": (True,)}, r"`expert_units` must be a tuple of positive ints"),
+        ({"callbacks": [1]}, r"`callbacks\[0\]` must be a skorch Callback or a \(name, Callback\)"),
+        ({"callbacks": [("a", 1)]}, r"`callbacks\[0\]` must be a skorch Callback"),
     ],
     ids=[
         "kind",
@@ -106,6 +126,11 @@ def test_bad_fit_input_names_the_culprit_and_keeps_the_model(fitted, interaction
         "lr",
         "dropout",
         "shrinkage",
+        "bottom-units",
+        "tower-units",
+        "expert-units",
+        "callback",
+        "callback-pair",
     ],
 )
 def test_bad_parameters_name_the_parameter(fitted, interactions, params, message):
@@ -124,6 +149,10 @@ def test_bad_parameters_name_the_parameter(fitted, interactions, params, message
             lr=2e-3,
             dropout=0.1,
             item_feature_shrinkage=None,
+            bottom_units=(128, 64),
+            tower_units=(32,),
+            expert_units=(64,),
+            callbacks=None,
         )
     assert_unchanged(fitted, X, before)
 
@@ -161,3 +190,52 @@ def test_unhashable_categorical_value_is_a_type_error(interactions):
     X = X.assign(user_segment=segments)
     with pytest.raises(TypeError, match=r"'user_segment'.*must be a bool, a string or a number"):
         MultiTaskRecommender(tasks=TASKS, max_epochs=1).fit(X, y)
+
+
+def test_duplicate_columns_are_refused_in_predict_and_score(fitted, interactions):
+    X, y = interactions
+    twice = X.rename(columns={"user_age": "item_id"})
+    for call in (lambda: fitted.predict(twice), lambda: fitted.score(twice, y)):
+        with pytest.raises(ValueError, match=r"X has more than one column named \['item_id'\]"):
+            call()
+    with pytest.raises(ValueError, match=r"y has more than one column named \['rating'\]"):
+        fitted.score(X, y.rename(columns={"like": "rating"}))
+
+
+@pytest.mark.parametrize(
+    ("column", "drift", "fitted_as", "now"),
+    [
+        ("user_id", lambda c: c.astype(str), "numbers", "strings"),
+        ("item_id", lambda c: c.astype(str), "numbers", "strings"),
+        ("user_segment", lambda c: c.cat.codes.astype(int), "strings", "numbers"),
+        ("flag", lambda c: c.astype(int), "bools", "numbers"),
+    ],
+)
+def test_type_drift_at_predict_names_the_column(interactions, column, drift, fitted_as, now):
+    X, y = interactions
+    X = X.assign(flag=X["user_age"] > 40)
+    model = MultiTaskRecommender(tasks=TASKS, max_epochs=1, random_state=0).fit(X, y)
+    before = model.predict_tasks(X)
+    message = f"Column '{column}' held {fitted_as} in fit but holds {now} now"
+    with pytest.raises(ValueError, match=message):
+        model.predict(X.assign(**{column: drift(X[column])}))
+    if column == "user_id":
+        with pytest.raises(ValueError, match=message):
+            model.recommend(X[column].astype(str).head(2))
+    # numbers stay numbers: float ids find the int ids of fit
+    floats = model.predict_tasks(X.assign(user_id=X["user_id"].astype(float)))
+    pd.testing.assert_frame_equal(floats, before)
+
+
+def test_score_reads_every_y_form_that_fit_reads(fitted, interactions):
+    X, y = interactions
+    expected = fitted.score(X, y)
+    objects = y.to_numpy(dtype=object)  # mixed labels: floats, NaN and strings
+    assert fitted.score(X, objects) == pytest.approx(expected)
+    # a list of rows keeps NaN a missing label, never the string "nan"
+    assert fitted.score(X, objects.tolist()) == pytest.approx(expected)
+    refit = MultiTaskRecommender(tasks=TASKS, max_epochs=1, random_state=0).fit(X, objects.tolist())
+    assert list(refit.classes_["like"]) == [0.0, 1.0]
+    assert "nan" not in refit.classes_["category"]
+    with pytest.raises(ValueError, match="y's rows have different lengths"):
+        fitted.score(X.head(2), [[1.0, 0.0, "a"], [2.0]])

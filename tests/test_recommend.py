@@ -52,6 +52,45 @@ def test_recommend_lists_exclude_seen_items(checkerboard):
     assert len(with_seen) == N and set(with_seen["item_id"]) == set(range(N))
 
 
+def test_k_beyond_the_unseen_items_gives_fewer_rows_never_a_seen_one(checkerboard):
+    X, model = checkerboard
+    recs = model.recommend([0, 1], k=N + 10)
+    # each user has seen every item of its parity but itself: N // 2 + 1 unseen items
+    assert recs.groupby("user_id").size().tolist() == [N // 2 + 1] * 2
+    assert recs.groupby("user_id")["rank"].max().tolist() == [N // 2 + 1] * 2
+    assert np.isfinite(recs["score"]).all()
+    seen = set(map(tuple, X.to_numpy()))
+    assert not any((u, i) in seen for u, i in recs[["user_id", "item_id"]].to_numpy())
+
+
+@pytest.mark.parametrize("k", [0, -1, True, 2.0, "3", None])
+def test_k_must_be_a_positive_int(checkerboard, k):
+    _, model = checkerboard
+    for method in (model.recommend, model.similar_items):
+        with pytest.raises(ValueError, match=f"k must be a positive int; got {k!r}"):
+            method([0], k=k)
+
+
+def test_missing_user_ids_and_an_empty_candidate_table_are_refused(checkerboard):
+    _, model = checkerboard
+    for users, shown in (([0, np.nan], "nan at position 1"), ([None], "None at position 0")):
+        with pytest.raises(ValueError, match=f"The user ids include a missing value \\({shown}"):
+            model.recommend(users)
+    empty = pd.DataFrame({"item_id": pd.Series([], dtype=int)})
+    with pytest.raises(ValueError, match="The item table is empty"):
+        model.recommend([0], items=empty)
+    with pytest.raises(ValueError, match="The item ids include a missing value"):
+        model.similar_items([np.nan])
+
+
+def test_an_item_is_never_its_own_neighbour(checkerboard):
+    _, model = checkerboard
+    similar = model.similar_items([0, 1], k=N + 5)
+    assert similar.groupby("item_id").size().tolist() == [N - 1] * 2
+    assert (similar["item_id"] != similar["similar_item_id"]).all()
+    assert np.isfinite(similar["similarity"]).all()
+
+
 def test_similar_items_share_the_parity(checkerboard):
     _, model = checkerboard
     similar = model.similar_items([0, 1], k=5)
@@ -113,8 +152,13 @@ def test_ranking_task_choice_and_blends(with_features):
         model.recommend([0], task="category")
     with pytest.raises(ValueError, match="task='clicks' is not a task"):
         model.recommend([0], task="clicks")
-    with pytest.raises(ValueError, match="k must be an int >= 1"):
+    with pytest.raises(ValueError, match="k must be a positive int"):
         model.recommend([0], k=0)
+    for weight in (np.nan, -1.0, np.inf, "1"):
+        with pytest.raises(ValueError, match="weight of task 'like' in the `task` blend must be"):
+            model.recommend([0], task={"interacted": 1.0, "like": weight})
+    with pytest.raises(ValueError, match="needs at least one weight > 0"):
+        model.recommend([0], task={"interacted": 0.0})
 
 
 def test_recommend_needs_ids_and_survives_pickling(with_features, interactions):
