@@ -389,6 +389,18 @@ class MultiTaskRecommender(BaseEstimator):
         -------
         self : MultiTaskRecommender
             The fitted estimator.
+
+        Raises
+        ------
+        FloatingPointError
+            When the training loss becomes NaN or infinite (lower ``lr``).
+
+        Notes
+        -----
+        The fitted state changes only once training has succeeded: after an error, a fitted
+        model predicts as before. A ``KeyboardInterrupt`` after the first epoch ends training
+        with a warning and keeps what was learned (with early stopping, the best epoch's
+        weights); in the first epoch it propagates and nothing changes.
         """
         declared = check_tasks(self.tasks)
         head = self._head_params()
