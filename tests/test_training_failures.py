@@ -1,5 +1,7 @@
 """Training that fails: a diverging loss is an error, an interrupted fit says what it kept."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -61,3 +63,14 @@ def test_an_interrupt_in_the_first_epoch_keeps_the_previous_model(fitted, intera
     with pytest.raises(KeyboardInterrupt, match="interrupted in its first epoch"):
         fitted.set_params(callbacks=[InterruptAt(1)]).fit(X, y)
     pd.testing.assert_frame_equal(fitted.predict_tasks(X), before)
+
+
+def test_early_stopping_is_no_interruption(interactions):
+    """skorch's EarlyStopping ends training by raising KeyboardInterrupt: no warning then."""
+    X, y = interactions
+    model = MultiTaskRecommender(tasks=TASKS, max_epochs=100, patience=1, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.fit(X, y)
+    assert len(model.net_.history) < 100
+    assert not model.net_.interrupted

@@ -8,7 +8,7 @@ from itertools import pairwise
 import numpy as np
 import torch
 from skorch import NeuralNet
-from skorch.callbacks import Callback
+from skorch.callbacks import Callback, EarlyStopping
 from skorch.utils import to_tensor
 from torch import nn
 from torch.utils.data import Subset
@@ -64,8 +64,15 @@ class MultiTaskNet(NeuralNet):
         try:
             return super().fit_loop(X, y, epochs=epochs, **fit_params)
         except KeyboardInterrupt:
-            self.interrupted = True
+            # skorch's EarlyStopping stops training by raising KeyboardInterrupt too
+            self.interrupted = not self._stopped_early()
             raise
+
+    def _stopped_early(self) -> bool:
+        return any(
+            isinstance(callback, EarlyStopping) and callback.misses_ == callback.patience
+            for _, callback in self.callbacks_
+        )
 
     @property
     def completed_epochs(self) -> int:
