@@ -12,13 +12,18 @@ from skorch.dataset import ValidSplit
 
 from skmtrec import MultiTaskRecommender
 from skmtrec.datasets import make_interactions
+from skmtrec.nn import _history
 from skmtrec.nn._history import Histories, History
 
 from .conftest import movielens_xy
 
 
-@pytest.fixture
-def history():
+@pytest.fixture(params=["gathered", "one product"])
+def history(request, monkeypatch):
+    """A batch pools its owners' entries gathered, or through one sparse product over every
+    owner once it holds enough of them: the two paths must agree."""
+    share = 0 if request.param == "gathered" else 10**9
+    monkeypatch.setattr(_history, "_FULL_PRODUCT_SHARE", share)
     # user 1 rated items 2 and 3 (item 2 twice: the first row's label is kept), user 2 item 1
     rows = Histories(
         owners=np.array([1, 1, 2, 1]),
@@ -69,6 +74,26 @@ def test_a_rows_own_item_is_left_out_of_its_users_history(history):
         ]
     )
     torch.testing.assert_close(pooled, expected)
+
+
+def test_both_pooling_paths_give_the_same_gradients(monkeypatch):
+    rng = np.random.default_rng(0)
+    rows = Histories(
+        rng.integers(1, 30, 400), rng.integers(1, 50, 400), rng.normal(size=(400, 2)), 30, 50
+    )
+    owners, leave_out = (
+        torch.as_tensor(rng.integers(0, 31, 64)),
+        torch.as_tensor(rng.integers(0, 51, 64)),
+    )
+    gradients = []
+    for share in (0, 10**9):
+        monkeypatch.setattr(_history, "_FULL_PRODUCT_SHARE", share)
+        torch.manual_seed(0)
+        module = History(n_members=50, n_values=2, embedding_dim=8, arrays=rows.arrays())
+        module.reset_parameters()
+        module(owners, leave_out).pow(2).sum().backward()
+        gradients.append(module.table.weight.grad)
+    torch.testing.assert_close(gradients[0], gradients[1])
 
 
 @pytest.fixture(scope="module")

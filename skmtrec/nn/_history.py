@@ -59,6 +59,12 @@ class Histories:
         return Histories(self.members, self.owners, self.values, self.n_members, self.n_owners)
 
 
+# Pool through one sparse product over every owner's history once a batch's owners hold at least
+# 1/_FULL_PRODUCT_SHARE of the entries: the product costs ~20x less per entry than gathering (on
+# MovieLens u1.base, every batch with its sampled negatives touches nearly every item).
+_FULL_PRODUCT_SHARE = 8
+
+
 class History(nn.Module):
     """Pools each owner's history (a user's items, an item's users) into a vector of width
     ``embedding_dim``.
@@ -82,6 +88,7 @@ class History(nn.Module):
         self.table = nn.Embedding(n_members + 1, embedding_dim * (1 + n_values))
         for name in ("indptr", "members", "values", "keys"):
             self.register_buffer(name, None, persistent=False)
+        self._matrix = self._matrix_of = None  # _weights_matrix() of the members it was built for
         if arrays is not None:
             self.set_arrays(arrays)
 
@@ -137,6 +144,45 @@ class History(nn.Module):
         weights = torch.cat([torch.ones_like(values[:, :1]), values], dim=1)
         return (rows * weights.unsqueeze(2)).sum(1)
 
+    def _gathered_sums(self, distinct, starts, lengths) -> torch.Tensor:
+        """Each distinct owner's sum of entry vectors, from its own entries only."""
+        device = distinct.device
+        owner = torch.repeat_interleave(torch.arange(len(distinct), device=device), lengths)
+        first = torch.cumsum(lengths, 0) - lengths
+        entry = torch.arange(len(owner), device=device) - first[owner] + starts[owner]
+        vectors = self._entries(self.members[entry], self.values[entry])
+        return vectors.new_zeros((len(distinct), self.embedding_dim)).index_add_(0, owner, vectors)
+
+    def _all_sums(self) -> torch.Tensor:
+        """Every owner's sum of entry vectors, as one sparse product of the histories and the
+        table: an entry's vector is a weighted sum of its member's rows (weights 1 and its
+        labels), so the sums are ``A @ rows`` with A holding those weights."""
+        if self._matrix is None or self._matrix_of is not self.members:
+            self._matrix, self._matrix_of = self._weights_matrix(), self.members
+        rows = self.table.weight.view(-1, self.embedding_dim)
+        return torch.sparse.mm(self._matrix, rows)
+
+    def _weights_matrix(self) -> torch.Tensor:
+        """(owners, members x (1 + n_values)) sparse: entry (o, m * (1 + v) + k) is 1 for k = 0
+        and the k-th label of o's entry m otherwise."""
+        width = 1 + self.n_values
+        n_owners = len(self.indptr) - 1
+        owners = torch.repeat_interleave(
+            torch.arange(n_owners, device=self.members.device), self.indptr.diff()
+        )
+        weights = torch.cat([self.values.new_ones((len(self.values), 1)), self.values], dim=1)
+        rows = owners.repeat_interleave(width)
+        columns = (self.members[:, None] * width + torch.arange(width, device=rows.device)).reshape(
+            -1
+        )
+        matrix = torch.sparse_coo_tensor(
+            torch.stack([rows, columns]),
+            weights.reshape(-1),
+            (n_owners, (self.n_members + 1) * width),
+            check_invariants=False,  # valid by construction: CSR arrays of known codes
+        )
+        return matrix.coalesce()
+
     def forward(self, owners: torch.Tensor, leave_out: torch.Tensor | None = None) -> torch.Tensor:
         """Pooled history per row of ``owners``; with ``leave_out`` (member codes), each row's
         own member is left out of its owner's history."""
@@ -145,11 +191,10 @@ class History(nn.Module):
         distinct, row_owner = torch.unique(owners, return_inverse=True)
         starts = self.indptr[distinct]
         lengths = self.indptr[distinct + 1] - starts
-        owner = torch.repeat_interleave(torch.arange(len(distinct), device=owners.device), lengths)
-        first = torch.cumsum(lengths, 0) - lengths
-        entry = torch.arange(len(owner), device=owners.device) - first[owner] + starts[owner]
-        vectors = self._entries(self.members[entry], self.values[entry])
-        sums = vectors.new_zeros((len(distinct), self.embedding_dim)).index_add_(0, owner, vectors)
+        if _FULL_PRODUCT_SHARE * int(lengths.sum()) >= len(self.members):
+            sums = self._all_sums().index_select(0, distinct)
+        else:
+            sums = self._gathered_sums(distinct, starts, lengths)
         # index_select: its backward adds in a fixed order (indexing's may add atomically)
         pooled, n = sums.index_select(0, row_owner), lengths[row_owner].float()
         if leave_out is not None and len(self.keys):
