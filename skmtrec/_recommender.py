@@ -435,7 +435,7 @@ class MultiTaskRecommender(BaseEstimator):
             torch.manual_seed(seed)
             net.fit(inputs, y_encoded)
         if net.interrupted:
-            _warn_interrupted(net.completed_epochs)
+            _after_interrupt(net.completed_epochs)
         if histories and split is not None:  # the validation rows join
             net.module_.set_history({role: h.arrays() for role, h in histories.items()})
 
@@ -972,9 +972,9 @@ def _check_callbacks(callbacks) -> None:
             )
 
 
-def _warn_interrupted(completed: int) -> None:
-    """A KeyboardInterrupt in the first epoch leaves nothing to keep: the estimator stays as it
-    was. Later, the model keeps what it learned, and says so."""
+def _after_interrupt(completed: int) -> None:
+    """After a KeyboardInterrupt: in the first epoch there is nothing to keep, so it propagates
+    and the estimator stays as it was; later, the model keeps what it learned, with a warning."""
     if completed == 0:
         raise KeyboardInterrupt("Training was interrupted in its first epoch; nothing was fitted.")
     warnings.warn(
