@@ -39,6 +39,7 @@ from .nn._net import (
 )
 
 _PREDICT_BATCH_SIZE = 8192
+_UNIT_PARAMETERS = ("bottom_units", "tower_units", "expert_units")
 _BALANCING_LR_FACTOR = 10.0
 
 
@@ -495,12 +496,10 @@ class MultiTaskRecommender(BaseEstimator):
     def _head_params(self) -> dict:
         """The arguments of the head chosen by ``architecture``: the parameters its class
         names. Every layer-size parameter is checked, used by this head or not."""
-        for name in ("bottom_units", "tower_units", "expert_units"):
-            _units(name, getattr(self, name))
+        units = {name: _units(name, getattr(self, name)) for name in _UNIT_PARAMETERS}
         params = {"architecture": self.architecture}
         for name in HEADS[self.architecture].hyperparameters:
-            value = getattr(self, name)
-            params[name] = _units(name, value) if name.endswith("_units") else value
+            params[name] = units[name] if name in units else getattr(self, name)
         return params
 
     def _make_net(self, spec, tasks, catalog, inputs, split, seed, histories) -> MultiTaskNet:

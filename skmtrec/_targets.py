@@ -45,8 +45,7 @@ def targets_frame(y, n_samples: int, tasks: Mapping[str, str] | None) -> pd.Data
         )
     frame.columns = [str(c) for c in frame.columns]
     check_unique_columns(frame, "y")
-    if _has_object_columns(frame):
-        frame = frame.infer_objects()  # object arrays: a column of numbers is read as numbers
+    frame = frame.infer_objects()  # from object arrays: a column of numbers is read as numbers
     if tasks is None:
         return frame
     declared, given = list(tasks), list(frame.columns)
@@ -79,10 +78,6 @@ def _as_array(y) -> np.ndarray:
             "array of shape (n_samples, n_tasks)."
         )
     return arr
-
-
-def _has_object_columns(frame: pd.DataFrame) -> bool:
-    return any(pd.api.types.is_object_dtype(dtype) for dtype in frame.dtypes)
 
 
 def _single_name(tasks: Mapping[str, str] | None) -> str:

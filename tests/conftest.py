@@ -1,5 +1,6 @@
 import json
 import os
+import subprocess
 
 import numpy as np
 import pandas as pd
@@ -76,3 +77,14 @@ def encode_calls(monkeypatch):
 
     monkeypatch.setattr(SentenceEmbedder, "_load_model", load)
     return calls
+
+
+def run_workers(command: list[str], n: int, timeout: float = 600) -> None:
+    """Runs ``command`` in ``n`` processes at once; each must succeed (its stderr shown if not)."""
+    workers = [
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(n)
+    ]
+    outputs = [w.communicate(timeout=timeout) for w in workers]
+    for worker, (_out, err) in zip(workers, outputs, strict=True):
+        assert worker.returncode == 0, err[-2000:]

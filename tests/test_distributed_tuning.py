@@ -12,6 +12,7 @@ from pathlib import Path
 import optuna
 import pytest
 
+from .conftest import run_workers
 from .test_examples import EXAMPLES, load
 
 
@@ -63,13 +64,7 @@ def test_two_workers_share_a_study_on_postgresql(postgres_url, movielens):
         *("--storage", postgres_url, "--n-trials", "2", "--folds", "1"),
         *("--rows", "3000", "--max-epochs", "3"),
     ]
-    workers = [
-        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for _ in range(2)
-    ]
-    outputs = [w.communicate(timeout=600) for w in workers]
-    for worker, (_out, err) in zip(workers, outputs, strict=True):
-        assert worker.returncode == 0, err[-2000:]
+    run_workers(command, 2)
 
     study = example.load_study(postgres_url)  # a new handle: what the server holds
     assert sorted(t.number for t in study.trials) == [0, 1, 2, 3]

@@ -1,11 +1,11 @@
 """Optuna tunes the title Pipeline: pruning by epoch, a resumable SQLite study, two processes."""
 
-import subprocess
 import sys
 
 import optuna
 import pytest
 
+from .conftest import run_workers
 from .test_examples import EXAMPLES, load
 
 example = load("optuna_text_pipeline")
@@ -54,13 +54,7 @@ def test_two_processes_add_trials_to_the_same_study(tmp_path, movielens):
         "--cache-dir",
         str(tmp_path / "embeddings"),
     ]
-    workers = [
-        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for _ in range(2)
-    ]
-    outputs = [w.communicate(timeout=600) for w in workers]
-    for worker, (_out, err) in zip(workers, outputs, strict=True):
-        assert worker.returncode == 0, err[-2000:]
+    run_workers(command, 2)
     study = example.load_study(storage)
     assert sorted(t.number for t in study.trials) == [0, 1, 2, 3]
     assert all(t.state.is_finished() for t in study.trials)

@@ -141,8 +141,7 @@ class History(nn.Module):
         rows = self.table(members).view(len(members), 1 + self.n_values, self.embedding_dim)
         if not self.n_values:
             return rows[:, 0]
-        weights = torch.cat([torch.ones_like(values[:, :1]), values], dim=1)
-        return (rows * weights.unsqueeze(2)).sum(1)
+        return (rows * _with_one(values).unsqueeze(2)).sum(1)
 
     def _gathered_sums(self, distinct, starts, lengths) -> torch.Tensor:
         """Each distinct owner's sum of entry vectors, from its own entries only."""
@@ -166,19 +165,15 @@ class History(nn.Module):
         """(owners, members x (1 + n_values)) sparse: entry (o, m * (1 + v) + k) is 1 for k = 0
         and the k-th label of o's entry m otherwise."""
         width = 1 + self.n_values
-        n_owners = len(self.indptr) - 1
-        owners = torch.repeat_interleave(
-            torch.arange(n_owners, device=self.members.device), self.indptr.diff()
-        )
-        weights = torch.cat([self.values.new_ones((len(self.values), 1)), self.values], dim=1)
+        owners = self.keys // (self.n_members + 1)  # keys are owner * (n_members + 1) + member
         rows = owners.repeat_interleave(width)
         columns = (self.members[:, None] * width + torch.arange(width, device=rows.device)).reshape(
             -1
         )
         matrix = torch.sparse_coo_tensor(
             torch.stack([rows, columns]),
-            weights.reshape(-1),
-            (n_owners, (self.n_members + 1) * width),
+            _with_one(self.values).reshape(-1),
+            (len(self.indptr) - 1, (self.n_members + 1) * width),
             check_invariants=False,  # valid by construction: CSR arrays of known codes
         )
         return matrix.coalesce()
@@ -204,3 +199,8 @@ class History(nn.Module):
             pooled = pooled - own.unsqueeze(1) * self._entries(self.members[at], self.values[at])
             n = n - own
         return pooled * n.clamp(min=1).rsqrt().unsqueeze(1)
+
+
+def _with_one(values: torch.Tensor) -> torch.Tensor:
+    """An entry's weights on its member's rows: 1 on the first, then its labels."""
+    return torch.cat([values.new_ones((len(values), 1)), values], dim=1)
