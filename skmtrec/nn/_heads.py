@@ -21,6 +21,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+from ._activation import ReLUDropout
 from ._inputs import PairInput, apply_linear, as_tensor
 
 
@@ -33,14 +34,14 @@ class MLP(nn.Module):
         for n_out in units:
             self.layers.append(nn.Linear(n_in, n_out))
             n_in = n_out
-        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.activation = ReLUDropout(dropout)
         self.n_out = n_in
 
     def forward(self, x: torch.Tensor | PairInput) -> torch.Tensor:
         if not self.layers:
             return as_tensor(x)
         for j, layer in enumerate(self.layers):
-            x = self.dropout(torch.relu(apply_linear(layer, x) if j == 0 else layer(x)))
+            x = self.activation(apply_linear(layer, x) if j == 0 else layer(x))
         return x
 
     @property
@@ -78,16 +79,16 @@ class Experts(nn.Module):
         self.n, self.units, self.own_inputs = n, tuple(units), own_inputs
         self.first = GroupLinear(n, n_in, units[0]) if own_inputs else nn.Linear(n_in, n * units[0])
         self.layers = nn.ModuleList(GroupLinear(n, a, b) for a, b in pairwise(units))
-        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.activation = ReLUDropout(dropout)
 
     def forward(self, x: torch.Tensor | PairInput) -> torch.Tensor:
         if self.own_inputs:
             h = self.first(x)
         else:
             h = apply_linear(self.first, x).reshape(-1, self.n, self.units[0])
-        h = self.dropout(torch.relu(h))
+        h = self.activation(h)
         for layer in self.layers:
-            h = self.dropout(torch.relu(layer(h)))
+            h = self.activation(layer(h))
         return h
 
     def last_weights(self) -> torch.Tensor:
