@@ -118,6 +118,13 @@ class MultiTaskRecommender(BaseEstimator):
         Describe each item also by the users of its rows in fit and the labels they gave it,
         pooled into the item's vector as the user's history is (the row's own user left out
         while training). A new item has no history: its features place it. False turns it off.
+    history_sample : int or None, default=32
+        While training, a user's (item's) history longer than this may be pooled from this many
+        of its entries drawn at random per batch, weighted so that the pooled vector is an
+        unbiased estimate of the full one: a batch then reads at most this many entries per
+        user and item, so an epoch's cost grows with the rows, not with their square. Pooling
+        stays exact while that reads no more than 8 times what sampling would (every
+        MovieLens 100K fit), and always in predict and recommend. None: always exact.
     embedding_dim : int, default=64
         Width of the user and item id embeddings; the cap for categorical embeddings.
     architecture : {"shared_bottom", "mmoe", "ple"}, default="mmoe"
@@ -255,6 +262,7 @@ class MultiTaskRecommender(BaseEstimator):
         "user_history": ["boolean"],
         "history_col": [str],
         "item_history": ["boolean"],
+        "history_sample": [Interval(Integral, 1, None, closed="left"), None],
         "embedding_dim": [Interval(Integral, 1, None, closed="left")],
         "architecture": [StrOptions(set(HEADS))],
         "bottom_units": [tuple, list],
@@ -295,6 +303,7 @@ class MultiTaskRecommender(BaseEstimator):
         user_history=True,
         history_col="history",
         item_history=True,
+        history_sample=32,
         embedding_dim=64,
         architecture="mmoe",
         bottom_units=(128, 64),
@@ -331,6 +340,7 @@ class MultiTaskRecommender(BaseEstimator):
         self.user_history = user_history
         self.history_col = history_col
         self.item_history = item_history
+        self.history_sample = history_sample
         self.embedding_dim = embedding_dim
         self.architecture = architecture
         self.bottom_units = bottom_units
@@ -476,6 +486,7 @@ class MultiTaskRecommender(BaseEstimator):
             "content_components": self.content_components,
             "history_values": values.pop() if values else None,
             "history_sides": list(histories),
+            "history_sample": self.history_sample,
         }
 
     def _histories(self, tasks, inputs, y_encoded, encoder) -> dict[str, Histories]:
@@ -533,6 +544,9 @@ class MultiTaskRecommender(BaseEstimator):
             task_names=names,
             optimizer=torch.optim.AdamW,
             optimizer__weight_decay=self.weight_decay,
+            # one pass over each weight per step instead of about ten: a tenth of the time on
+            # large embedding tables, the same arithmetic
+            optimizer__fused=True,
             # The balancing's own parameters (log-variances, GradNorm's logits) are not decayed,
             # and move faster than the network: their optimum follows the falling task losses,
             # and at the network's rate it trailed by tens of epochs (a task weight of 1.0 where

@@ -109,6 +109,7 @@ def test_bad_fit_input_names_the_culprit_and_keeps_the_model(fitted, interaction
         ({"lr": -1.0}, "The 'lr' parameter"),
         ({"dropout": 1.5}, "The 'dropout' parameter"),
         ({"item_feature_shrinkage": -1.0}, "The 'item_feature_shrinkage' parameter"),
+        ({"history_sample": 0}, "The 'history_sample' parameter"),
         # checked whatever the head, before any torch call
         ({"bottom_units": (0,)}, r"`bottom_units` must be a tuple of positive ints"),
         ({"tower_units": (2.5,)}, r"`tower_units` must be a tuple of positive ints"),
@@ -126,6 +127,7 @@ def test_bad_fit_input_names_the_culprit_and_keeps_the_model(fitted, interaction
         "lr",
         "dropout",
         "shrinkage",
+        "history-sample",
         "bottom-units",
         "tower-units",
         "expert-units",
@@ -149,6 +151,7 @@ def test_bad_parameters_name_the_parameter(fitted, interactions, params, message
             lr=2e-3,
             dropout=0.1,
             item_feature_shrinkage=None,
+            history_sample=32,
             bottom_units=(128, 64),
             tower_units=(32,),
             expert_units=(64,),

@@ -96,6 +96,63 @@ def test_both_pooling_paths_give_the_same_gradients(monkeypatch):
     torch.testing.assert_close(gradients[0], gradients[1])
 
 
+def long_histories(sample):
+    """Owners 1-3 with 300, 40 and 2 entries, in a module that samples ``sample`` of them."""
+    rng = np.random.default_rng(0)
+    lengths = {1: 300, 2: 40, 3: 2}
+    owners = np.repeat(list(lengths), list(lengths.values()))
+    members = np.concatenate(
+        [rng.choice(np.arange(1, 401), n, replace=False) for n in lengths.values()]
+    )
+    rows = Histories(owners, members, rng.normal(size=(len(owners), 1)), 3, 400)
+    torch.manual_seed(0)
+    module = History(
+        n_members=400, n_values=1, embedding_dim=4, arrays=rows.arrays(), sample=sample
+    )
+    module.reset_parameters()
+    return module
+
+
+def test_a_sampled_history_is_an_unbiased_estimate_of_the_full_one(monkeypatch):
+    # sample whenever it reads fewer entries than the full product
+    monkeypatch.setattr(_history, "_FULL_PRODUCT_SHARE", 1)
+    module = long_histories(sample=8)
+    owners, leave_out = torch.tensor([1, 2, 3, 1]), torch.tensor([0, 0, 0, 0])
+    leave_out[3] = int(module.members[0])  # a row whose own item is in the history
+    module.eval()
+    exact = module(owners, leave_out).detach()
+    module.eval()
+    module.table.weight.grad = None
+    module(owners, leave_out).sum().backward()
+    exact_grad = module.table.weight.grad.clone()
+
+    module.train()
+    module.table.weight.grad = None
+    draws = torch.stack([module(owners, leave_out) for _ in range(3000)])
+    draws.sum().backward()
+    one = draws[0].detach()
+    mean, spread = draws.mean(0).detach(), draws.std(0).detach()
+    # an owner with no more entries than the sample is pooled exactly, every draw
+    torch.testing.assert_close(one[2], exact[2])
+    assert torch.all(draws[:, 2] == draws[0, 2])
+    # longer ones vary from draw to draw, around the exact vector (5 standard errors)
+    assert torch.all(spread[[0, 1, 3]] > 0)
+    assert torch.all((mean - exact).abs() <= 5 * spread / np.sqrt(3000) + 1e-6)
+    # and so do the gradients of the table's rows
+    grad = module.table.weight.grad / 3000
+    assert (grad - exact_grad).abs().max() < 0.1 * exact_grad.abs().max()
+
+
+def test_predict_pools_every_entry_however_long(monkeypatch):
+    monkeypatch.setattr(_history, "_FULL_PRODUCT_SHARE", 1)
+    sampled, exact = long_histories(sample=8), long_histories(sample=None)
+    sampled.eval()
+    owners = torch.tensor([1, 2, 3])
+    torch.testing.assert_close(sampled(owners), exact(owners))
+    exact.train()
+    torch.testing.assert_close(sampled(owners), exact(owners))
+
+
 @pytest.fixture(scope="module")
 def interactions():
     X, y = make_interactions(n_users=120, n_items=60, n_interactions=3000, random_state=0)

@@ -10,11 +10,20 @@ label times a second row; an owner's pooled vector is their sum scaled by ``1 / 
 SVD++ does. An owner with no history (unseen, code 0) pools to zero, the population. While
 training, a row's own item (user) is left out of its user's (item's) history, so that the model
 cannot learn to read the label from it.
+
+Reading every entry of a batch's owners costs more per batch as the data grow (on 10^7 rows an
+item has hundreds of users), so an epoch would cost the square of the rows. While training, an
+owner with more than ``sample`` entries can instead be pooled from ``sample`` of them drawn at
+random, each weighted by ``n / sample``: the sum is then an unbiased estimate of the full one, and
+a batch reads at most ``sample`` entries per owner. Pooling is exact whenever that reads fewer
+than ``1 / _FULL_PRODUCT_SHARE`` of the entries the full product reads, and always at predict
+time.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -80,15 +89,26 @@ class History(nn.Module):
     arrays : dict or None
         ``Histories.arrays()``; kept as buffers outside the state dict (they are data, not
         weights) and replaced by ``set_arrays``.
+    sample : int or None
+        While training, the entries drawn per owner when pooling exactly would read at least
+        ``_FULL_PRODUCT_SHARE`` times more (see the module's docstring); None: always exact.
     """
 
-    def __init__(self, n_members: int, n_values: int, embedding_dim: int, arrays=None):
+    def __init__(
+        self,
+        n_members: int,
+        n_values: int,
+        embedding_dim: int,
+        arrays=None,
+        sample: int | None = None,
+    ):
         super().__init__()
         self.n_members, self.n_values, self.embedding_dim = n_members, n_values, embedding_dim
+        self.sample = sample
         self.table = nn.Embedding(n_members + 1, embedding_dim * (1 + n_values))
         for name in ("indptr", "members", "values", "keys"):
             self.register_buffer(name, None, persistent=False)
-        self._matrix = self._matrix_of = None  # _weights_matrix() of the members it was built for
+        self._matrix = self._matrix_of = None  # _weights_matrices() of the members built for
         if arrays is not None:
             self.set_arrays(arrays)
 
@@ -152,18 +172,44 @@ class History(nn.Module):
         vectors = self._entries(self.members[entry], self.values[entry])
         return vectors.new_zeros((len(distinct), self.embedding_dim)).index_add_(0, owner, vectors)
 
+    def _sampled_sums(self, starts, lengths, drawn) -> torch.Tensor:
+        """Each owner's sum of entry vectors, estimated from ``drawn`` entries: all of them for
+        an owner with no more, else that many drawn with replacement, each weighted by
+        ``length / drawn`` (unbiased). One sparse product, rows in owner order (CSR)."""
+        device = starts.device
+        owner = torch.repeat_interleave(torch.arange(len(starts), device=device), drawn)
+        slot = torch.arange(len(owner), device=device) - (torch.cumsum(drawn, 0) - drawn)[owner]
+        length = lengths[owner]
+        over = length > drawn[owner]
+        random = (torch.rand(len(owner), device=device) * length).long().clamp(max=length - 1)
+        entry = starts[owner] + torch.where(over, random, slot)
+        weight = torch.where(over, length / drawn[owner], 1.0).to(self.values.dtype)
+        width = 1 + self.n_values
+        columns = self.members[entry, None] * width + torch.arange(width, device=device)
+        crow = torch.cat([drawn.new_zeros(1), torch.cumsum(drawn * width, 0)])
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Sparse CSR tensor support is in beta")
+            matrix = torch.sparse_csr_tensor(
+                crow,
+                columns.reshape(-1),
+                (_with_one(self.values[entry]) * weight.unsqueeze(1)).reshape(-1),
+                (len(starts), (self.n_members + 1) * width),
+                check_invariants=False,  # valid by construction; duplicate columns add up
+            )
+        return matrix @ self.table.weight.view(-1, self.embedding_dim)
+
     def _all_sums(self) -> torch.Tensor:
         """Every owner's sum of entry vectors, as one sparse product of the histories and the
         table: an entry's vector is a weighted sum of its member's rows (weights 1 and its
         labels), so the sums are ``A @ rows`` with A holding those weights."""
         if self._matrix is None or self._matrix_of is not self.members:
-            self._matrix, self._matrix_of = self._weights_matrix(), self.members
+            self._matrix, self._matrix_of = self._weights_matrices(), self.members
         rows = self.table.weight.view(-1, self.embedding_dim)
-        return torch.sparse.mm(self._matrix, rows)
+        return _SparseProduct.apply(rows, *self._matrix)
 
-    def _weights_matrix(self) -> torch.Tensor:
-        """(owners, members x (1 + n_values)) sparse: entry (o, m * (1 + v) + k) is 1 for k = 0
-        and the k-th label of o's entry m otherwise."""
+    def _weights_matrices(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """A, (owners, members x (1 + n_values)) in CSR, and its transpose in CSR: entry
+        (o, m * (1 + v) + k) is 1 for k = 0 and the k-th label of o's entry m otherwise."""
         width = 1 + self.n_values
         owners = self.keys // (self.n_members + 1)  # keys are owner * (n_members + 1) + member
         rows = owners.repeat_interleave(width)
@@ -175,8 +221,10 @@ class History(nn.Module):
             _with_one(self.values).reshape(-1),
             (len(self.indptr) - 1, (self.n_members + 1) * width),
             check_invariants=False,  # valid by construction: CSR arrays of known codes
-        )
-        return matrix.coalesce()
+        ).coalesce()
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Sparse CSR tensor support is in beta")
+            return matrix.to_sparse_csr(), matrix.t().coalesce().to_sparse_csr()
 
     def forward(self, owners: torch.Tensor, leave_out: torch.Tensor | None = None) -> torch.Tensor:
         """Pooled history per row of ``owners``; with ``leave_out`` (member codes), each row's
@@ -186,7 +234,12 @@ class History(nn.Module):
         distinct, row_owner = torch.unique(owners, return_inverse=True)
         starts = self.indptr[distinct]
         lengths = self.indptr[distinct + 1] - starts
-        if _FULL_PRODUCT_SHARE * int(lengths.sum()) >= len(self.members):
+        drawn = None
+        if self.training and self.sample is not None:
+            drawn = lengths.clamp(max=self.sample)
+        if drawn is not None and _FULL_PRODUCT_SHARE * int(drawn.sum()) < len(self.members):
+            sums = self._sampled_sums(starts, lengths, drawn)
+        elif _FULL_PRODUCT_SHARE * int(lengths.sum()) >= len(self.members):
             sums = self._all_sums().index_select(0, distinct)
         else:
             sums = self._gathered_sums(distinct, starts, lengths)
@@ -199,6 +252,23 @@ class History(nn.Module):
             pooled = pooled - own.unsqueeze(1) * self._entries(self.members[at], self.values[at])
             n = n - own
         return pooled * n.clamp(min=1).rsqrt().unsqueeze(1)
+
+
+class _SparseProduct(torch.autograd.Function):
+    """``matrix @ dense`` with its gradient through the transpose kept beside it: torch's own
+    backward of a sparse product transposes and sorts the matrix at every step."""
+
+    @staticmethod
+    def forward(dense, matrix, transposed):
+        return matrix @ dense
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.transposed = inputs[2]
+
+    @staticmethod
+    def backward(ctx, grad):
+        return ctx.transposed @ grad, None, None
 
 
 def _with_one(values: torch.Tensor) -> torch.Tensor:

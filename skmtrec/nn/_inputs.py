@@ -65,6 +65,9 @@ class InputLayer(nn.Module):
         The sides that pool a history.
     history : dict or None
         ``{side: CSR arrays}`` (``Histories.arrays()``) of each side in ``history_sides``.
+    history_sample : int or None
+        While training, the entries a long history may be pooled from (``History``'s
+        ``sample``); None: always every entry.
     content_components : int or None
         A side with more numeric columns than this (a text embedding, say) takes them through a
         fixed projection onto that many components (``content_projections``); None: never.
@@ -88,6 +91,7 @@ class InputLayer(nn.Module):
         history_values: int | None = None,
         history_sides: Sequence[str] = ("user",),
         history=None,
+        history_sample: int | None = None,
         content_components: int | None = None,
         content_projections=None,
     ):
@@ -109,7 +113,9 @@ class InputLayer(nn.Module):
             members = {"user": n_items, "item": n_users}
             for role in history_sides:
                 arrays = None if history is None else history[role]
-                self.histories[role] = History(members[role], history_values, embedding_dim, arrays)
+                self.histories[role] = History(
+                    members[role], history_values, embedding_dim, arrays, history_sample
+                )
         self.categorical_embeddings = nn.ModuleList(
             nn.Embedding(c + 1, categorical_embedding_dim(c, embedding_dim)) for c in cardinalities
         )
