@@ -237,12 +237,14 @@ class History(nn.Module):
         drawn = None
         if self.training and self.sample is not None:
             drawn = lengths.clamp(max=self.sample)
-        if drawn is not None and _FULL_PRODUCT_SHARE * int(drawn.sum()) < len(self.members):
-            sums = self._sampled_sums(starts, lengths, drawn)
-        elif _FULL_PRODUCT_SHARE * int(lengths.sum()) >= len(self.members):
-            sums = self._all_sums().index_select(0, distinct)
-        else:
-            sums = self._gathered_sums(distinct, starts, lengths)
+        # sparse products have no bfloat16 kernels: pooling stays in float32 under autocast
+        with torch.autocast(owners.device.type, enabled=False):
+            if drawn is not None and _FULL_PRODUCT_SHARE * int(drawn.sum()) < len(self.members):
+                sums = self._sampled_sums(starts, lengths, drawn)
+            elif _FULL_PRODUCT_SHARE * int(lengths.sum()) >= len(self.members):
+                sums = self._all_sums().index_select(0, distinct)
+            else:
+                sums = self._gathered_sums(distinct, starts, lengths)
         # index_select: its backward adds in a fixed order (indexing's may add atomically)
         pooled, n = sums.index_select(0, row_owner), lengths[row_owner].float()
         if leave_out is not None and len(self.keys):

@@ -53,10 +53,65 @@ class MultiTaskNet(NeuralNet):
     average per epoch.
     """
 
-    def __init__(self, *args, task_names=(), **kwargs):
+    def __init__(self, *args, task_names=(), accelerator=None, autocast=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.task_names = task_names
+        self.accelerator = accelerator
+        self.autocast = autocast
         self.interrupted = False
+
+    # Data-parallel training (an ``accelerate.Accelerator`` over several processes): every
+    # process holds the whole data and the same weights; each reads its share of every training
+    # batch (rows rank, rank + world, ...), the gradients are averaged before each step, so the
+    # weights stay identical, and each batch's losses are recorded for the whole batch, so that
+    # every process keeps the same history. Validation is not split: every process scores all
+    # of it with the same weights, and early stopping decides alike everywhere.
+    @property
+    def world_size(self) -> int:
+        return 1 if self.accelerator is None else self.accelerator.num_processes
+
+    def initialize(self):
+        super().initialize()
+        if self.world_size > 1:
+            from accelerate.utils import broadcast
+
+            # the main process's weights and shuffling seed, whatever each process drew
+            for parameter in self.module_.parameters():
+                parameter.data.copy_(broadcast(parameter.data.clone(), from_process=0))
+            seed = torch.randint(0, 2**62, (1,), device=self.accelerator.device)
+            self.shuffle_seed_ = int(broadcast(seed, from_process=0).item())
+        return self
+
+    def infer(self, x, **fit_params):
+        if self.autocast is None:
+            return super().infer(x, **fit_params)
+        with torch.autocast(torch.device(self.device).type, dtype=self.autocast):
+            outputs = super().infer(x, **fit_params)
+        return tuple(out.float() for out in outputs)
+
+    def get_iterator(self, dataset, training=False):
+        iterator = super().get_iterator(dataset, training=training)
+        if training and self.world_size > 1:
+            iterator.shard = (self.accelerator.process_index, self.world_size)
+            # the same order in every process, another each epoch
+            epoch = len(self.history)
+            iterator.generator = torch.Generator().manual_seed(self.shuffle_seed_ + epoch)
+        return iterator
+
+    def _sum_over_processes(self, tensor: torch.Tensor) -> torch.Tensor:
+        from accelerate.utils import reduce
+
+        return reduce(tensor, reduction="sum")
+
+    def _average_gradients(self) -> None:
+        parameters = [p for p in self.module_.parameters() if p.requires_grad]
+        for p in parameters:
+            if p.grad is None:  # the same parameters in every process, whatever its rows
+                p.grad = torch.zeros_like(p)
+        flat = torch.cat([p.grad.reshape(-1) for p in parameters])
+        flat = self._sum_over_processes(flat) / self.world_size
+        for p, grad in zip(parameters, flat.split([p.numel() for p in parameters]), strict=True):
+            p.grad.copy_(grad.view_as(p))
 
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
         # skorch ends training quietly on a KeyboardInterrupt; note it, so the estimator can say so
@@ -83,7 +138,13 @@ class MultiTaskNet(NeuralNet):
     # softmax's logits over the catalog); prediction gets one score per row.
     def train_step_single(self, batch, **fit_params):
         with self.module_.training_loss_form():
-            return super().train_step_single(batch, **fit_params)
+            step = super().train_step_single(batch, **fit_params)
+        if self.world_size > 1:
+            self._average_gradients()
+            # the whole batch's loss, as one process would have recorded it
+            loss = step["loss"].detach().reshape(1)
+            step["loss"] = (self._sum_over_processes(loss) / self.world_size)[0]
+        return step
 
     def validation_step(self, batch, **fit_params):
         with self.module_.training_loss_form():
@@ -93,9 +154,16 @@ class MultiTaskNet(NeuralNet):
         y_true = to_tensor(y_true, device=self.device)
         losses, counts = self.criterion_(y_pred, y_true)
         prefix = "train" if training else "valid"
-        for name, loss, count in zip(self.task_names, losses, counts, strict=True):
+        recorded, present = losses.detach(), counts
+        if training and self.world_size > 1:
+            # each task's loss over the whole batch: its present labels in every process
+            totals = torch.stack([recorded * counts, counts.to(recorded.dtype)])
+            totals = self._sum_over_processes(totals)
+            present = totals[1]
+            recorded = totals[0] / present.clamp(min=1)
+        for name, loss, count in zip(self.task_names, recorded.tolist(), present, strict=True):
             if count > 0:
-                self.history.record_batch(f"{prefix}_{name}_loss", loss.item())
+                self.history.record_batch(f"{prefix}_{name}_loss", loss)
         balancing = self.module_.balancing
         if training:
             return balancing.training_loss(losses, counts > 0, self.module_)
@@ -150,7 +218,8 @@ class ArrayBatchIterator:
 
     It replaces torch's ``DataLoader`` as skorch's ``iterator_train`` and ``iterator_valid``:
     the net's data are a dict of arrays with one row per interaction, so a batch is one fancy
-    index per array. Shuffling draws from torch's global generator, which the estimator seeds.
+    index per array. Shuffling draws from torch's global generator, which the estimator seeds
+    (from ``generator`` where one is set).
     """
 
     def __init__(self, dataset, batch_size: int = 1024, shuffle: bool = False, negatives=None, **_):
@@ -158,6 +227,10 @@ class ArrayBatchIterator:
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.negatives = negatives
+        # data-parallel training: this process's (rank, world size), and a generator that
+        # shuffles alike in every process
+        self.shard: tuple[int, int] | None = None
+        self.generator: torch.Generator | None = None
 
     def _arrays(self):
         dataset, rows = self.dataset, None
@@ -177,11 +250,14 @@ class ArrayBatchIterator:
     def __iter__(self):
         X, y, rows = self._arrays()
         if self.shuffle:
-            rows = rows[torch.randperm(len(rows))]
+            rows = rows[torch.randperm(len(rows), generator=self.generator)]
         # validation batches get the same negatives every epoch, so their loss compares
         generator = None if self.shuffle else torch.Generator().manual_seed(0)
         for start in range(0, len(rows), self.batch_size):
             batch = rows[start : start + self.batch_size]
+            if self.shard is not None:
+                rank, world = self.shard
+                batch = batch[rank::world]
             X_batch = {k: v[batch] for k, v in X.items()}
             y_batch = None if y is None else y[batch]
             if self.negatives is not None and y_batch is not None:
