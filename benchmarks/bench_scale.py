@@ -1,0 +1,174 @@
+"""Scale past one process: a 10^7-row epoch with 1 and 2 data-parallel processes, and a
+projection to 8 GPUs and 10^9 rows.
+
+    python benchmarks/bench_scale.py [--rows 10000000] [--batches 40]
+
+Each configuration runs in fresh processes started by ``torchrun`` (gloo on the CPU): the
+default model (``distributed=True``) on ``make_interactions`` with 100,000 users and 20,000
+items. An epoch at this size takes tens of minutes, so the time per batch is measured over
+``--batches`` batches after 5 warm-up ones, and the epoch is that times the batches in it (the
+per-batch cost is the same all through an epoch: shuffled rows, sampled histories). Each
+process gets an equal share of the cores. Prints markdown tables and writes them to
+benchmarks/results/scale.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import DEFAULTS, machine, write
+
+WARM_UP = 5
+N_USERS, N_ITEMS = 100_000, 20_000
+
+
+def worker(rows: int, batches: int) -> None:
+    """In each process of a launch: fit until ``WARM_UP + batches`` batches, time the last."""
+    from skorch.callbacks import Callback
+
+    from skmtrec import MultiTaskRecommender
+    from skmtrec.datasets import make_interactions
+
+    world = int(os.environ.get("WORLD_SIZE", 1))
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
+    X, y = make_interactions(n_users=N_USERS, n_items=N_ITEMS, n_interactions=rows, random_state=0)
+    X, y = X.drop(columns="item_text"), y[["rating"]]
+
+    class Timer(Callback):
+        def initialize(self):
+            self.seen, self.seconds, self.weights = 0, None, 0
+            return self
+
+        def on_train_begin(self, net, **kwargs):
+            self.weights = sum(p.numel() for p in net.module_.parameters())
+
+        def on_batch_end(self, net, training=False, **kwargs):
+            if not training:
+                return
+            self.seen += 1
+            if self.seen == WARM_UP:
+                self.start = time.perf_counter()
+            elif self.seen == WARM_UP + batches:
+                self.seconds = time.perf_counter() - self.start
+                raise _Enough
+
+    timer = Timer()
+    model = MultiTaskRecommender(
+        **DEFAULTS, validation_fraction=0, max_epochs=1, distributed=True, callbacks=[timer]
+    )
+    try:
+        model.fit(X, y)
+    except _Enough:
+        pass
+    if int(os.environ.get("RANK", 0)) == 0:
+        per_batch = timer.seconds / batches
+        print(
+            json.dumps(
+                {
+                    "processes": world,
+                    "seconds_per_batch": per_batch,
+                    "epoch_seconds": per_batch * -(-rows // model.batch_size),
+                    "rows_per_second": model.batch_size / per_batch,
+                    "gradient_mb": timer.weights * 4 / 2**20,
+                }
+            )
+        )
+
+
+class _Enough(Exception):
+    """Ends a timed fit once its batches are measured."""
+
+
+def launch(processes: int, rows: int, batches: int) -> dict:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
+    torchrun = str(Path(sys.executable).with_name("torchrun"))
+    command = [torchrun, "--nproc_per_node", str(processes), "--master_port", port, __file__]
+    out = subprocess.run(
+        [*command, "--worker", "--rows", str(rows), "--batches", str(batches)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def projection(measured: list[dict], rows: int, gpus: int, link_gb_s: float) -> str:
+    """What ``gpus`` processes would take for 10^9 rows, from the measured throughput per
+    process and the gradient all-reduced per step (ring all-reduce: each process sends and
+    receives 2 (P - 1) / P times the gradient)."""
+    one = measured[0]
+    target = 10**9
+    steps = target / 1024
+    compute = target / (gpus * one["rows_per_second"])
+    sent_mb = 2 * (gpus - 1) / gpus * one["gradient_mb"]
+    communicate = steps * sent_mb / 1024 / link_gb_s
+    return "\n".join(
+        [
+            f"Projection, on paper, for {gpus} GPUs and 10^9 rows (same users, items and model):",
+            "",
+            f"- Steps per epoch at the default batch of 1,024 rows: {steps:,.0f}.",
+            f"- All-reduce per step: the whole gradient, {one['gradient_mb']:.0f} MB (dense: "
+            f"every embedding table), of which a ring all-reduce sends {sent_mb:.0f} MB per "
+            f"process; at {link_gb_s:g} GB/s per GPU (an assumption: NVLink-class; no GPU was "
+            f"measured) that is {communicate:,.0f} s per epoch.",
+            f"- Compute: at the throughput of one process here ({one['rows_per_second']:,.0f} "
+            f"rows/s on {os.cpu_count()} CPU cores), {gpus} processes need {compute:,.0f} s per "
+            "epoch; a GPU process is faster by a factor this machine cannot measure, so this "
+            "is an upper bound.",
+            f"- So an epoch of 10^9 rows takes at least {communicate:,.0f} s (communication) "
+            "plus the compute, whichever the GPUs' speed. The all-reduce of whole tables is "
+            "what limits: at this scale raise `batch_size` (fewer steps, the same volume per "
+            "step), or send only the rows a batch touched (sparse gradients, not done yet).",
+        ]
+    )
+
+
+def main(argv=None) -> str:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=10**7)
+    parser.add_argument("--batches", type=int, default=40)
+    parser.add_argument("--processes", type=int, nargs="*", default=[1, 2])
+    parser.add_argument("--link-gb-s", type=float, default=100.0)
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        worker(args.rows, args.batches)
+        return ""
+    lines = [
+        f"The default model on `make_interactions` ({args.rows:,} rows, {N_USERS:,} users, "
+        f"{N_ITEMS:,} items), data-parallel over CPU processes (torchrun, gloo), each with "
+        f"{os.cpu_count()} / P torch threads; per batch over {args.batches} batches after "
+        f"{WARM_UP} warm-up ones; {machine()}.",
+        "",
+        "| processes | seconds per batch | epoch seconds (projected) | rows/s "
+        "| gradient all-reduced per step (MB) |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    measured = []
+    for processes in args.processes:
+        r = launch(processes, args.rows, args.batches)
+        measured.append(r)
+        gradient = "-" if processes == 1 else f"{r['gradient_mb']:.0f}"
+        lines.append(
+            f"| {processes} | {r['seconds_per_batch']:.3f} | {r['epoch_seconds']:,.0f} | "
+            f"{r['rows_per_second']:,.0f} | {gradient} |"
+        )
+        print(lines[-1], flush=True)
+    table = "\n".join(lines) + "\n\n" + projection(measured, args.rows, 8, args.link_gb_s)
+    return write(table, "scale.md")
+
+
+if __name__ == "__main__":
+    main()

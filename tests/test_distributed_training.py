@@ -1,0 +1,57 @@
+"""Data-parallel training with two CPU processes (gloo), as ``torchrun`` starts them."""
+
+import json
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("accelerate", reason="distributed=True needs the accelerate package")
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "distributed_training.py"
+TORCHRUN = shutil.which("torchrun") or str(Path(sys.executable).with_name("torchrun"))
+
+
+def run(command: list[str]) -> None:
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("distributed")
+    small = ["--rows", "6000", "--epochs", "6"]
+    run([sys.executable, str(EXAMPLE), *small, "--single", "--report", str(folder / "single")])
+    with socket.socket() as probe:  # a port free now, for the processes to meet on
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
+    launch = [TORCHRUN, "--nproc_per_node", "2", "--master_port", port]
+    run([*launch, str(EXAMPLE), *small, "--verbose", "1", "--report", str(folder / "two")])
+    single = json.loads((folder / "single" / "rank0.json").read_text())
+    ranks = [json.loads((folder / "two" / f"rank{k}.json").read_text()) for k in (0, 1)]
+    return single, ranks
+
+
+def test_every_process_ends_with_the_same_model_and_history(reports):
+    _, (first, second) = reports
+    assert first["epochs"] == second["epochs"]  # early stopping decided alike
+    assert first["valid_loss"] == second["valid_loss"]
+    np.testing.assert_allclose(first["train_loss"], second["train_loss"], rtol=1e-6)
+    assert first["first_predictions"] == second["first_predictions"]
+
+
+def test_two_processes_learn_as_well_as_one(reports):
+    single, (first, _) = reports
+    assert single["rmse"] < 1.0
+    assert abs(first["rmse"] - single["rmse"]) < 0.03
+    assert 3 <= first["epochs"] <= 6
+
+
+def test_only_the_main_process_prints(reports):
+    _, (first, second) = reports
+    assert "valid_loss" in first["printed"]
+    assert second["printed"] == ""
