@@ -16,7 +16,7 @@ from sklearn.utils import RegressorTags, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
-from skorch.callbacks import Callback, EarlyStopping, PassthroughScoring
+from skorch.callbacks import Callback, EarlyStopping, PassthroughScoring, ProgressBar
 from skorch.dataset import ValidSplit
 
 from ._catalog import Catalog, NegativeSampler
@@ -220,7 +220,8 @@ class MultiTaskRecommender(BaseEstimator):
         Seeds the weight initialization, the validation split, shuffling and dropout; an int
         gives the same model on every fit on CPU.
     verbose : int, default=0
-        0 is silent; 1 prints skorch's table of per-epoch losses (total and per task).
+        0 is silent; 1 prints skorch's table of per-epoch losses (total and per task); 2 also
+        shows a progress bar over each epoch's batches (skorch's ``ProgressBar``, tqdm).
 
     Attributes
     ----------
@@ -460,11 +461,11 @@ class MultiTaskRecommender(BaseEstimator):
         rows = _train_rows(len(frame), split, seed) if histories else None
         train_histories = {role: h.arrays(rows) for role, h in histories.items()} or None
         accelerator = _accelerator(self.device) if self.distributed else None
-        net = self._make_net(spec, tasks, catalog, inputs, split, seed, train_histories)
+        # with several processes, only the main one prints
+        verbose = self.verbose if accelerator is None or accelerator.is_main_process else 0
+        net = self._make_net(spec, tasks, catalog, inputs, split, seed, train_histories, verbose)
         if accelerator is not None:
             net.set_params(accelerator=accelerator, device=accelerator.device)
-            if not accelerator.is_main_process:
-                net.set_params(verbose=0)
         with torch.random.fork_rng(devices=_cuda_devices(net.device)):
             torch.manual_seed(seed)
             net.fit(inputs, y_encoded)
@@ -538,9 +539,11 @@ class MultiTaskRecommender(BaseEstimator):
             params[name] = units[name] if name in units else getattr(self, name)
         return params
 
-    def _make_net(self, spec, tasks, catalog, inputs, split, seed, histories) -> MultiTaskNet:
+    def _make_net(
+        self, spec, tasks, catalog, inputs, split, seed, histories, verbose
+    ) -> MultiTaskNet:
         """The skorch net that trains the network of ``spec``, with the ``histories`` of the
-        training rows."""
+        training rows, printing at ``verbose``."""
         counts = None
         if "item" in inputs:
             counts = np.bincount(inputs["item"], minlength=spec["inputs"]["n_items"] + 1)
@@ -592,9 +595,9 @@ class MultiTaskRecommender(BaseEstimator):
             iterator_valid__negatives=negatives,
             iterator_valid__batch_size=max(self.batch_size, _PREDICT_BATCH_SIZE),
             train_split=None if split is None else ValidSplit(split, random_state=seed),
-            callbacks=self._callbacks(names, with_validation=split is not None),
+            callbacks=self._callbacks(names, with_validation=split is not None, verbose=verbose),
             device=self.device,
-            verbose=self.verbose,
+            verbose=verbose,
         )
 
     def _check_X(self, X, *, reset: bool | None) -> pd.DataFrame:
@@ -659,8 +662,10 @@ class MultiTaskRecommender(BaseEstimator):
             )
         return self.validation_fraction
 
-    def _callbacks(self, names: list[str], *, with_validation: bool) -> list:
+    def _callbacks(self, names: list[str], *, with_validation: bool, verbose: int) -> list:
         callbacks = [("finite_loss", FiniteLoss(self.lr))]
+        if verbose >= 2:
+            callbacks.append(("progress_bar", ProgressBar()))
         for name in names:
             callbacks.append(
                 (f"train_{name}_loss", PassthroughScoring(f"train_{name}_loss", None, True))
@@ -675,7 +680,7 @@ class MultiTaskRecommender(BaseEstimator):
                 monitor="valid_loss",
                 patience=self.patience,
                 load_best=True,
-                sink=print if self.verbose else _silent,
+                sink=print if verbose else _silent,
             )
             callbacks.append(("early_stopping", early))
         return callbacks + list(self.callbacks or [])

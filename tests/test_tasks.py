@@ -144,11 +144,23 @@ def test_unseen_users_and_items_predict_from_features(interactions):
 def test_verbose_prints_per_task_losses_and_zero_is_silent(interactions, capsys):
     X, y = interactions
     MultiTaskRecommender(tasks=TASKS, max_epochs=2, random_state=0, verbose=0).fit(X, y)
-    assert capsys.readouterr().out == ""
+    assert capsys.readouterr() == ("", "")
     MultiTaskRecommender(tasks=TASKS, max_epochs=2, random_state=0, verbose=1).fit(X, y)
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     for column in ("train_loss", "valid_loss", "valid_rating_loss", "train_category_loss"):
         assert column in out
+    assert "it/s" not in err  # no progress bar
+
+
+def test_verbose_two_adds_a_progress_bar_per_epoch(interactions, capsys):
+    X, y = interactions
+    model = MultiTaskRecommender(tasks=TASKS, max_epochs=2, random_state=0, verbose=2).fit(X, y)
+    out, err = capsys.readouterr()
+    assert "valid_rating_loss" in out
+    # one bar per epoch, over its training and validation batches (tqdm writes to stderr)
+    batches = len(model.net_.history[0, "batches"])
+    assert err.count(f" 0/{batches} [") == 2
+    assert "train_loss=" in err
 
 
 def test_early_stopping_restores_best_epoch(interactions):

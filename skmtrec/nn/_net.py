@@ -80,6 +80,9 @@ class MultiTaskNet(NeuralNet):
                 parameter.data.copy_(broadcast(parameter.data.clone(), from_process=0))
             seed = torch.randint(0, 2**62, (1,), device=self.accelerator.device)
             self.shuffle_seed_ = int(broadcast(seed, from_process=0).item())
+            # each process its own stream of negatives and dropout masks for its own rows
+            rank = self.accelerator.process_index
+            torch.manual_seed((self.shuffle_seed_ + 1_000_003 * (rank + 1)) % 2**63)
         return self
 
     def infer(self, x, **fit_params):
@@ -218,8 +221,8 @@ class ArrayBatchIterator:
 
     It replaces torch's ``DataLoader`` as skorch's ``iterator_train`` and ``iterator_valid``:
     the net's data are a dict of arrays with one row per interaction, so a batch is one fancy
-    index per array. Shuffling draws from torch's global generator, which the estimator seeds
-    (from ``generator`` where one is set).
+    index per array. Shuffling draws from ``generator`` where one is set, else from torch's
+    global generator, which the estimator seeds.
     """
 
     def __init__(self, dataset, batch_size: int = 1024, shuffle: bool = False, negatives=None, **_):
