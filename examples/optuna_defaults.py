@@ -119,6 +119,18 @@ def load_study(storage: str, study_name: str = "defaults") -> optuna.Study:
     return study
 
 
+def save_history(study: optuna.Study, path: str) -> None:
+    """The study's objective per trial and its best so far, as a PNG (matplotlib)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from optuna.visualization.matplotlib import plot_optimization_history
+
+    ax = plot_optimization_history(study, target_name="mean over folds of NDCG@10 - RMSE")
+    ax.figure.tight_layout()
+    ax.figure.savefig(path, dpi=110)
+
+
 def summary(study: optuna.Study) -> str:
     states = [t.state.name for t in study.trials]
     line = f"{len(states)} trials ({states.count('COMPLETE')} complete, "
@@ -145,6 +157,8 @@ def main(argv=None) -> optuna.Study:
     parser.add_argument("--rows", type=int, default=None, help="subsample each u<k>.base")
     parser.add_argument("--max-epochs", type=int, default=50)
     parser.add_argument("--timeout", type=float, default=None, help="seconds for this run")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar over the trials")
+    parser.add_argument("--figure", default=None, help="save the study's history as this PNG")
     args = parser.parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = load_study(args.storage, args.study_name)
@@ -153,8 +167,11 @@ def main(argv=None) -> optuna.Study:
         partial(objective, data=data, max_epochs=args.max_epochs),
         n_trials=args.n_trials,
         timeout=args.timeout,
+        show_progress_bar=not args.quiet,
     )
     print(summary(study))
+    if args.figure is not None and study.trials:
+        save_history(study, args.figure)
     return study
 
 

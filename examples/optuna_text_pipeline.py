@@ -72,13 +72,21 @@ def load_study(storage: str, study_name: str = "titles") -> optuna.Study:
 
 
 def run(
-    storage: str, n_trials: int, *, study_name="titles", rows=None, max_epochs=30, cache_dir=None
+    storage: str,
+    n_trials: int,
+    *,
+    study_name="titles",
+    rows=None,
+    max_epochs=30,
+    cache_dir=None,
+    progress=False,
 ) -> optuna.Study:
     study = load_study(storage, study_name)
     data = holdout(rows)
     study.optimize(
         partial(objective, data=data, max_epochs=max_epochs, cache_dir=cache_dir),
         n_trials=n_trials,
+        show_progress_bar=progress,
     )
     return study
 
@@ -91,6 +99,7 @@ def main(argv=None) -> optuna.Study:
     parser.add_argument("--rows", type=int, default=None, help="subsample u1.base")
     parser.add_argument("--max-epochs", type=int, default=30)
     parser.add_argument("--cache-dir", type=Path, default=None, help="embedding cache on disk")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar over the trials")
     args = parser.parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = run(
@@ -100,6 +109,7 @@ def main(argv=None) -> optuna.Study:
         rows=args.rows,
         max_epochs=args.max_epochs,
         cache_dir=args.cache_dir,
+        progress=not args.quiet,
     )
     states = [t.state.name for t in study.trials]
     summary = f"{len(states)} trials ({states.count('COMPLETE')} complete, "

@@ -79,8 +79,9 @@ def encode_calls(monkeypatch):
     return calls
 
 
-def run_workers(command: list[str], n: int, timeout: float = 600) -> None:
-    """Runs ``command`` in ``n`` processes at once; each must succeed (its stderr shown if not)."""
+def run_workers(command: list[str], n: int, timeout: float = 600) -> list[tuple[str, str]]:
+    """Runs ``command`` in ``n`` processes at once; each must succeed (its stderr shown if not).
+    Returns each one's (stdout, stderr)."""
     workers = [
         subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for _ in range(n)
@@ -88,3 +89,4 @@ def run_workers(command: list[str], n: int, timeout: float = 600) -> None:
     outputs = [w.communicate(timeout=timeout) for w in workers]
     for worker, (_out, err) in zip(workers, outputs, strict=True):
         assert worker.returncode == 0, err[-2000:]
+    return outputs

@@ -54,9 +54,10 @@ def test_two_processes_add_trials_to_the_same_study(tmp_path, movielens):
         "--cache-dir",
         str(tmp_path / "embeddings"),
     ]
-    run_workers(command, 2)
+    outputs = run_workers(command, 2)
     study = example.load_study(storage)
     assert sorted(t.number for t in study.trials) == [0, 1, 2, 3]
+    assert all("2/2" in err for _, err in outputs)  # each worker's progress bar over its trials
     assert all(t.state.is_finished() for t in study.trials)
     assert list((tmp_path / "embeddings").glob("*.sqlite"))
 
@@ -72,6 +73,9 @@ def test_the_defaults_study_starts_from_the_defaults_and_prunes_a_worse_trial(tm
     study.optimize(lambda t: study_example.objective(t, data, max_epochs=6), n_trials=2)
 
     first, second = study.trials
+    figure = tmp_path / "history.png"
+    study_example.save_history(study, str(figure))
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert first.params == study_example.DEFAULTS
     assert first.state == optuna.trial.TrialState.COMPLETE
     folds = list(first.user_attrs.values())
