@@ -1,0 +1,5 @@
+"""Pictures of a fitted model."""
+
+from ._training_history import TrainingHistoryDisplay
+
+__all__ = ["TrainingHistoryDisplay"]
