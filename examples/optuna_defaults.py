@@ -20,6 +20,7 @@ not race to create its tables):
 from __future__ import annotations
 
 import argparse
+import warnings
 from functools import partial
 
 import numpy as np
@@ -126,7 +127,9 @@ def save_history(study: optuna.Study, path: str) -> None:
     matplotlib.use("Agg")
     from optuna.visualization.matplotlib import plot_optimization_history
 
-    ax = plot_optimization_history(study, target_name="mean over folds of NDCG@10 - RMSE")
+    with warnings.catch_warnings():  # optuna marks its matplotlib plots experimental
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        ax = plot_optimization_history(study, target_name="mean over folds of NDCG@10 - RMSE")
     ax.figure.tight_layout()
     ax.figure.savefig(path, dpi=110)
 
