@@ -1,5 +1,6 @@
 import json
 import os
+import socket
 import subprocess
 
 import numpy as np
@@ -77,6 +78,13 @@ def encode_calls(monkeypatch):
 
     monkeypatch.setattr(SentenceEmbedder, "_load_model", load)
     return calls
+
+
+def free_port() -> int:
+    """A port of 127.0.0.1 that is free now, for servers and processes a test starts."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def run_workers(command: list[str], n: int, timeout: float = 600) -> list[tuple[str, str]]:

@@ -2,13 +2,14 @@
 
 import json
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from .conftest import free_port
 
 pytest.importorskip("accelerate", reason="distributed=True needs the accelerate package")
 
@@ -26,10 +27,7 @@ def reports(tmp_path_factory):
     folder = tmp_path_factory.mktemp("distributed")
     small = ["--rows", "6000", "--epochs", "6"]
     run([sys.executable, str(EXAMPLE), *small, "--single", "--report", str(folder / "single")])
-    with socket.socket() as probe:  # a port free now, for the processes to meet on
-        probe.bind(("127.0.0.1", 0))
-        port = str(probe.getsockname()[1])
-    launch = [TORCHRUN, "--nproc_per_node", "2", "--master_port", port]
+    launch = [TORCHRUN, "--nproc_per_node", "2", "--master_port", str(free_port())]
     run([*launch, str(EXAMPLE), *small, "--verbose", "1", "--report", str(folder / "two")])
     single = json.loads((folder / "single" / "rank0.json").read_text())
     ranks = [json.loads((folder / "two" / f"rank{k}.json").read_text()) for k in (0, 1)]

@@ -3,7 +3,6 @@ PostgreSQL server, started for the test in a temporary folder."""
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -12,14 +11,8 @@ from pathlib import Path
 import optuna
 import pytest
 
-from .conftest import run_workers
+from .conftest import free_port, run_workers
 from .test_examples import EXAMPLES, load
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +32,7 @@ def postgres_url():
             shutil.chown(path, "nobody")
         log.touch()
         shutil.chown(log, "nobody")
-    port = _free_port()
+    port = free_port()
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.PIPE, "check": True}
     subprocess.run(
         [*as_server, "initdb", "-D", data, "-U", "postgres", "--auth=trust", "--no-sync"], **quiet

@@ -121,7 +121,6 @@ def test_a_sampled_history_is_an_unbiased_estimate_of_the_full_one(monkeypatch):
     leave_out[3] = int(module.members[0])  # a row whose own item is in the history
     module.eval()
     exact = module(owners, leave_out).detach()
-    module.eval()
     module.table.weight.grad = None
     module(owners, leave_out).sum().backward()
     exact_grad = module.table.weight.grad.clone()

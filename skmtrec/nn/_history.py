@@ -185,18 +185,22 @@ class History(nn.Module):
         entry = starts[owner] + torch.where(over, random, slot)
         weight = torch.where(over, length / drawn[owner], 1.0).to(self.values.dtype)
         width = 1 + self.n_values
-        columns = self.members[entry, None] * width + torch.arange(width, device=device)
         crow = torch.cat([drawn.new_zeros(1), torch.cumsum(drawn * width, 0)])
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", "Sparse CSR tensor support is in beta")
+        with _csr_support():
             matrix = torch.sparse_csr_tensor(
                 crow,
-                columns.reshape(-1),
+                self._columns(self.members[entry]),
                 (_with_one(self.values[entry]) * weight.unsqueeze(1)).reshape(-1),
                 (len(starts), (self.n_members + 1) * width),
                 check_invariants=False,  # valid by construction; duplicate columns add up
             )
         return matrix @ self.table.weight.view(-1, self.embedding_dim)
+
+    def _columns(self, members: torch.Tensor) -> torch.Tensor:
+        """The columns of the weights matrices that entries of ``members`` fill, entry by
+        entry: member m's rows of the table are columns m * (1 + n_values) + k."""
+        width = 1 + self.n_values
+        return (members[:, None] * width + torch.arange(width, device=members.device)).reshape(-1)
 
     def _all_sums(self) -> torch.Tensor:
         """Every owner's sum of entry vectors, as one sparse product of the histories and the
@@ -209,22 +213,23 @@ class History(nn.Module):
 
     def _weights_matrices(self) -> tuple[torch.Tensor, torch.Tensor]:
         """A, (owners, members x (1 + n_values)) in CSR, and its transpose in CSR: entry
-        (o, m * (1 + v) + k) is 1 for k = 0 and the k-th label of o's entry m otherwise."""
+        (o, m * (1 + v) + k) is 1 for k = 0 and the k-th label of o's entry m otherwise. A's
+        rows are the kept CSR arrays themselves (owners in order, members sorted in each)."""
         width = 1 + self.n_values
+        shape = (len(self.indptr) - 1, (self.n_members + 1) * width)
+        columns, values = self._columns(self.members), _with_one(self.values).reshape(-1)
         owners = self.keys // (self.n_members + 1)  # keys are owner * (n_members + 1) + member
-        rows = owners.repeat_interleave(width)
-        columns = (self.members[:, None] * width + torch.arange(width, device=rows.device)).reshape(
-            -1
-        )
-        matrix = torch.sparse_coo_tensor(
-            torch.stack([rows, columns]),
-            _with_one(self.values).reshape(-1),
-            (len(self.indptr) - 1, (self.n_members + 1) * width),
+        transposed = torch.sparse_coo_tensor(
+            torch.stack([columns, owners.repeat_interleave(width)]),
+            values,
+            shape[::-1],
             check_invariants=False,  # valid by construction: CSR arrays of known codes
         ).coalesce()
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", "Sparse CSR tensor support is in beta")
-            return matrix.to_sparse_csr(), matrix.t().coalesce().to_sparse_csr()
+        with _csr_support():
+            matrix = torch.sparse_csr_tensor(
+                self.indptr * width, columns, values, shape, check_invariants=False
+            )
+            return matrix, transposed.to_sparse_csr()
 
     def forward(self, owners: torch.Tensor, leave_out: torch.Tensor | None = None) -> torch.Tensor:
         """Pooled history per row of ``owners``; with ``leave_out`` (member codes), each row's
@@ -254,6 +259,15 @@ class History(nn.Module):
             pooled = pooled - own.unsqueeze(1) * self._entries(self.members[at], self.values[at])
             n = n - own
         return pooled * n.clamp(min=1).rsqrt().unsqueeze(1)
+
+
+@contextmanager
+def _csr_support() -> Iterator[None]:
+    """Without torch's warning that its CSR support is in beta: the two products used here
+    (CSR times dense, forward and backward) are tested against the gathered sums."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Sparse CSR tensor support is in beta")
+        yield
 
 
 class _SparseProduct(torch.autograd.Function):
