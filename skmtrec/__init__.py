@@ -1,9 +1,17 @@
 """skmtrec: multi-task recommendation with a scikit-learn API, trained through skorch."""
 
+from ._persistence import load, save
 from ._recommender import MultiTaskRecommender
 from ._sentence_embedder import SentenceEmbedder
 from .metrics import make_task_scorer
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["MultiTaskRecommender", "SentenceEmbedder", "__version__", "make_task_scorer"]
+__all__ = [
+    "MultiTaskRecommender",
+    "SentenceEmbedder",
+    "__version__",
+    "load",
+    "make_task_scorer",
+    "save",
+]

@@ -49,6 +49,23 @@ class Catalog:
     def n_items(self) -> int:
         return self.item_numeric.shape[0] - 1
 
+    def state(self) -> dict[str, np.ndarray]:
+        """The catalog as arrays (``from_state`` takes them back)."""
+        state = {k: v for k, v in vars(self).items() if k != "seen"}
+        state["seen_indptr"], state["seen_indices"] = self.seen.indptr, self.seen.indices
+        return state
+
+    @classmethod
+    def from_state(cls, state: dict[str, np.ndarray]) -> Catalog:
+        """The catalog of ``state()``."""
+        tables = {k: v for k, v in state.items() if not k.startswith("seen_")}
+        n_users, n_items = len(tables["user_numeric"]), len(tables["item_numeric"])
+        indptr, indices = state["seen_indptr"], state["seen_indices"]
+        seen = sp.csr_matrix(
+            (np.ones(len(indices), dtype=bool), indices, indptr), shape=(n_users, n_items)
+        )
+        return cls(**tables, seen=seen)
+
 
 class NegativeSampler:
     """Adds ``ratio`` sampled negatives per row to a training batch, for the implicit tasks.

@@ -194,6 +194,32 @@ class FeatureEncoder:
             )
         return scaled
 
+    def state(self) -> dict:
+        """What fit learned, as plain values, arrays and indexes (``from_state`` takes it)."""
+
+        def book(codes: _Codebook | None) -> dict | None:
+            return None if codes is None else vars(codes).copy()
+
+        state = vars(self).copy()
+        for name in ("user_codes", "item_codes"):
+            state[name] = book(state[name])
+        state["categorical_codes"] = [book(codes) for codes in self.categorical_codes]
+        return state
+
+    @classmethod
+    def from_state(cls, state: dict) -> FeatureEncoder:
+        """The fitted encoder of ``state()``."""
+
+        def book(values: dict | None) -> _Codebook | None:
+            return None if values is None else _Codebook(**values)
+
+        encoder = cls(state["user_col"], state["item_col"])
+        encoder.__dict__.update(state)
+        for name in ("user_codes", "item_codes"):
+            setattr(encoder, name, book(state[name]))
+        encoder.categorical_codes = [book(values) for values in state["categorical_codes"]]
+        return encoder
+
     @staticmethod
     def _label(frame, column, role):
         return None if column is None else column_label(frame, column, role)

@@ -6,6 +6,7 @@ import warnings
 from collections.abc import Mapping
 from contextlib import contextmanager
 from numbers import Integral, Real
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -22,6 +23,7 @@ from skorch.dataset import ValidSplit
 from ._catalog import Catalog, NegativeSampler
 from ._features import FeatureEncoder, as_frame
 from ._given_history import split_history
+from ._persistence import save, usable_device
 from ._projection import content_projections
 from ._recommend import check_k, long_frame, ranking_weights, side_vectors, top_k
 from ._sides import assign_sides
@@ -463,7 +465,10 @@ class MultiTaskRecommender(BaseEstimator):
         accelerator = _accelerator(self.device) if self.distributed else None
         # with several processes, only the main one prints
         verbose = self.verbose if accelerator is None or accelerator.is_main_process else 0
-        net = self._make_net(spec, tasks, catalog, inputs, split, seed, train_histories, verbose)
+        module_state = self._module_state(spec, catalog, inputs)
+        net = self._make_net(
+            spec, tasks, catalog, module_state, split, seed, train_histories, verbose
+        )
         if accelerator is not None:
             net.set_params(accelerator=accelerator, device=accelerator.device)
         with torch.random.fork_rng(devices=_cuda_devices(net.device)):
@@ -478,6 +483,10 @@ class MultiTaskRecommender(BaseEstimator):
 
         # Fitted state changes only now, so a fit that fails leaves the last model intact.
         validate_data(self, frame, reset=True, skip_check_array=True)
+        self._set_fitted(net, spec, kinds, tasks, encoder, catalog)
+        return self
+
+    def _set_fitted(self, net, spec, kinds, tasks, encoder, catalog) -> None:
         self.net_ = net
         self.network_spec_ = spec
         self.tasks_ = kinds
@@ -489,7 +498,6 @@ class MultiTaskRecommender(BaseEstimator):
         self.item_col_ = encoder.item_label
         self._encoder = encoder
         self._catalog = catalog
-        return self
 
     def _task(self, name: str, kind: str):
         if kind == "implicit" and self.ranking_loss == "softmax":
@@ -539,16 +547,12 @@ class MultiTaskRecommender(BaseEstimator):
             params[name] = units[name] if name in units else getattr(self, name)
         return params
 
-    def _make_net(
-        self, spec, tasks, catalog, inputs, split, seed, histories, verbose
-    ) -> MultiTaskNet:
-        """The skorch net that trains the network of ``spec``, with the ``histories`` of the
-        training rows, printing at ``verbose``."""
+    def _module_state(self, spec, catalog, inputs) -> dict:
+        """The network's arguments that are data of fit rather than shape: per-item counts,
+        the catalog a softmax trains against, content projections (see MultiTaskNetwork)."""
         counts = None
         if "item" in inputs:
             counts = np.bincount(inputs["item"], minlength=spec["inputs"]["n_items"] + 1)
-        item_counts = counts if self.item_feature_shrinkage is not None else None
-        negatives = self._negative_sampler(tasks, catalog, spec["inputs"]["sides"])
         item_table = None
         if any(t.get("scorer") == "dot" for t in spec["tasks"]):
             item_table = {
@@ -556,16 +560,26 @@ class MultiTaskRecommender(BaseEstimator):
                 "categorical": catalog.item_categorical,
                 "counts": counts,
             }
+        return {
+            "item_counts": counts if self.item_feature_shrinkage is not None else None,
+            "item_table": item_table,
+            "content_projections": content_projections(
+                inputs, spec["inputs"]["sides"], self.content_components
+            ),
+        }
+
+    def _make_net(
+        self, spec, tasks, catalog, module_state, split, seed, histories, verbose
+    ) -> MultiTaskNet:
+        """The skorch net that trains the network of ``spec`` (with ``module_state``, the
+        histories of the training rows), printing at ``verbose``."""
+        negatives = self._negative_sampler(tasks, catalog, spec["inputs"]["sides"])
         names = [task.name for task in tasks]
         return MultiTaskNet(
             module=MultiTaskNetwork,
             module__spec=spec,
-            module__item_counts=item_counts,
             module__history=histories,
-            module__item_table=item_table,
-            module__content_projections=content_projections(
-                inputs, spec["inputs"]["sides"], self.content_components
-            ),
+            **{f"module__{name}": value for name, value in module_state.items()},
             criterion=MultiTaskLoss,
             criterion__losses=[task.loss for task in tasks],
             criterion__widths=[task.n_targets for task in tasks],
@@ -988,6 +1002,113 @@ class MultiTaskRecommender(BaseEstimator):
         if not scores:
             raise ValueError("y has no present label for any task: nothing to score.")
         return float(np.mean(scores))
+
+    # -- persistence ---------------------------------------------------------------------------
+
+    def save(self, path) -> Path:
+        """Save the model to the folder ``path`` without pickle: JSON, NumPy arrays and
+        safetensors weights, loaded back by :func:`skmtrec.load`.
+
+        ``estimator.json`` holds the parameters, ``network_spec_``, the task encodings, the id
+        and category vocabularies and a format version; ``arrays.npz`` (read with
+        ``allow_pickle=False``) the catalog, the histories and other arrays;
+        ``weights.safetensors`` the network's weights (skorch's ``save_params``) and
+        ``history.json`` its training history.
+
+        Parameters
+        ----------
+        path : str or path-like
+            A folder, created if needed.
+
+        Returns
+        -------
+        path : Path
+            The folder.
+
+        Raises
+        ------
+        TypeError
+            When ``callbacks`` holds callbacks: they are code, which a safe file cannot hold.
+            Save with ``callbacks=None`` and set them again after loading.
+
+        Examples
+        --------
+        >>> import tempfile, skmtrec
+        >>> from skmtrec.datasets import make_interactions
+        >>> X, y = make_interactions(n_users=30, n_items=20, n_interactions=300, random_state=0)
+        >>> model = MultiTaskRecommender({"rating": "regression"}, max_epochs=2, random_state=0)
+        >>> folder = model.fit(X, y[["rating"]]).save(tempfile.mkdtemp())
+        >>> len(skmtrec.load(folder).recommend(X[["user_id"]].head(1), k=3))
+        3
+        """
+        return save(self, path)
+
+    def __safe_state__(self, folder) -> dict:
+        """The model as parameters, plain values and arrays, its weights written to side
+        files of ``folder`` (see ``skmtrec.save``)."""
+        if self.callbacks:
+            raise TypeError(
+                "The parameter `callbacks` holds callbacks, which skmtrec cannot save safely "
+                "(they are code). Save with model.set_params(callbacks=None) and set them "
+                "again after loading."
+            )
+        state = {"params": self.get_params(deep=False)}
+        if not hasattr(self, "net_"):
+            return state
+        weights, history = folder.new_file("weights.safetensors"), folder.new_file("history.json")
+        self.net_.save_params(f_params=weights, f_history=history, use_safetensors=True)
+        state["fitted"] = {
+            "n_features_in_": self.n_features_in_,
+            "feature_names_in_": getattr(self, "feature_names_in_", None),
+            "network_spec_": self.network_spec_,
+            "tasks": [[name, kind] for name, kind in self.tasks_.items()],
+            "task_states": [task.state() for task in self._task_list],
+            "encoder": self._encoder.state(),
+            "catalog": None if self._catalog is None else self._catalog.state(),
+            "histories": self.net_.module_.history_arrays(),
+            "weights": weights.name,
+            "history": history.name,
+        }
+        return state
+
+    @classmethod
+    def __from_safe_state__(cls, state: dict, folder, device: str | None = None):
+        """The model of ``__safe_state__``, its network on ``device`` (see ``skmtrec.load``)."""
+        model = cls(**state["params"])
+        model.set_params(device=usable_device(model.device, device))
+        fitted = state.get("fitted")
+        if fitted is None:
+            return model
+        kinds = dict(fitted["tasks"])
+        tasks = [
+            model._task(name, kind).set_state(task_state)
+            for (name, kind), task_state in zip(fitted["tasks"], fitted["task_states"], strict=True)
+        ]
+        spec = fitted["network_spec_"]
+        catalog = None if fitted["catalog"] is None else Catalog.from_state(fitted["catalog"])
+        histories = fitted["histories"] or None
+        # data buffers of the network (item weights, projections) come with its weights
+        empty = {"item_counts": None, "item_table": None, "content_projections": None}
+        net = model._make_net(spec, tasks, catalog, empty, None, 0, histories, model.verbose)
+        weights = folder.file(fitted["weights"])
+        with torch.random.fork_rng(devices=_cuda_devices(net.device)):
+            net.initialize()  # draws initial weights, which the saved ones replace
+        try:
+            net.load_params(
+                f_params=weights, f_history=folder.file(fitted["history"]), use_safetensors=True
+            )
+        except (RuntimeError, OSError, ValueError) as exc:
+            raise ValueError(
+                f"{weights} does not hold this model's network ({exc}): it was altered or "
+                "belongs to another model."
+            ) from None
+        model._set_fitted(
+            net, spec, kinds, tasks, FeatureEncoder.from_state(fitted["encoder"]), catalog
+        )
+        model.n_features_in_ = fitted["n_features_in_"]
+        if fitted["feature_names_in_"] is not None:
+            model.feature_names_in_ = fitted["feature_names_in_"]
+        return model
 
 
 def _units(name: str, units) -> list[int]:

@@ -19,6 +19,8 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._persistence import save, usable_device
+
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 _PIP_LINE = 'pip install "skmtrec[text]"'
 _LOCK_RETRIES = 40
@@ -139,6 +141,36 @@ class SentenceEmbedder(TransformerMixin, BaseEstimator):
         state.pop("_model", None)
         state.pop("_fingerprint", None)
         return state
+
+    # -- persistence ---------------------------------------------------------------------------
+
+    def save(self, path) -> Path:
+        """Save the embedder to the folder ``path`` without pickle (see :func:`skmtrec.save`).
+
+        Its parameters and fitted attributes are kept; the language model is not copied, it
+        loads from ``model`` (a name or a folder) on first use after :func:`skmtrec.load`.
+
+        Parameters
+        ----------
+        path : str or path-like
+            A folder, created if needed.
+
+        Returns
+        -------
+        path : Path
+            The folder.
+        """
+        return save(self, path)
+
+    def __safe_state__(self, folder) -> dict:
+        return self.__getstate__()
+
+    @classmethod
+    def __from_safe_state__(cls, state: dict, folder, device: str | None = None):
+        embedder = cls.__new__(cls)
+        embedder.__setstate__(state)
+        embedder.device = usable_device(embedder.device, device)
+        return embedder
 
     # -- the model -----------------------------------------------------------------------------
 

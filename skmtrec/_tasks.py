@@ -134,6 +134,15 @@ class Task:
                 f"choose from {sorted(self.metrics)}."
             )
 
+    def state(self) -> dict:
+        """What fit learned of the labels, as plain values and arrays (``set_state`` takes it)."""
+        return vars(self).copy()
+
+    def set_state(self, state: dict) -> Task:
+        """Take back what ``state()`` gave."""
+        self.__dict__.update(state)
+        return self
+
     def spec(self) -> dict:
         """The task as the network sees it (JSON-serializable)."""
         return {"name": self.name, "kind": self.kind, "n_outputs": self.n_outputs}

@@ -141,6 +141,10 @@ class MultiTaskNetwork(nn.Module):
         for role, arrays in histories.items():
             self.inputs.histories[role].set_arrays(arrays)
 
+    def history_arrays(self) -> dict:
+        """The histories kept: ``{side: CSR arrays}``, as ``set_history`` takes them."""
+        return {role: history.arrays() for role, history in self.inputs.histories.items()}
+
     def extended_history(self, extra):
         """A context that serves users' histories given at predict time: see
         ``History.extended``."""
