@@ -79,18 +79,14 @@ def top_k(module, tasks, weights, user_vectors, item_vectors, k, exclude, width,
     """
     n_users, n_items = len(user_vectors), len(item_vectors)
     k = min(k, n_items)
-    neutral = module.inputs.shared_input(
-        torch.zeros((1, width[0]), device=device),
-        torch.zeros((1, width[1]), dtype=torch.long, device=device),
-    )
+    neutral = neutral_shared(module, width, device)
     per_block = max(1, _PAIRS_PER_BATCH // n_items)
     best_items = np.empty((n_users, k), dtype=np.int64)
     best_scores = np.empty((n_users, k), dtype=np.float32)
     for start in range(0, n_users, per_block):
         users = user_vectors[start : start + per_block]
-        outputs = module.score_pairs(users, item_vectors, neutral)
-        scores = sum(w * tasks[j].rank_score(outputs[j]) for j, w in weights.items())
-        scores = scores.reshape(len(users), n_items).float()
+        scores = pair_scores(module, tasks, weights, users, item_vectors, neutral)
+        scores = scores.reshape(len(users), n_items)
         mask = exclude(slice(start, start + len(users)))
         if mask is not None:
             scores[torch.as_tensor(mask, device=device)] = -torch.inf
@@ -98,6 +94,22 @@ def top_k(module, tasks, weights, user_vectors, item_vectors, k, exclude, width,
         best_items[start : start + len(users)] = positions.cpu().numpy()
         best_scores[start : start + len(users)] = values.cpu().numpy()
     return best_items, best_scores
+
+
+def neutral_shared(module, width, device) -> torch.Tensor:
+    """The interaction features (of neither side) at their neutral value, as one head input
+    row; ``width`` is (n_numeric, n_categorical)."""
+    return module.inputs.shared_input(
+        torch.zeros((1, width[0]), device=device),
+        torch.zeros((1, width[1]), dtype=torch.long, device=device),
+    )
+
+
+def pair_scores(module, tasks, weights, users, items, neutral) -> torch.Tensor:
+    """The ranking score of every (user vector, item vector) pair, user-major, as float32:
+    the ``weights``' blend of the tasks' rank scores."""
+    outputs = module.score_pairs(users, items, neutral)
+    return sum(w * tasks[j].rank_score(outputs[j]) for j, w in weights.items()).float()
 
 
 def long_frame(user_ids, item_ids, positions, scores, user_name, item_name) -> pd.DataFrame:

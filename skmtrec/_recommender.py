@@ -21,6 +21,12 @@ from skorch.callbacks import Callback, EarlyStopping, PassthroughScoring, Progre
 from skorch.dataset import ValidSplit
 
 from ._catalog import Catalog, NegativeSampler
+from ._explain import (
+    ablated_inputs,
+    explained_value,
+    feature_groups,
+    supporting_members,
+)
 from ._features import FeatureEncoder, as_frame
 from ._given_history import split_history
 from ._persistence import save, usable_device
@@ -798,6 +804,72 @@ class MultiTaskRecommender(BaseEstimator):
 
     # -- recommending ---------------------------------------------------------------------------
 
+    def explain(self, X, task: str | None = None) -> pd.DataFrame:
+        """How much each input group moves a task's prediction, row by row.
+
+        A group's contribution is the prediction minus the prediction with that group taken
+        away (an ablation): the user or item id at the unseen code (its history kept), the
+        user's or item's history left empty, a numeric feature at its fit mean, a categorical
+        one unknown. Numeric columns named ``<name>_<k>`` sharing a ``<name>``, as
+        :class:`SentenceEmbedder` names a text's embedding, count as the one group
+        ``<name>``. Contributions are not additive: groups that act together (an id and its
+        history) can each be small where taking both away would not be.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+            Interactions with the columns of fit (and ``history_col``, where a user gives a
+            history).
+        task : str, default=None
+            The task explained; ``None``: the first of ``tasks_``. What is explained is a
+            regression task's prediction (in y units), a binary or implicit task's probability
+            of the positive class, a multiclass or multilabel task's probability of the class
+            (label) most probable for the row.
+
+        Returns
+        -------
+        contributions : DataFrame of shape (n_samples, n_groups)
+            One column per group: the user and item id columns, ``user_history`` and
+            ``item_history`` (where histories are kept) and each feature (or text) group; the
+            index is X's index when X is a DataFrame.
+
+        Examples
+        --------
+        >>> from skmtrec.datasets import make_interactions
+        >>> X, y = make_interactions(n_users=50, n_items=30, n_interactions=600, random_state=0)
+        >>> X = X.drop(columns="item_text")
+        >>> model = MultiTaskRecommender({"rating": "regression"}, max_epochs=2, random_state=0)
+        >>> model.fit(X, y[["rating"]]).explain(X.head(2)).columns.tolist()
+        ['user_id', 'user_history', 'item_id', 'item_history', 'user_age', 'user_segment']
+        """
+        check_is_fitted(self)
+        if task is None:
+            task = next(iter(self.tasks_))
+        if task not in self.fitted_tasks_:
+            raise ValueError(
+                f"explain: {task!r} is not a task of this model; its tasks are {list(self.tasks_)}."
+            )
+        position, explained = list(self.fitted_tasks_).index(task), self.fitted_tasks_[task]
+        X_rows, given = self._given_histories(X)
+        encoded = self._encoder.transform(self._check_X(X_rows, reset=False))
+        encoder = self._encoder
+        groups = feature_groups(encoder.numeric_labels, encoder.categorical_labels)
+        id_names = {"user": str(encoder.user_label), "item": str(encoder.item_label)}
+        history_sides = self.network_spec_["inputs"]["history_sides"]
+        with self._serving(encoded, given) as inputs:
+            full = self.net_.forward(inputs)[position].numpy()
+            classes = None
+            if explained.is_classifier and explained.kind not in ("binary", "implicit"):
+                classes = explained.proba(full).argmax(axis=1)
+            value = explained_value(explained, full, classes)
+            contributions = {
+                name: value
+                - explained_value(explained, self.net_.forward(ablated)[position].numpy(), classes)
+                for name, ablated in ablated_inputs(inputs, id_names, history_sides, groups).items()
+            }
+        index = X.index if isinstance(X, pd.DataFrame) else None
+        return pd.DataFrame(contributions, index=index)
+
     def _entities(self, role: str, given) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Ids and encoded inputs of users or items: ids (side features from the catalog; new
         ids get the population's) or a DataFrame with the id column and side features."""
@@ -837,7 +909,14 @@ class MultiTaskRecommender(BaseEstimator):
             )
 
     def recommend(
-        self, users, k: int = 10, *, exclude_seen: bool = True, task=None, items=None
+        self,
+        users,
+        k: int = 10,
+        *,
+        exclude_seen: bool = True,
+        task=None,
+        items=None,
+        explain: bool = False,
     ) -> pd.DataFrame:
         """Top-k items for each user, scored over the whole catalog in vectorized batches.
 
@@ -865,12 +944,27 @@ class MultiTaskRecommender(BaseEstimator):
         items : DataFrame, default=None
             Candidate items instead of the catalog kept in fit: the item id column and item-side
             feature columns; items not seen in fit are scored from their features.
+        explain : bool, default=False
+            Add a column ``because``: the item of the user's history (kept in fit, or given in
+            ``history_col``) that most supports each recommendation, the one whose absence from
+            the history lowers the item's score the most; missing for a user with no history.
+            Needs ``user_history=True``.
 
         Returns
         -------
         recommendations : DataFrame
             One row per (user, rank): the user id, ``rank`` (1 is best), the item id and
-            ``score``.
+            ``score`` (and ``because`` with ``explain=True``).
+
+        Examples
+        --------
+        >>> from skmtrec.datasets import make_interactions
+        >>> X, y = make_interactions(n_users=50, n_items=30, n_interactions=600, random_state=0)
+        >>> model = MultiTaskRecommender({"rating": "regression"}, max_epochs=2, random_state=0)
+        >>> model = model.fit(X.drop(columns="item_text"), y[["rating"]])
+        >>> top = model.recommend([1, 2], k=3, explain=True)
+        >>> list(top.columns)
+        ['user_id', 'rank', 'item_id', 'score', 'because']
         """
         self._check_catalog("recommend")
         k = check_k(k)
@@ -897,21 +991,31 @@ class MultiTaskRecommender(BaseEstimator):
         def exclude(rows: slice):
             return seen[rows].toarray() if exclude_seen else None
 
+        if explain and "user" not in self.network_spec_["inputs"]["history_sides"]:
+            raise ValueError(
+                "recommend(explain=True) names the history item behind each recommendation, "
+                "so it needs the users' histories: fit with user_history=True."
+            )
+        width = (user_inputs["numeric"].shape[1], user_inputs["categorical"].shape[1])
+        item_vectors = side_vectors(module, "item", item_inputs, device)
         with self._serving(user_inputs, given) as inputs:
             user_vectors = side_vectors(module, "user", inputs, device)
-
-        positions, scores = top_k(
-            module,
-            self._task_list,
-            weights,
-            user_vectors,
-            side_vectors(module, "item", item_inputs, device),
-            k,
-            exclude,
-            (user_inputs["numeric"].shape[1], user_inputs["categorical"].shape[1]),
-            device,
-        )
-        return long_frame(
+            positions, scores = top_k(
+                module,
+                self._task_list,
+                weights,
+                user_vectors,
+                item_vectors,
+                k,
+                exclude,
+                width,
+                device,
+            )
+            if explain:
+                because = supporting_members(
+                    module, self._task_list, weights, inputs, positions, item_vectors, width, device
+                )
+        frame = long_frame(
             user_ids,
             item_ids,
             positions,
@@ -919,6 +1023,13 @@ class MultiTaskRecommender(BaseEstimator):
             self._encoder.user_label,
             self._encoder.item_label,
         )
+        if explain:
+            catalog = self._encoder.item_codes.values
+            named = pd.Series(catalog.take(np.maximum(because.reshape(-1) - 1, 0)), dtype=object)
+            named[because.reshape(-1) < 1] = None
+            allowed = scores.reshape(-1) > -np.inf
+            frame["because"] = named[allowed].to_numpy()
+        return frame
 
     def similar_items(self, items, k: int = 10) -> pd.DataFrame:
         """The k catalog items whose learned vectors (id embedding and item features) are

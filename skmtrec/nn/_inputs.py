@@ -176,9 +176,9 @@ class InputLayer(nn.Module):
         self, role: str, codes, numeric, categorical, leave_out=None, history_user=None
     ) -> torch.Tensor:
         """The user's or item's vector: its id embedding plus its mapped side features, and its
-        pooled history (without the members ``leave_out``, one per row, if given); a user's
-        read under the codes ``history_user`` where given (a history passed at predict
-        time)."""
+        pooled history (without the members ``leave_out``, one per row, if given), read under
+        the codes ``history_user`` where given (a user's history passed at predict time, or
+        another owner's whose history an explanation swaps in)."""
         side = self.sides[role]
         history = None
         if role in self.histories:
@@ -208,12 +208,13 @@ class InputLayer(nn.Module):
         return torch.cat(parts, dim=1) if parts else numeric[:, :0]
 
     def side_vectors(
-        self, numeric, categorical, user=None, item=None, history_user=None
+        self, numeric, categorical, user=None, item=None, history_user=None, history_item=None
     ) -> dict[str, torch.Tensor]:
-        """{role: vector} of each row's user and item (the sides the input has)."""
+        """{role: vector} of each row's user and item (the sides the input has); histories
+        read under ``history_user`` (``history_item``) where given."""
         ids = {"user": user, "item": item}
         leave_out = {"user": item, "item": user} if self.training else {}
-        owners = {"user": history_user}
+        owners = {"user": history_user, "item": history_item}
         return {
             role: self.side_vector(
                 role, ids[role], numeric, categorical, leave_out.get(role), owners.get(role)
@@ -228,8 +229,10 @@ class InputLayer(nn.Module):
             parts.append(parts[0] * parts[1])
         return torch.cat([*parts, self.shared_input(numeric, categorical)], dim=1)
 
-    def forward(self, numeric, categorical, user=None, item=None, history_user=None):
-        vectors = self.side_vectors(numeric, categorical, user, item, history_user)
+    def forward(
+        self, numeric, categorical, user=None, item=None, history_user=None, history_item=None
+    ):
+        vectors = self.side_vectors(numeric, categorical, user, item, history_user, history_item)
         return self.assemble(vectors, numeric, categorical)
 
     def pairs(self, users: torch.Tensor, items: torch.Tensor, shared: torch.Tensor) -> PairInput:

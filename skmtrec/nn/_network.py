@@ -98,9 +98,11 @@ class MultiTaskNetwork(nn.Module):
             self.loss_form = False
 
     def forward(
-        self, numeric, categorical, user=None, item=None, history_user=None
+        self, numeric, categorical, user=None, item=None, history_user=None, history_item=None
     ) -> tuple[torch.Tensor, ...]:
-        vectors = self.inputs.side_vectors(numeric, categorical, user, item, history_user)
+        vectors = self.inputs.side_vectors(
+            numeric, categorical, user, item, history_user, history_item
+        )
         x = self.inputs.assemble(vectors, numeric, categorical)
         dot = [
             self._logits(scorer, limit, vectors, item)
@@ -150,10 +152,12 @@ class MultiTaskNetwork(nn.Module):
         ``History.extended``."""
         return self.inputs.histories["user"].extended(extra)
 
-    def side_vector(self, role: str, codes, numeric, categorical, history_user=None):
-        """The user's or item's vector for encoded rows (a user's history read under the codes
-        ``history_user`` where given)."""
-        return self.inputs.side_vector(role, codes, numeric, categorical, None, history_user)
+    def side_vector(
+        self, role: str, codes, numeric, categorical, history_user=None, leave_out=None
+    ):
+        """The user's or item's vector for encoded rows (its history read under the codes
+        ``history_user`` where given, without the members ``leave_out``, one per row)."""
+        return self.inputs.side_vector(role, codes, numeric, categorical, leave_out, history_user)
 
     def score_pairs(self, users, items, shared) -> tuple[torch.Tensor, ...]:
         """Task outputs of every (user vector, item vector) pair with the interaction features
