@@ -29,6 +29,7 @@ from ._explain import (
 )
 from ._features import FeatureEncoder, as_frame
 from ._given_history import split_history
+from ._onnx import encoding_spec, export_onnx
 from ._persistence import save, usable_device
 from ._projection import content_projections
 from ._recommend import check_k, long_frame, ranking_weights, side_vectors, top_k
@@ -733,7 +734,8 @@ class MultiTaskRecommender(BaseEstimator):
         check_is_fitted(self)
         X, given = self._given_histories(X)
         with self._serving(self._encoder.transform(self._check_X(X, reset=False)), given) as inputs:
-            outputs = self.net_.forward(inputs)
+            with self.net_.module_.pooled_histories():
+                outputs = self.net_.forward(inputs)
         return [out.numpy() for out in outputs]
 
     def predict_tasks(self, X) -> pd.DataFrame:
@@ -1153,6 +1155,69 @@ class MultiTaskRecommender(BaseEstimator):
         3
         """
         return save(self, path)
+
+    def export_onnx(self, path) -> Path:
+        """Export the network's scoring path as ONNX, for serving outside Python.
+
+        The graph's inputs are integer-coded rows: ``numeric`` (float32, each column
+        standardized with its fit mean and scale), ``categorical`` (int64 codes) and ``user``
+        and ``item`` (int64 codes), each with the batch as first dimension. A code is the
+        position of the value in its vocabulary plus 1, and 0 for a value not seen in fit.
+        The outputs, one per task named as the task, are what ``predict`` (regression) and
+        ``predict_proba`` give: a value in y units, the probability of ``classes_[task][1]``
+        (binary, implicit), the probabilities of ``classes_[task]`` (multiclass, multilabel).
+        Histories are pooled once, at export: the graph serves the histories kept in fit,
+        not one given at predict time.
+
+        Beside the graph, ``<path>.json`` (same name, ``.json``) holds the vocabularies, the
+        numeric columns' means and scales, and the tasks' kinds and classes, as plain JSON:
+        what a serving process in any language needs to code a row. ``onnx_inputs`` codes a
+        DataFrame the same way.
+
+        Parameters
+        ----------
+        path : str or path-like
+            The ``.onnx`` file to write.
+
+        Returns
+        -------
+        path : Path
+
+        Examples
+        --------
+        >>> import tempfile, onnxruntime
+        >>> from skmtrec.datasets import make_interactions
+        >>> X, y = make_interactions(n_users=30, n_items=20, n_interactions=300, random_state=0)
+        >>> X = X.drop(columns="item_text")
+        >>> model = MultiTaskRecommender({"rating": "regression"}, max_epochs=2, random_state=0)
+        >>> path = model.fit(X, y[["rating"]]).export_onnx(tempfile.mkdtemp() + "/model.onnx")
+        >>> session = onnxruntime.InferenceSession(path)
+        >>> (rating,) = session.run(None, model.onnx_inputs(X.head(3)))
+        >>> bool(abs(rating - model.predict(X.head(3))).max() < 1e-4)
+        True
+        """
+        check_is_fitted(self)
+        encoding = encoding_spec(self._encoder, self._task_list)
+        return export_onnx(self.net_.module_, self.network_spec_, self._task_list, encoding, path)
+
+    def onnx_inputs(self, X) -> dict[str, np.ndarray]:
+        """The rows of ``X`` coded as the inputs of the graph ``export_onnx`` writes.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+            Interactions with the columns of fit.
+
+        Returns
+        -------
+        inputs : dict of {str: ndarray}
+            ``numeric``, ``categorical`` and, where the model has them, ``user`` and ``item``.
+        """
+        check_is_fitted(self)
+        X, _ = self._given_histories(X)
+        inputs = self._encoder.transform(self._check_X(X, reset=False))
+        inputs["numeric"] = inputs["numeric"].astype(np.float32)
+        return inputs
 
     def __safe_state__(self, folder) -> dict:
         """The model as parameters, plain values and arrays, its weights written to side

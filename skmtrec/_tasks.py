@@ -102,6 +102,12 @@ class Task:
         ``rank_priority``)."""
         raise NotImplementedError
 
+    def export_output(self, output: torch.Tensor) -> torch.Tensor:
+        """The prediction an exported graph gives, from the network's output: the value (in
+        y units) of a regression task, the probability of ``classes[1]`` of a binary or
+        implicit one, the probabilities of ``classes`` of a multiclass or multilabel one."""
+        return self.rank_score(output)
+
     # -- predictions ----------------------------------------------------------------------------
 
     def decode(self, raw: np.ndarray) -> np.ndarray:
@@ -357,6 +363,9 @@ class MulticlassTask(_ClassificationTask):
     def loss(output, target):
         return F.cross_entropy(output, target[:, 0].long())
 
+    def export_output(self, output):
+        return torch.softmax(output, dim=1)
+
     def proba(self, raw):
         shifted = raw - raw.max(axis=1, keepdims=True)
         e = np.exp(shifted.astype(np.float64))
@@ -440,6 +449,9 @@ class MultilabelTask(Task):
 
     def proba(self, raw):
         return _sigmoid(raw.reshape(len(raw), -1))
+
+    def export_output(self, output):
+        return torch.sigmoid(output.reshape(output.shape[0], -1))
 
     def decode(self, raw):
         chosen = raw.reshape(len(raw), -1) > 0

@@ -180,7 +180,7 @@ class MMoE(Head):
 
     def outputs(self, x):
         experts = self.experts(x)
-        gates = apply_linear(self.gates, x).reshape(len(experts), len(self.towers), -1)
+        gates = apply_linear(self.gates, x).reshape(experts.shape[0], len(self.towers), -1)
         mixed = torch.einsum("bte,bew->btw", torch.softmax(gates, dim=2), experts)
         return tuple(tower(mixed[:, t]) for t, tower in enumerate(self.towers))
 

@@ -106,7 +106,7 @@ class History(nn.Module):
         self.n_members, self.n_values, self.embedding_dim = n_members, n_values, embedding_dim
         self.sample = sample
         self.table = nn.Embedding(n_members + 1, embedding_dim * (1 + n_values))
-        for name in ("indptr", "members", "values", "keys"):
+        for name in ("indptr", "members", "values", "keys", "pooled"):
             self.register_buffer(name, None, persistent=False)
         self._matrix = self._matrix_of = None  # _weights_matrices() of the members built for
         if arrays is not None:
@@ -155,6 +155,21 @@ class History(nn.Module):
         finally:
             for name, tensor in kept.items():
                 setattr(self, name, tensor)
+
+    @contextmanager
+    def pooled_once(self) -> Iterator[None]:
+        """While in the context, outside training, read every owner's pooled history from one
+        table computed on entry (by one sparse product) instead of pooling per batch: for a
+        predict call over many batches, and for an exported graph, which has no sparse
+        products."""
+        with torch.no_grad():
+            self.pooled = self.forward(
+                torch.arange(len(self.indptr) - 1, device=self.indptr.device)
+            )
+        try:
+            yield
+        finally:
+            self.pooled = None
 
     def _entries(self, members: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
         """Each entry's vector: its member's row plus each label times that label's row."""
@@ -234,6 +249,8 @@ class History(nn.Module):
     def forward(self, owners: torch.Tensor, leave_out: torch.Tensor | None = None) -> torch.Tensor:
         """Pooled history per row of ``owners``; with ``leave_out`` (member codes), each row's
         own member is left out of its owner's history."""
+        if self.pooled is not None and leave_out is None and not self.training:
+            return self.pooled.index_select(0, owners)
         if owners.numel() == 0:
             return self.table.weight.new_zeros((0, self.embedding_dim))
         distinct, row_owner = torch.unique(owners, return_inverse=True)

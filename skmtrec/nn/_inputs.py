@@ -21,7 +21,8 @@ computes the user and item terms once.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 
 import torch
 from torch import nn
@@ -153,6 +154,14 @@ class InputLayer(nn.Module):
         self.n_out = embedding_dim * (len(self.sides) + (len(self.sides) == 2)) + self.n_shared
         if self.n_out == 0:
             raise ValueError("The network has no input: X has no id and no feature column.")
+
+    @contextmanager
+    def pooled_histories(self) -> Iterator[None]:
+        """Every history pooled once for the context (see ``History.pooled_once``)."""
+        with ExitStack() as stack:
+            for history in self.histories.values():
+                stack.enter_context(history.pooled_once())
+            yield
 
     def reset_embeddings(self) -> None:
         """Scale the embedding tables to unit-norm rows on average. The network calls it once

@@ -147,6 +147,11 @@ class MultiTaskNetwork(nn.Module):
         """The histories kept: ``{side: CSR arrays}``, as ``set_history`` takes them."""
         return {role: history.arrays() for role, history in self.inputs.histories.items()}
 
+    def pooled_histories(self):
+        """A context in which every history is pooled once, outside training: for predict
+        calls over many batches and for export (see ``History.pooled_once``)."""
+        return self.inputs.pooled_histories()
+
     def extended_history(self, extra):
         """A context that serves users' histories given at predict time: see
         ``History.extended``."""

@@ -1,0 +1,129 @@
+"""Export for serving: the network's scoring path as ONNX, with the encoding as plain JSON.
+
+The graph takes integer-coded inputs (``numeric``: float32, standardized; ``categorical``,
+``user``, ``item``: int64 codes) and gives one output per task in the units of ``predict`` and
+``predict_proba``. Histories are pooled once at export and kept in the graph as tables, so the
+graph has no sparse products; a history given at predict time is not served by it.
+``<name>.json`` beside the graph says how to code a row: the vocabularies (code = position +
+1, 0 for a value not seen in fit) and each numeric column's mean and scale.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .nn import MultiTaskNetwork
+
+
+class _ScoringGraph(nn.Module):
+    """The network with each task's output decoded (``Task.export_output``)."""
+
+    def __init__(self, network: nn.Module, tasks: list):
+        super().__init__()
+        self.network = network
+        self.tasks = tasks
+
+    def forward(self, numeric, categorical, user=None, item=None):
+        outputs = self.network(numeric, categorical, user=user, item=item)
+        return tuple(task.export_output(out) for task, out in zip(self.tasks, outputs, strict=True))
+
+
+def export_onnx(fitted: MultiTaskNetwork, spec: dict, tasks: list, encoding: dict, path) -> Path:
+    """Write the scoring graph of the ``fitted`` network (of ``spec``) to ``path`` (.onnx) and
+    ``encoding`` beside it (.json); ``encoding`` is the ``encoding_spec`` of the model."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # a copy on the CPU, rebuilt from the spec, so that the fitted model is left as it is
+    with torch.random.fork_rng():
+        network = MultiTaskNetwork(spec, history=fitted.history_arrays())
+    network.load_state_dict({k: v.cpu() for k, v in fitted.state_dict().items()})
+    network.eval()
+    graph = _ScoringGraph(network, tasks)
+    example = {
+        "numeric": torch.zeros((2, len(encoding["numeric"])), dtype=torch.float32),
+        "categorical": torch.zeros((2, len(encoding["categorical"])), dtype=torch.long),
+    }
+    for role in ("user", "item"):
+        if encoding[role] is not None:
+            example[role] = torch.ones(2, dtype=torch.long)
+    batch = torch.export.Dim("batch")
+    with network.pooled_histories(), _quiet_exporter():
+        torch.onnx.export(
+            graph,
+            (),
+            str(path),
+            kwargs=example,
+            input_names=list(example),
+            output_names=[task.name for task in tasks],
+            dynamic_shapes={name: {0: batch} for name in example},
+            dynamo=True,
+            external_data=False,
+            verbose=False,
+        )
+    path.with_suffix(".json").write_text(json.dumps(encoding, indent=1), encoding="utf-8")
+    return path
+
+
+@contextmanager
+def _quiet_exporter() -> Iterator[None]:
+    """The exporter's notes on its own internals (warnings, and log lines such as
+    "torchvision is not installed") kept from the user."""
+    logger = logging.getLogger("torch.onnx")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+def encoding_spec(encoder, tasks: list) -> dict:
+    """How a row becomes the graph's inputs and what its outputs are, as plain JSON."""
+
+    def values(codes) -> list:
+        return np.asarray(codes.values, dtype=object).tolist()
+
+    def named(label) -> object:
+        return label if isinstance(label, (str, int)) else str(label)
+
+    outputs = {}
+    for task in tasks:
+        entry = {"kind": task.kind}
+        if task.classes is not None:
+            entry["classes"] = np.asarray(task.classes, dtype=object).tolist()
+        outputs[task.name] = entry
+    return {
+        "inputs": "numeric: float32 (rows, len(numeric)), (value - mean) / scale; categorical: "
+        "int64 (rows, len(categorical)); user, item: int64 (rows,). A code is the position of "
+        "the value in its list plus 1; 0 for a value not seen in fit.",
+        "user": None
+        if encoder.user_codes is None
+        else {"column": named(encoder.user_label), "values": values(encoder.user_codes)},
+        "item": None
+        if encoder.item_codes is None
+        else {"column": named(encoder.item_label), "values": values(encoder.item_codes)},
+        "categorical": [
+            {"column": named(label), "values": values(codes)}
+            for label, codes in zip(
+                encoder.categorical_labels, encoder.categorical_codes, strict=True
+            )
+        ],
+        "numeric": [
+            {"column": named(label), "mean": float(mean), "scale": float(scale)}
+            for label, mean, scale in zip(
+                encoder.numeric_labels, encoder.mean, encoder.scale, strict=True
+            )
+        ],
+        "outputs": outputs,
+    }

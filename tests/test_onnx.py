@@ -1,0 +1,110 @@
+"""export_onnx: the scoring graph in onnxruntime gives what predict and predict_proba give."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from skmtrec import MultiTaskRecommender
+from skmtrec.datasets import make_interactions
+
+onnxruntime = pytest.importorskip("onnxruntime")
+pytest.importorskip("onnxscript")
+
+TASKS = {"rating": "regression", "like": "binary", "category": "multiclass", "seen": "implicit"}
+
+
+@pytest.fixture(scope="module")
+def data():
+    X, y = make_interactions(n_users=100, n_items=50, n_interactions=3000, random_state=0)
+    X = X.drop(columns="item_text").assign(weekend=lambda f: f["user_id"] % 3 == 0)
+    # rows the graph must serve from code 0: a new user, a new item, an unknown category
+    new = X.head(3).assign(user_id=[-1, 5, 7], item_id=[3, -9, 4], user_segment="never seen")
+    return X, y, pd.concat([X.head(200), new], ignore_index=True)
+
+
+def run(model, path, rows) -> dict[str, np.ndarray]:
+    session = onnxruntime.InferenceSession(str(path))
+    names = [output.name for output in session.get_outputs()]
+    return dict(zip(names, session.run(None, model.onnx_inputs(rows)), strict=True))
+
+
+def assert_matches(model, outputs, rows):
+    predictions = model.predict_tasks(rows)
+    for name, kind in model.tasks_.items():
+        if kind == "regression":
+            np.testing.assert_allclose(outputs[name], predictions[name], atol=1e-4)
+        elif kind in ("binary", "implicit"):
+            proba = model.predict_proba(rows, task=name)[:, 1]
+            np.testing.assert_allclose(outputs[name], proba, atol=1e-5)
+        else:
+            proba = model.predict_proba(rows, task=name)
+            np.testing.assert_allclose(outputs[name], proba, atol=1e-5)
+
+
+@pytest.mark.parametrize("architecture", ["mmoe", "ple", "shared_bottom"])
+def test_the_graph_predicts_as_the_model(data, tmp_path, architecture):
+    X, y, rows = data
+    model = MultiTaskRecommender(TASKS, architecture=architecture, max_epochs=3, random_state=0)
+    model.fit(X, y[["rating", "like", "category"]])
+    path = model.export_onnx(tmp_path / "model.onnx")
+    outputs = run(model, path, rows)
+    assert list(outputs) == list(TASKS)
+    assert_matches(model, outputs, rows)
+
+
+def test_a_softmax_ranking_task_exports(data, tmp_path):
+    X, y, rows = data
+    model = MultiTaskRecommender(
+        {"rating": "regression", "seen": "implicit"},
+        ranking_loss="softmax",
+        max_epochs=2,
+        random_state=0,
+    ).fit(X, y[["rating"]])
+    assert_matches(model, run(model, model.export_onnx(tmp_path / "m.onnx"), rows), rows)
+
+
+def test_a_model_without_ids_exports(data, tmp_path):
+    X, y, rows = data
+    model = MultiTaskRecommender(
+        {"rating": "regression"}, user_col=None, item_col=None, max_epochs=2, random_state=0
+    )
+    features = ["user_age", "user_segment", "weekend"]
+    model.fit(X[features], y[["rating"]])
+    outputs = run(model, model.export_onnx(tmp_path / "m.onnx"), rows[features])
+    assert_matches(model, outputs, rows[features])
+
+
+def code_rows(encoding: dict, rows: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The README's recipe: a table coded from the exported JSON with pandas and numpy only."""
+
+    def codes(values: list, column: pd.Series) -> np.ndarray:
+        return pd.Index(values).get_indexer(column) + 1  # -1 (not seen) becomes 0
+
+    inputs = {
+        "numeric": np.column_stack(
+            [(rows[c["column"]] - c["mean"]) / c["scale"] for c in encoding["numeric"]]
+        ).astype(np.float32),
+        "categorical": np.column_stack(
+            [codes(c["values"], rows[c["column"]]) for c in encoding["categorical"]]
+        ).astype(np.int64),
+    }
+    for role in ("user", "item"):
+        if encoding[role] is not None:
+            column = rows[encoding[role]["column"]]
+            inputs[role] = codes(encoding[role]["values"], column).astype(np.int64)
+    return inputs
+
+
+def test_the_json_beside_the_graph_codes_rows_without_skmtrec(data, tmp_path):
+    X, y, rows = data
+    model = MultiTaskRecommender(TASKS, max_epochs=2, random_state=0)
+    model.fit(X, y[["rating", "like", "category"]])
+    path = model.export_onnx(tmp_path / "model.onnx")
+    encoding = json.loads(path.with_suffix(".json").read_text())
+    by_hand = code_rows(encoding, rows)
+    for name, expected in model.onnx_inputs(rows).items():
+        np.testing.assert_allclose(by_hand[name], expected, rtol=1e-6)
+    assert encoding["outputs"]["category"]["classes"] == list(model.classes_["category"])
+    assert encoding["outputs"]["rating"] == {"kind": "regression"}
