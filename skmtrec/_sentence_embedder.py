@@ -381,11 +381,13 @@ def _text_frame(X) -> pd.DataFrame:
     if isinstance(X, pd.Series):
         return X.to_frame(name=X.name if X.name is not None else "text")
     arr = np.asarray(X, dtype=object)
+    # object columns: pandas would otherwise make (pyarrow) strings of them, which refuse a
+    # lone surrogate before it can be replaced
     if arr.ndim == 1:
-        return pd.DataFrame({"text": arr})
+        return pd.DataFrame({"text": arr}, dtype=object)
     if arr.ndim != 2:
         raise ValueError(f"X must be 1-D or 2-D texts; got shape {arr.shape}.")
-    return pd.DataFrame(arr, columns=[f"text{j}" for j in range(arr.shape[1])])
+    return pd.DataFrame(arr, columns=[f"text{j}" for j in range(arr.shape[1])], dtype=object)
 
 
 def _check_not_empty(frame: pd.DataFrame) -> None:
