@@ -90,10 +90,13 @@ def test_make_interactions_structure():
     assert y["category"].isna().mean() == pytest.approx(0.5, abs=0.02)
     present = y["like"].notna()
     np.testing.assert_array_equal(y.loc[present, "like"], y.loc[present, "rating"] >= 4)
-    # an item's text, category and per-item features are one per item
+    # an item has one text; its category is drawn per row from its topic mix, so the item's
+    # most frequent category is the best guess but not always right (measured: 55% of its rows)
     per_item = pd.concat([X, y], axis=1).groupby("item_id")
     assert (per_item["item_text"].nunique() == 1).all()
-    assert (per_item["category"].nunique() <= 1).all()
+    assert (per_item["category"].nunique() > 1).mean() > 0.9
+    shares = per_item["category"].agg(lambda s: s.value_counts(normalize=True).iloc[0])
+    assert 0.4 < shares.mean() < 0.75
     # the text is drawn from the topic words of the item's dominant category
     row = pd.concat([X, y], axis=1).dropna(subset=["category"]).iloc[0]
     assert isinstance(row["item_text"], str) and len(row["item_text"].split()) >= 8

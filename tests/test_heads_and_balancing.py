@@ -74,14 +74,16 @@ def test_learns_every_task(fitted, data):
     _, _, X_test, y_test = data
     *_, model = fitted
     pred = model.predict_tasks(X_test)
-    # the rating's standard deviation is 1.16, the category's majority class about 30%
-    # (seen after 12 epochs: RMSE 0.72-0.83, AUC 0.89-0.92, accuracy 0.70-0.97; PLE the lowest)
+    # the rating's standard deviation is 1.16; the category (a topic drawn from the item's mix)
+    # has a majority class of 16% and is right 45% of the time from each item's most frequent
+    # topic (seen after 12 epochs: RMSE 0.72-0.83, AUC 0.89-0.92, category accuracy 0.20-0.41,
+    # shared bottom with uncertainty weights the lowest: the noisiest task weighs least)
     assert root_mean_squared_error(y_test["rating"], pred["rating"]) < 0.9
     like = y_test["like"].notna().to_numpy()
     auc = roc_auc_score(y_test["like"][like], model.predict_proba(X_test, task="like")[like, 1])
     assert auc > 0.85
     category = y_test["category"].notna().to_numpy()
-    assert (pred["category"][category] == y_test["category"][category]).mean() > 0.6
+    assert (pred["category"][category] == y_test["category"][category]).mean() > 0.18
 
 
 def test_missing_labels_leave_every_loss_finite(fitted):

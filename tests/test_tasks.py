@@ -205,15 +205,18 @@ CATEGORY_TAGS = {
 
 @pytest.fixture(scope="module")
 def tagged(interactions):
-    """A multilabel task that follows the item's category, with missing rows given as None
-    and NaN (and where the category is missing), labels given as lists, tuples and sets."""
+    """A multilabel task that follows the item's most frequent category, with missing rows
+    given as None and NaN (and where the category is missing), labels given as lists, tuples
+    and sets."""
     X, y = interactions
+    labelled = pd.concat([X["item_id"], y["category"]], axis=1).dropna()
+    modal = labelled.groupby("item_id")["category"].agg(lambda s: s.mode()[0])
     rows = []
-    for j, category in enumerate(y["category"]):
+    for j, (item, category) in enumerate(zip(X["item_id"], y["category"], strict=True)):
         if j % 10 == 0 or not isinstance(category, str):
             rows.append(None if j % 20 == 0 else np.nan)
             continue
-        rows.append((list, tuple, set)[j % 3](CATEGORY_TAGS[category]))
+        rows.append((list, tuple, set)[j % 3](CATEGORY_TAGS[modal[item]]))
     return X, y.assign(tags=pd.Series(rows, dtype=object, index=y.index))
 
 

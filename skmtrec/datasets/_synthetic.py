@@ -36,8 +36,10 @@ def make_interactions(
     Each item mixes a few of ``n_topics`` topics (a Dirichlet draw); each user has a taste per
     topic. The affinity of a pair is the user's taste weighted by the item's topics, plus user
     and item biases. The targets derive from it: ``rating`` (1..5, affinity plus Gaussian noise,
-    rounded), ``like`` (1 when the rating is at least 4) and ``category`` (the item's dominant
-    topic, a string label). Item text is words drawn from the item's topics, so it carries the
+    rounded), ``like`` (1 when the rating is at least 4) and ``category`` (a topic drawn
+    from the item's topic mix at each interaction, a string label: the genre a user files the
+    item under, so the item's most frequent topic is the best guess, right about half the
+    time). Item text is words drawn from the item's topics, so it carries the
     item's topics for models that read text. Users and items are drawn with popularity skew;
     pairs may repeat. Rows are generated in chunks, never as a user x item matrix, so 10**7 rows
     fit in memory.
@@ -101,15 +103,16 @@ def make_interactions(
     like = (rating >= 4).astype(float)
     like[rng.random_sample(n_interactions) < missing_like] = np.nan
 
-    dominant = item_topics.argmax(axis=1)
-    topic_names = np.array(_TOPIC_NAMES[:n_topics], dtype=object)
-    category = topic_names[dominant[items]]
-    category[rng.random_sample(n_interactions) < missing_category] = None
+    category_missing = rng.random_sample(n_interactions) < missing_category
 
     # text only for the items drawn: a catalog of 10^6 items costs nothing when 10^3 appear
     item_text = np.empty(n_items, dtype=object)
     for i in np.unique(items):
         item_text[i] = _item_text(rng, item_topics[i])
+    # drawn last, so that the other columns are those of earlier versions for a given seed
+    topic_names = np.array(_TOPIC_NAMES[:n_topics], dtype=object)
+    category = topic_names[_topic_draws(rng, item_topics, items)]
+    category[category_missing] = None
     X = pd.DataFrame(
         {
             "user_id": users,
@@ -121,6 +124,17 @@ def make_interactions(
     )
     y = pd.DataFrame({"rating": rating, "like": like, "category": category})
     return X, y
+
+
+def _topic_draws(rng, item_topics: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """One topic per row, drawn from its item's topic mix, in chunks of 10^6 rows."""
+    cumulative = item_topics.cumsum(axis=1)
+    out = np.empty(len(items), dtype=np.int64)
+    for start in range(0, len(items), 1_000_000):
+        chunk = cumulative[items[start : start + 1_000_000]]
+        u = rng.random_sample(len(chunk))[:, None] * chunk[:, -1:]
+        out[start : start + len(chunk)] = (chunk < u).sum(axis=1)
+    return np.minimum(out, item_topics.shape[1] - 1)
 
 
 def _skewed_draw(rng, n: int, size: int, exponent: float) -> np.ndarray:
