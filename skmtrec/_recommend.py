@@ -80,12 +80,13 @@ def top_k(module, tasks, weights, user_vectors, item_vectors, k, exclude, width,
     n_users, n_items = len(user_vectors), len(item_vectors)
     k = min(k, n_items)
     neutral = neutral_shared(module, width, device)
+    item_terms = {}  # the items' part of the first layers, computed by the first block only
     per_block = max(1, _PAIRS_PER_BATCH // n_items)
     best_items = np.empty((n_users, k), dtype=np.int64)
     best_scores = np.empty((n_users, k), dtype=np.float32)
     for start in range(0, n_users, per_block):
         users = user_vectors[start : start + per_block]
-        scores = pair_scores(module, tasks, weights, users, item_vectors, neutral)
+        scores = pair_scores(module, tasks, weights, users, item_vectors, neutral, item_terms)
         scores = scores.reshape(len(users), n_items)
         mask = exclude(slice(start, start + len(users)))
         if mask is not None:
@@ -105,10 +106,10 @@ def neutral_shared(module, width, device) -> torch.Tensor:
     )
 
 
-def pair_scores(module, tasks, weights, users, items, neutral) -> torch.Tensor:
+def pair_scores(module, tasks, weights, users, items, neutral, item_terms=None) -> torch.Tensor:
     """The ranking score of every (user vector, item vector) pair, user-major, as float32:
-    the ``weights``' blend of the tasks' rank scores."""
-    outputs = module.score_pairs(users, items, neutral)
+    the ``weights``' blend of the tasks' rank scores (``item_terms``: see ``score_pairs``)."""
+    outputs = module.score_pairs(users, items, neutral, item_terms)
     return sum(w * tasks[j].rank_score(outputs[j]) for j, w in weights.items()).float()
 
 

@@ -244,11 +244,14 @@ class InputLayer(nn.Module):
         vectors = self.side_vectors(numeric, categorical, user, item, history_user, history_item)
         return self.assemble(vectors, numeric, categorical)
 
-    def pairs(self, users: torch.Tensor, items: torch.Tensor, shared: torch.Tensor) -> PairInput:
-        """The input of every (user, item) pair, with one row of interaction features."""
+    def pairs(
+        self, users: torch.Tensor, items: torch.Tensor, shared: torch.Tensor, item_terms=None
+    ) -> PairInput:
+        """The input of every (user, item) pair, with one row of interaction features; see
+        ``PairInput`` for ``item_terms``."""
         if len(self.sides) != 2:
             raise ValueError("Scoring pairs needs both user and item ids.")
-        return PairInput(users, items, shared)
+        return PairInput(users, items, shared, item_terms)
 
 
 class PairInput:
@@ -256,11 +259,17 @@ class PairInput:
 
     ``users`` (n_users, d), ``items`` (n_items, d) and ``shared`` (1, s), a row of interaction
     features common to every pair. Rows are ordered user-major: pair (u, i) is row
-    ``u * n_items + i``, as in ``torch.cartesian_prod``.
+    ``u * n_items + i``, as in ``torch.cartesian_prod``. ``item_terms``, a dict, keeps each
+    first layer's item-side term across the blocks of users scored against the same items
+    (given the same dict, each block computes them no more).
     """
 
-    def __init__(self, users: torch.Tensor, items: torch.Tensor, shared: torch.Tensor):
+    def __init__(
+        self, users: torch.Tensor, items: torch.Tensor, shared: torch.Tensor, item_terms=None
+    ):
         self.users, self.items, self.shared = users, items, shared
+        self.item_terms = {} if item_terms is None else item_terms
+        self._product = None  # user * item of every pair, shared by the layers that read it
 
     def __len__(self) -> int:
         return len(self.users) * len(self.items)
@@ -270,10 +279,15 @@ class PairInput:
         d = self.users.shape[1]
         w = layer.weight
         user_term = self.users @ w[:, :d].T
-        item_term = self.items @ w[:, d : 2 * d].T + self.shared @ w[:, 3 * d :].T
-        if layer.bias is not None:
-            item_term = item_term + layer.bias
-        out = (self.users[:, None, :] * self.items[None, :, :]) @ w[:, 2 * d : 3 * d].T
+        item_term = self.item_terms.get(layer)
+        if item_term is None:
+            item_term = self.items @ w[:, d : 2 * d].T + self.shared @ w[:, 3 * d :].T
+            if layer.bias is not None:
+                item_term = item_term + layer.bias
+            self.item_terms[layer] = item_term
+        if self._product is None:
+            self._product = self.users[:, None, :] * self.items[None, :, :]
+        out = self._product @ w[:, 2 * d : 3 * d].T
         out += user_term[:, None, :] + item_term[None, :, :]
         return out.reshape(len(self), -1)
 

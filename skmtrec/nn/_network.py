@@ -164,10 +164,13 @@ class MultiTaskNetwork(nn.Module):
         ``history_user`` where given, without the members ``leave_out``, one per row)."""
         return self.inputs.side_vector(role, codes, numeric, categorical, leave_out, history_user)
 
-    def score_pairs(self, users, items, shared) -> tuple[torch.Tensor, ...]:
+    def score_pairs(self, users, items, shared, item_terms=None) -> tuple[torch.Tensor, ...]:
         """Task outputs of every (user vector, item vector) pair with the interaction features
-        ``shared`` (one row), user-major: pair (u, i) is row ``u * len(items) + i``."""
+        ``shared`` (one row), user-major: pair (u, i) is row ``u * len(items) + i``. Blocks of
+        users scored against the same items may share one ``item_terms`` dict, which keeps
+        the items' part of the head's first layers (see ``PairInput``)."""
         head_outputs = ()
         if self.head is not None:
-            head_outputs = self.head.score_pairs(self.inputs.pairs(users, items, shared))
+            pairs = self.inputs.pairs(users, items, shared, item_terms)
+            head_outputs = self.head.score_pairs(pairs)
         return self._in_task_order(head_outputs, [dot.pairs(users, items) for dot in self.dot])
