@@ -108,6 +108,27 @@ def test_the_softmax_ranking_model_loads_identical(data, tmp_path):
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
 
 
+def test_buffers_of_fit_come_back(data, tmp_path):
+    """Item feature weights (item_feature_shrinkage) and content projections are data of fit
+    kept in the network's buffers; a PLE head and fixed weights for good measure."""
+    X, y = data
+    wide = X.assign(**{f"emb_{k}": np.sin(X["item_id"] * (k + 1)) for k in range(40)})
+    model = MultiTaskRecommender(
+        {"rating": "regression"},
+        item_feature_shrinkage=20.0,
+        content_components=8,
+        architecture="ple",
+        task_balancing="fixed",
+        max_epochs=2,
+        random_state=0,
+    ).fit(wide, y[["rating"]])
+    assert model.net_.module_.inputs.item_projection.shape == (40, 8)
+    loaded = skmtrec.load(model.save(tmp_path / "model"))
+    np.testing.assert_array_equal(loaded.predict(wide), model.predict(wide))
+    new_item = wide.head(5).assign(item_id=-1)
+    np.testing.assert_array_equal(loaded.predict(new_item), model.predict(new_item))
+
+
 def test_positional_columns_and_integer_task_names(tmp_path):
     """A 2-D array X (columns named 0, 1, ...) and an array y (tasks named y0, y1)."""
     X, y = make_interactions(n_users=40, n_items=30, n_interactions=800, random_state=1)
