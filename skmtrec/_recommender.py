@@ -161,9 +161,15 @@ class MultiTaskRecommender(BaseEstimator):
     dropout : float, default=0.1
         Dropout after every hidden layer.
     id_dropout : float, default=0.05
-        Share of user and item ids replaced by the unseen-id row during training, so that ids
-        not seen in fit get a learned (population) embedding. Their histories are dropped with
-        them, as a user or item new to fit has none.
+        Share of user ids (and of item ids, where ``item_id_dropout`` is None) replaced by the
+        unseen-id row during training, so that ids not seen in fit get a learned (population)
+        embedding and the side features learn to stand in for an id. Their histories are
+        dropped with them, as a user or item new to fit has none.
+    item_id_dropout : float or None, default=None
+        The same share for item ids; None: ``id_dropout``. Dropping more item ids than user
+        ids teaches the item features (a text's embedding, say) to serve new items: 0.2 took
+        R3's cold items from 2.5% to 3.9% below the baseline, but u1's NDCG@10 from 0.453 to
+        0.445 and the fit from 70 to 113 s (see the README's R3), so it is not the default.
     lr : float, default=2e-3
         Learning rate of the AdamW optimizer.
     weight_decay : float, default=2.0
@@ -295,6 +301,7 @@ class MultiTaskRecommender(BaseEstimator):
         "expert_units": [tuple, list],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "id_dropout": [Interval(Real, 0, 1, closed="left")],
+        "item_id_dropout": [Interval(Real, 0, 1, closed="left"), None],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
@@ -338,6 +345,7 @@ class MultiTaskRecommender(BaseEstimator):
         expert_units=(64,),
         dropout=0.1,
         id_dropout=0.05,
+        item_id_dropout=None,
         lr=2e-3,
         weight_decay=2.0,
         batch_size=1024,
@@ -377,6 +385,7 @@ class MultiTaskRecommender(BaseEstimator):
         self.expert_units = expert_units
         self.dropout = dropout
         self.id_dropout = id_dropout
+        self.item_id_dropout = item_id_dropout
         self.lr = lr
         self.weight_decay = weight_decay
         self.batch_size = batch_size
@@ -522,7 +531,10 @@ class MultiTaskRecommender(BaseEstimator):
         values = {h.n_values for h in histories.values()}
         return {
             "embedding_dim": self.embedding_dim,
-            "id_dropout": self.id_dropout,
+            "id_dropout": {
+                "user": self.id_dropout,
+                "item": self.id_dropout if self.item_id_dropout is None else self.item_id_dropout,
+            },
             "item_feature_shrinkage": self.item_feature_shrinkage,
             "content_components": self.content_components,
             "history_values": values.pop() if values else None,
@@ -858,7 +870,7 @@ class MultiTaskRecommender(BaseEstimator):
         groups = feature_groups(encoder.numeric_labels, encoder.categorical_labels)
         id_names = {"user": str(encoder.user_label), "item": str(encoder.item_label)}
         history_sides = self.network_spec_["inputs"]["history_sides"]
-        with self._serving(encoded, given) as inputs:
+        with self._serving(encoded, given) as inputs, self.net_.module_.pooled_histories():
             full = self.net_.forward(inputs)[position].numpy()
             classes = None
             if explained.is_classifier and explained.kind not in ("binary", "implicit"):

@@ -110,6 +110,7 @@ def test_bad_fit_input_names_the_culprit_and_keeps_the_model(fitted, interaction
         ({"dropout": 1.5}, "The 'dropout' parameter"),
         ({"item_feature_shrinkage": -1.0}, "The 'item_feature_shrinkage' parameter"),
         ({"history_sample": 0}, "The 'history_sample' parameter"),
+        ({"item_id_dropout": 1.0}, "The 'item_id_dropout' parameter"),
         # checked whatever the head, before any torch call
         ({"bottom_units": (0,)}, r"`bottom_units` must be a tuple of positive ints"),
         ({"tower_units": (2.5,)}, r"`tower_units` must be a tuple of positive ints"),
@@ -128,6 +129,7 @@ def test_bad_fit_input_names_the_culprit_and_keeps_the_model(fitted, interaction
         "dropout",
         "shrinkage",
         "history-sample",
+        "item-id-dropout",
         "bottom-units",
         "tower-units",
         "expert-units",

@@ -29,6 +29,8 @@ from torch import nn
 
 from ._history import History
 
+ROLES = ("user", "item")
+
 
 def categorical_embedding_dim(cardinality: int, embedding_dim: int) -> int:
     """A width that grows slowly with the number of categories, capped at ``embedding_dim``."""
@@ -51,8 +53,9 @@ class InputLayer(nn.Module):
         indices that describe the user and the item; the others describe the interaction.
     embedding_dim : int
         Width of the id embeddings, and the cap of the categorical ones.
-    id_dropout : float
-        Share of ids replaced by the unseen-id row while training.
+    id_dropout : float or dict
+        Share of ids replaced by the unseen-id row while training: one for users and items,
+        or ``{"user": share, "item": share}``.
     item_feature_shrinkage : float or None
         With s set, the item-side features' term of an item with n interactions in fit is
         scaled by s / (s + n) (``item_counts``): a new item is placed by its features alone.
@@ -86,7 +89,7 @@ class InputLayer(nn.Module):
         n_numeric: int,
         sides: dict,
         embedding_dim: int,
-        id_dropout: float = 0.0,
+        id_dropout: float | dict = 0.0,
         item_feature_shrinkage: float | None = None,
         item_counts=None,
         history_values: int | None = None,
@@ -97,7 +100,9 @@ class InputLayer(nn.Module):
         content_projections=None,
     ):
         super().__init__()
-        self.id_dropout = id_dropout
+        self.id_dropout = (
+            dict(id_dropout) if isinstance(id_dropout, dict) else dict.fromkeys(ROLES, id_dropout)
+        )
         self.embedding_dim = embedding_dim
         weight = None
         if item_feature_shrinkage is not None and n_items:
@@ -194,8 +199,9 @@ class InputLayer(nn.Module):
             owners = codes if history_user is None else history_user
             # under the codes as given; id dropout below replaces them
             history = self.histories[role](owners, leave_out)
-        if self.training and self.id_dropout > 0:
-            keep = torch.rand(codes.shape, device=codes.device) >= self.id_dropout
+        rate = self.id_dropout[role]
+        if self.training and rate > 0:
+            keep = torch.rand(codes.shape, device=codes.device) >= rate
             codes = codes * keep
             if history is not None:
                 # an id-less row loses its history too: a user or item new to fit has none
