@@ -154,6 +154,7 @@ def test_bad_parameters_name_the_parameter(fitted, interactions, params, message
             dropout=0.1,
             item_feature_shrinkage=None,
             history_sample=32,
+            item_id_dropout=None,
             bottom_units=(128, 64),
             tower_units=(32,),
             expert_units=(64,),
