@@ -84,7 +84,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Predict every task for each row of a table with the model's feature "
         "columns; writes the user and item ids and one column per task.",
     )
-    predict.add_argument("model", type=Path, help="a folder saved by skmtrec fit or save")
+    _model_argument(predict)
     predict.add_argument("data", type=Path, help="rows to predict, .csv or .parquet")
     predict.add_argument("--out", type=Path, required=True, help="predictions, .csv or .parquet")
     predict.set_defaults(run=_predict)
@@ -96,7 +96,7 @@ def _parser() -> argparse.ArgumentParser:
         "any user feature columns; one row per user is used), leaving out items each user "
         "interacted with in fit.",
     )
-    recommend.add_argument("model", type=Path, help="a folder saved by skmtrec fit or save")
+    _model_argument(recommend)
     recommend.add_argument(
         "--users", type=Path, required=True, help="users to recommend for, .csv or .parquet"
     )
@@ -116,7 +116,7 @@ def _parser() -> argparse.ArgumentParser:
         "NDCG, recall and hit rate at k of each test user's top-k list, items seen in fit "
         "left out (protocol R2 with --relevance rating:4).",
     )
-    evaluate.add_argument("model", type=Path, help="a folder saved by skmtrec fit or save")
+    _model_argument(evaluate)
     evaluate.add_argument("data", type=Path, help="test interactions, .csv or .parquet")
     evaluate.add_argument("--k", type=int, default=10, help="list length (default: 10)")
     evaluate.add_argument(
@@ -167,9 +167,10 @@ def _fit(args) -> None:
 
 def _predict(args) -> None:
     model = load(args.model)
+    recommender = _recommender(model)
     data = _read(args.data)
-    predictions = _recommender(model).predict_tasks(_features(model, data, args.data))
-    ids = [c for c in (_recommender(model).user_col_, _recommender(model).item_col_) if c]
+    predictions = recommender.predict_tasks(_features(model, data, args.data))
+    ids = [c for c in (recommender.user_col_, recommender.item_col_) if c]
     _write(pd.concat([data[ids], predictions], axis=1), args.out)
 
 
@@ -226,6 +227,10 @@ def _evaluate(args) -> None:
 
 
 # -- helpers -------------------------------------------------------------------------------------
+
+
+def _model_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", type=Path, help="a folder saved by skmtrec fit or save")
 
 
 def _read(path: Path) -> pd.DataFrame:

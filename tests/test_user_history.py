@@ -152,6 +152,17 @@ def test_predict_pools_every_entry_however_long(monkeypatch):
     torch.testing.assert_close(sampled(owners), exact(owners))
 
 
+def test_pooling_once_is_exact_in_either_mode(monkeypatch):
+    monkeypatch.setattr(_history, "_FULL_PRODUCT_SHARE", 1)
+    sampled, exact = long_histories(sample=8), long_histories(sample=None)
+    exact.eval()
+    owners = torch.tensor([0, 1, 2, 3])
+    sampled.train()  # as a network just built, before it is set to eval
+    with sampled.pooled_once():
+        sampled.eval()
+        torch.testing.assert_close(sampled(owners), exact(owners))
+
+
 @pytest.fixture(scope="module")
 def interactions():
     X, y = make_interactions(n_users=120, n_items=60, n_interactions=3000, random_state=0)

@@ -162,10 +162,11 @@ class History(nn.Module):
         table computed on entry (by one sparse product) instead of pooling per batch: for a
         predict call over many batches, and for an exported graph, which has no sparse
         products."""
-        with torch.no_grad():
-            self.pooled = self.forward(
-                torch.arange(len(self.indptr) - 1, device=self.indptr.device)
-            )
+        # the exact product whatever the module's mode: a module left in training mode (just
+        # built by load, say) would otherwise sample long histories into the table
+        lengths = self.indptr.diff().float().clamp(min=1)
+        with torch.no_grad(), torch.autocast(self.indptr.device.type, enabled=False):
+            self.pooled = self._all_sums() * lengths.rsqrt().unsqueeze(1)
         try:
             yield
         finally:
