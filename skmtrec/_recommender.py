@@ -21,6 +21,7 @@ from skorch.callbacks import Callback, EarlyStopping, PassthroughScoring, Progre
 from skorch.dataset import ValidSplit
 
 from ._catalog import Catalog, NegativeSampler
+from ._cold_copies import ColdItemCopies
 from ._explain import (
     ablated_inputs,
     explained_value,
@@ -167,9 +168,21 @@ class MultiTaskRecommender(BaseEstimator):
         dropped with them, as a user or item new to fit has none.
     item_id_dropout : float or None, default=None
         The same share for item ids; None: ``id_dropout``. Dropping more item ids than user
-        ids teaches the item features (a text's embedding, say) to serve new items: 0.2 took
-        R3's cold items from 2.5% to 3.9% below the baseline, but u1's NDCG@10 from 0.453 to
-        0.445 and the fit from 70 to 113 s (see the README's R3), so it is not the default.
+        ids teaches the item features (a text's embedding, say) to serve new items: before
+        ``cold_item_copies``, 0.2 took R3's cold items from 2.5% to 3.9% below the baseline,
+        but u1's NDCG@10 from 0.453 to 0.445 and the fit from 70 to 113 s (see the README's
+        R3), so it is not the default.
+    cold_item_copies : float, default=0.5
+        Share of each training batch's rows trained a second time as rows of an item new to
+        fit: the copy hides the item's id and history and keeps its features and labels (the
+        implicit tasks' excepted), so that the item features learn to place new items while
+        every original row still trains the item's id. Unlike ``item_id_dropout`` it takes
+        nothing from the items seen in fit. On MovieLens it took new items with titles from
+        2.5% to 3.6% below the user-mean baseline (R3) at the same warm RMSE and NDCG@10 (see
+        the README). Where a small catalog's features single out each item, the copies can
+        learn each training item's quirks from its features: on 200 synthetic items with 16
+        features and a per-item quirk no feature tells, new items were rated at RMSE 0.968
+        against 0.864 without (on 1,000 such items 0.935 against 0.930). Set 0 there.
     lr : float, default=2e-3
         Learning rate of the AdamW optimizer.
     weight_decay : float, default=2.0
@@ -302,6 +315,7 @@ class MultiTaskRecommender(BaseEstimator):
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "id_dropout": [Interval(Real, 0, 1, closed="left")],
         "item_id_dropout": [Interval(Real, 0, 1, closed="left"), None],
+        "cold_item_copies": [Interval(Real, 0, 1, closed="both")],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
@@ -346,6 +360,7 @@ class MultiTaskRecommender(BaseEstimator):
         dropout=0.1,
         id_dropout=0.05,
         item_id_dropout=None,
+        cold_item_copies=0.5,
         lr=2e-3,
         weight_decay=2.0,
         batch_size=1024,
@@ -386,6 +401,7 @@ class MultiTaskRecommender(BaseEstimator):
         self.dropout = dropout
         self.id_dropout = id_dropout
         self.item_id_dropout = item_id_dropout
+        self.cold_item_copies = cold_item_copies
         self.lr = lr
         self.weight_decay = weight_decay
         self.batch_size = batch_size
@@ -624,6 +640,7 @@ class MultiTaskRecommender(BaseEstimator):
             iterator_train=ArrayBatchIterator,
             iterator_train__shuffle=True,
             iterator_train__negatives=negatives,
+            iterator_train__cold_copies=self._cold_item_copies(tasks, spec),
             iterator_valid=ArrayBatchIterator,
             iterator_valid__negatives=negatives,
             iterator_valid__batch_size=max(self.batch_size, _PREDICT_BATCH_SIZE),
@@ -683,6 +700,14 @@ class MultiTaskRecommender(BaseEstimator):
             implicit,
             tuple(item_side.get("numeric", ())),
             tuple(item_side.get("categorical", ())),
+        )
+
+    def _cold_item_copies(self, tasks, spec) -> ColdItemCopies | None:
+        if not (self.cold_item_copies > 0 and spec["inputs"]["n_items"]):
+            return None
+        columns = zip(_first_columns(tasks), tasks, strict=True)
+        return ColdItemCopies(
+            self.cold_item_copies, [c for c, task in columns if task.implied_by_rows]
         )
 
     def _validation_split(self, n_samples: int) -> float | None:

@@ -187,12 +187,13 @@ class InputLayer(nn.Module):
         return parts
 
     def side_vector(
-        self, role: str, codes, numeric, categorical, leave_out=None, history_user=None
+        self, role: str, codes, numeric, categorical, leave_out=None, history_user=None, hide=None
     ) -> torch.Tensor:
         """The user's or item's vector: its id embedding plus its mapped side features, and its
         pooled history (without the members ``leave_out``, one per row, if given), read under
         the codes ``history_user`` where given (a user's history passed at predict time, or
-        another owner's whose history an explanation swaps in)."""
+        another owner's whose history an explanation swaps in). Rows where the boolean ``hide``
+        is set lose their id and history, as an id new to fit (``ColdItemCopies``)."""
         side = self.sides[role]
         history = None
         if role in self.histories:
@@ -200,8 +201,11 @@ class InputLayer(nn.Module):
             # under the codes as given; id dropout below replaces them
             history = self.histories[role](owners, leave_out)
         rate = self.id_dropout[role]
+        keep = None if hide is None else ~hide
         if self.training and rate > 0:
-            keep = torch.rand(codes.shape, device=codes.device) >= rate
+            dropped = torch.rand(codes.shape, device=codes.device) < rate
+            keep = ~dropped if keep is None else keep & ~dropped
+        if keep is not None:
             codes = codes * keep
             if history is not None:
                 # an id-less row loses its history too: a user or item new to fit has none
@@ -223,16 +227,32 @@ class InputLayer(nn.Module):
         return torch.cat(parts, dim=1) if parts else numeric[:, :0]
 
     def side_vectors(
-        self, numeric, categorical, user=None, item=None, history_user=None, history_item=None
+        self,
+        numeric,
+        categorical,
+        user=None,
+        item=None,
+        history_user=None,
+        history_item=None,
+        cold_item=None,
     ) -> dict[str, torch.Tensor]:
         """{role: vector} of each row's user and item (the sides the input has); histories
-        read under ``history_user`` (``history_item``) where given."""
+        read under ``history_user`` (``history_item``) where given; the items of the rows
+        flagged by ``cold_item`` seen as new to fit."""
         ids = {"user": user, "item": item}
+        # the user's history leaves the row's own item out, even where the item is hidden
         leave_out = {"user": item, "item": user} if self.training else {}
         owners = {"user": history_user, "item": history_item}
+        hidden = {"item": cold_item}
         return {
             role: self.side_vector(
-                role, ids[role], numeric, categorical, leave_out.get(role), owners.get(role)
+                role,
+                ids[role],
+                numeric,
+                categorical,
+                leave_out.get(role),
+                owners.get(role),
+                hidden.get(role),
             )
             for role in self.sides
         }

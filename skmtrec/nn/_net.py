@@ -221,15 +221,26 @@ class ArrayBatchIterator:
 
     It replaces torch's ``DataLoader`` as skorch's ``iterator_train`` and ``iterator_valid``:
     the net's data are a dict of arrays with one row per interaction, so a batch is one fancy
-    index per array. Shuffling draws from ``generator`` where one is set, else from torch's
-    global generator, which the estimator seeds.
+    index per array. ``negatives`` and ``cold_copies`` (``NegativeSampler``,
+    ``ColdItemCopies``) extend each training batch, in that order. Shuffling draws from
+    ``generator`` where one is set, else from torch's global generator, which the estimator
+    seeds.
     """
 
-    def __init__(self, dataset, batch_size: int = 1024, shuffle: bool = False, negatives=None, **_):
+    def __init__(
+        self,
+        dataset,
+        batch_size: int = 1024,
+        shuffle: bool = False,
+        negatives=None,
+        cold_copies=None,
+        **_,
+    ):
         self.dataset = dataset
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.negatives = negatives
+        self.cold_copies = cold_copies
         # data-parallel training: this process's (rank, world size), and a generator that
         # shuffles alike in every process
         self.shard: tuple[int, int] | None = None
@@ -263,6 +274,9 @@ class ArrayBatchIterator:
                 batch = batch[rank::world]
             X_batch = {k: v[batch] for k, v in X.items()}
             y_batch = None if y is None else y[batch]
+            n_observed = len(batch)
             if self.negatives is not None and y_batch is not None:
                 X_batch, y_batch = self.negatives(X_batch, y_batch, generator)
+            if self.cold_copies is not None and y_batch is not None:
+                X_batch, y_batch = self.cold_copies(X_batch, y_batch, n_observed)
             yield X_batch, y_batch

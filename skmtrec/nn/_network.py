@@ -98,10 +98,17 @@ class MultiTaskNetwork(nn.Module):
             self.loss_form = False
 
     def forward(
-        self, numeric, categorical, user=None, item=None, history_user=None, history_item=None
+        self,
+        numeric,
+        categorical,
+        user=None,
+        item=None,
+        history_user=None,
+        history_item=None,
+        cold_item=None,
     ) -> tuple[torch.Tensor, ...]:
         vectors = self.inputs.side_vectors(
-            numeric, categorical, user, item, history_user, history_item
+            numeric, categorical, user, item, history_user, history_item, cold_item
         )
         x = self.inputs.assemble(vectors, numeric, categorical)
         dot = [
