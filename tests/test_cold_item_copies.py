@@ -39,6 +39,19 @@ def test_a_hidden_item_is_served_as_a_new_item(interactions):
     assert not torch.allclose(hidden, seen)
 
 
+def test_items_without_features_get_no_copies(interactions):
+    # a copy of an item without features is the unseen-item row again: nothing to teach
+    X, y = interactions
+    X = X[["user_id", "item_id"]]
+    fits = [
+        MultiTaskRecommender(
+            tasks={"rating": "regression"}, cold_item_copies=copies, max_epochs=2, random_state=0
+        ).fit(X, y[["rating"]])
+        for copies in (0.0, 0.5)
+    ]
+    np.testing.assert_array_equal(fits[0].predict(X), fits[1].predict(X))
+
+
 def test_copies_teach_the_item_features_to_rate_new_movies(movielens):
     # R3's split: 20% of the movies held out, every rating of theirs is test; genres are the
     # only item content. Three epochs keep the test short; the full fits are in the README.
