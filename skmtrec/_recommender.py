@@ -179,7 +179,7 @@ class MultiTaskRecommender(BaseEstimator):
         every original row still trains the item's id. Used only where items have features.
         On MovieLens it took new items with titles from 2.5% to 3.6% below the user-mean
         baseline (R3) and raised u1's NDCG@10 from 0.453 to 0.464, for 0.004 RMSE over R1's
-        folds and a fifth more fit time (see the README). Where a small catalog's features
+        folds and a quarter more fit time (see the README). Where a small catalog's features
         single out each item, the copies can learn each training item's quirks from its
         features: on 200 synthetic items with 16 features and a per-item quirk no feature
         tells, new items were rated at RMSE 0.968 against 0.864 without (on 1,000 such items
