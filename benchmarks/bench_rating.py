@@ -78,9 +78,14 @@ def skmtrec_fit_predict(train, test, params=DEFAULTS):
     return np.clip(model.predict_tasks(movielens_xy(test)[0])["rating"], 1, 5), fit_s
 
 
-def mean_plus_user_bias(train, test) -> np.ndarray:
+def user_biases(train) -> tuple[float, pd.Series]:
+    """The global mean rating and each user's mean rating minus it."""
     mean = train["rating"].mean()
-    bias = train.groupby("user_id")["rating"].mean() - mean
+    return mean, train.groupby("user_id")["rating"].mean() - mean
+
+
+def mean_plus_user_bias(train, test) -> np.ndarray:
+    mean, bias = user_biases(train)
     return np.clip(mean + test["user_id"].map(bias).fillna(0).to_numpy(), 1, 5)
 
 
@@ -120,9 +125,16 @@ def r1(data_folds) -> str:
     return "\n".join(lines)
 
 
+def titles_x(frame: pd.DataFrame, year_fill: float | None = None) -> pd.DataFrame:
+    """The text pipeline's X; with ``year_fill``, also the year as a number (missing years
+    filled with it)."""
+    X = movielens_text_xy(frame, text=True)[0]
+    return X if year_fill is None else X.assign(year=frame["year"].fillna(year_fill).to_numpy())
+
+
 def title_texts(frame: pd.DataFrame) -> pd.Series:
     """Each row's movie title with its year, as the text pipeline embeds it."""
-    return movielens_text_xy(frame, text=True)[0]["title"]
+    return titles_x(frame)["title"]
 
 
 def content_only_lists(train: pd.DataFrame, test: pd.DataFrame) -> dict:
@@ -149,25 +161,29 @@ def item_content(frame: pd.DataFrame, year_fill: float) -> pd.DataFrame:
     return pd.concat([items[list(GENRES)], year], axis=1).astype(float).assign(one=1.0)
 
 
+# R3's content ridge shrinks each item's mean residual toward 0 as if it had this many more ratings
+ITEM_BIAS_SHRINKAGE = 25
+
+
 def content_ridge_fit_predict(train, test, alpha: float, lam: float) -> np.ndarray:
     """R3's content peer: the global mean and user bias, an item bias regressed on the item's
     content (ridge ``alpha``), and a ridge per user (``lam``) of the rest on the same content."""
     content = item_content(pd.concat([train, test]), train["year"].median())
-    mean = train["rating"].mean()
-    user_bias = train.groupby("user_id")["rating"].mean() - mean
+    mean, user_bias = user_biases(train)
     rest = train["rating"] - mean - train["user_id"].map(user_bias)
     per_item = rest.groupby(train["item_id"]).agg(["sum", "count"])
-    shrunk = per_item["sum"] / (per_item["count"] + 25)
+    padded = per_item["count"] + ITEM_BIAS_SHRINKAGE
     bias = Ridge(alpha=alpha, fit_intercept=False).fit(
         content.loc[per_item.index],
-        shrunk,
-        sample_weight=per_item["count"] / (per_item["count"] + 25),
+        per_item["sum"] / padded,
+        sample_weight=per_item["count"] / padded,
     )
     item_bias = pd.Series(bias.predict(content), index=content.index)
     rest = (rest - train["item_id"].map(item_bias)).to_numpy()
+    rows_content = content.loc[train["item_id"]].to_numpy()
     weights = {}
     for user, rows in train.groupby("user_id").indices.items():
-        A = content.loc[train["item_id"].to_numpy()[rows]].to_numpy()
+        A = rows_content[rows]
         weights[user] = np.linalg.solve(A.T @ A + lam * np.eye(A.shape[1]), A.T @ rest[rows])
     users = test["user_id"].to_numpy()
     per_user = np.stack([weights.get(u, np.zeros(content.shape[1])) for u in users])
@@ -219,19 +235,17 @@ def r3(ratings: pd.DataFrame, seed: int = 0) -> str:
         r2_metrics(skmtrec_lists(model, test, table), test, cold_items)["ndcg"],
     )
     year = train["year"].median()
-    for name, with_year in (
-        ("skmtrec + titles, defaults (examples/text_pipeline.py)", False),
-        ("skmtrec + titles + the year as a number, defaults", True),
+    for name, year_fill in (
+        ("skmtrec + titles, defaults (examples/text_pipeline.py)", None),
+        ("skmtrec + titles + the year as a number, defaults", year),
     ):
-
-        def text_x(frame, with_year=with_year):
-            X = movielens_text_xy(frame, text=True)[0]
-            return X.assign(year=frame["year"].fillna(year).to_numpy()) if with_year else X
-
-        pipeline = make_text_pipeline(**DEFAULTS).fit(text_x(train), train[["rating"]])
+        pipeline = make_text_pipeline(**DEFAULTS).fit(titles_x(train, year_fill), train[["rating"]])
         model, features = pipeline[-1], pipeline[:-1]
-        pred = np.clip(model.predict_tasks(features.transform(text_x(test)))["rating"], 1, 5)
-        table = features.transform(text_x(first_rows))[[model.item_col_, *model.item_features_]]
+        pred = np.clip(
+            model.predict_tasks(features.transform(titles_x(test, year_fill)))["rating"], 1, 5
+        )
+        table = features.transform(titles_x(first_rows, year_fill))
+        table = table[[model.item_col_, *model.item_features_]]
         results[name] = (
             root_mean_squared_error(test["rating"], pred),
             r2_metrics(skmtrec_lists(model, test, table), test, cold_items)["ndcg"],
