@@ -22,6 +22,7 @@ from skorch.dataset import ValidSplit
 
 from ._catalog import Catalog, NegativeSampler
 from ._cold_copies import ColdItemCopies
+from ._cold_item_ridge import ColdItemRidge, ItemContent
 from ._explain import (
     ablated_inputs,
     explained_value,
@@ -184,6 +185,17 @@ class MultiTaskRecommender(BaseEstimator):
         features: on 200 synthetic items with 16 features and a per-item quirk no feature
         tells, new items were rated at RMSE 0.968 against 0.864 without (on 1,000 such items
         0.935 against 0.930). Set 0 there.
+    cold_item_ridge : float, default=0.5
+        Weight of a closed-form content model in each regression task's prediction for items
+        new to fit (the network's weighs the rest). The model, solved in fit: the global mean,
+        the user's mean offset, an item offset regressed on the item features, and a ridge
+        regression per user on the same features, its penalty chosen on a fifth of the items
+        held out of fit. It finds each user's content preferences exactly, where the network
+        finds them through shared layers; on MovieLens items held out of R3's training set
+        (titles and the year) the mean of the two rated new items 5.1% below the user-mean
+        baseline where the network alone was 4.4% and the ridge alone 4.2% below. Used only
+        where items have features; items seen in fit are the network's alone. 0 turns it
+        off. ``export_onnx`` exports the network alone.
     lr : float, default=2e-3
         Learning rate of the AdamW optimizer.
     weight_decay : float, default=2.0
@@ -317,6 +329,7 @@ class MultiTaskRecommender(BaseEstimator):
         "id_dropout": [Interval(Real, 0, 1, closed="left")],
         "item_id_dropout": [Interval(Real, 0, 1, closed="left"), None],
         "cold_item_copies": [Interval(Real, 0, 1, closed="both")],
+        "cold_item_ridge": [Interval(Real, 0, 1, closed="both")],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
@@ -362,6 +375,7 @@ class MultiTaskRecommender(BaseEstimator):
         id_dropout=0.05,
         item_id_dropout=None,
         cold_item_copies=0.5,
+        cold_item_ridge=0.5,
         lr=2e-3,
         weight_decay=2.0,
         batch_size=1024,
@@ -403,6 +417,7 @@ class MultiTaskRecommender(BaseEstimator):
         self.id_dropout = id_dropout
         self.item_id_dropout = item_id_dropout
         self.cold_item_copies = cold_item_copies
+        self.cold_item_ridge = cold_item_ridge
         self.lr = lr
         self.weight_decay = weight_decay
         self.batch_size = batch_size
@@ -513,13 +528,14 @@ class MultiTaskRecommender(BaseEstimator):
             _after_interrupt(net.completed_epochs)
         if histories and split is not None:  # the validation rows join
             net.module_.set_history({role: h.arrays() for role, h in histories.items()})
+        ridges = self._cold_item_ridges(tasks, targets, inputs, spec, encoder, seed)
 
         # Fitted state changes only now, so a fit that fails leaves the last model intact.
         validate_data(self, frame, reset=True, skip_check_array=True)
-        self._set_fitted(net, spec, kinds, tasks, encoder, catalog)
+        self._set_fitted(net, spec, kinds, tasks, encoder, catalog, ridges)
         return self
 
-    def _set_fitted(self, net, spec, kinds, tasks, encoder, catalog) -> None:
+    def _set_fitted(self, net, spec, kinds, tasks, encoder, catalog, ridges) -> None:
         self.net_ = net
         self.network_spec_ = spec
         self.tasks_ = kinds
@@ -531,6 +547,7 @@ class MultiTaskRecommender(BaseEstimator):
         self.item_col_ = encoder.item_label
         self._encoder = encoder
         self._catalog = catalog
+        self._cold_ridges = ridges
 
     def _task(self, name: str, kind: str):
         if kind == "implicit" and self.ranking_loss == "softmax":
@@ -715,6 +732,26 @@ class MultiTaskRecommender(BaseEstimator):
             self.cold_item_copies, [c for c, task in columns if task.implied_by_rows]
         )
 
+    def _cold_item_ridges(self, tasks, targets, inputs, spec, encoder, seed) -> dict:
+        """{task: ColdItemRidge} of the regression tasks, where ``cold_item_ridge`` is on and
+        there are users, items and item features."""
+        item_side = spec["inputs"]["sides"].get("item", {})
+        numeric, categorical = item_side.get("numeric", []), item_side.get("categorical", [])
+        if not (self.cold_item_ridge > 0 and "user" in inputs and "item" in inputs):
+            return {}
+        levels = [encoder.cardinalities[c] for c in categorical]
+        content = ItemContent(numeric, categorical, levels)
+        if content.width == 1:  # no item feature it can use: a new item is the mean's
+            return {}
+        content.fit(inputs)
+        return {
+            task.name: ColdItemRidge(content, encoder.n_users).fit(
+                inputs, task.encode(targets[task.name])[:, 0].astype(np.float64), seed
+            )
+            for task in tasks
+            if task.kind == "regression"
+        }
+
     def _validation_split(self, n_samples: int) -> float | None:
         if self.validation_fraction == 0:
             return None
@@ -773,12 +810,17 @@ class MultiTaskRecommender(BaseEstimator):
             yield {**inputs, "history_user": given.owners(inputs["user"], first)}
 
     def _raw_outputs(self, X) -> list[np.ndarray]:
+        return self._coded_outputs(X)[1]
+
+    def _coded_outputs(self, X) -> tuple[dict, list[np.ndarray]]:
+        """The coded rows of X and the network's raw outputs for them."""
         check_is_fitted(self)
         X, given = self._given_histories(X)
-        with self._serving(self._encoder.transform(self._check_X(X, reset=False)), given) as inputs:
+        coded = self._encoder.transform(self._check_X(X, reset=False))
+        with self._serving(coded, given) as inputs:
             with self.net_.module_.pooled_histories():
                 outputs = self.net_.forward(inputs)
-        return [out.numpy() for out in outputs]
+        return coded, [out.numpy() for out in outputs]
 
     def predict_tasks(self, X) -> pd.DataFrame:
         """Predict every task, as a DataFrame with one named column per task.
@@ -794,11 +836,18 @@ class MultiTaskRecommender(BaseEstimator):
             Values for regression tasks, class labels for classification tasks; the index is
             X's index when X is a DataFrame.
         """
-        raw = self._raw_outputs(X)
+        coded, raw = self._coded_outputs(X)
+        outputs = dict(zip(self.tasks_, raw, strict=True))
+        new = coded["item"] == 0 if self._cold_ridges else None
+        if new is not None and new.any():
+            rows = {key: values[new] for key, values in coded.items()}
+            for name, ridge in self._cold_ridges.items():
+                blended = outputs[name].reshape(-1).astype(np.float64)
+                blended[new] += self.cold_item_ridge * (ridge.predict(rows) - blended[new])
+                outputs[name] = blended
         index = X.index if isinstance(X, pd.DataFrame) else None
         return pd.DataFrame(
-            {t.name: t.decode(r) for t, r in zip(self._task_list, raw, strict=True)},
-            index=index,
+            {t.name: t.decode(outputs[t.name]) for t in self._task_list}, index=index
         )
 
     def predict(self, X) -> np.ndarray:
@@ -1284,6 +1333,7 @@ class MultiTaskRecommender(BaseEstimator):
             "encoder": self._encoder.state(),
             "catalog": None if self._catalog is None else self._catalog.state(),
             "histories": self.net_.module_.history_arrays(),
+            "cold_ridges": {name: r.state() for name, r in self._cold_ridges.items()},
             "weights": weights.name,
             "history": history.name,
         }
@@ -1320,9 +1370,12 @@ class MultiTaskRecommender(BaseEstimator):
                 f"{weights} does not hold this model's network ({exc}): it was altered or "
                 "belongs to another model."
             ) from None
-        model._set_fitted(
-            net, spec, kinds, tasks, FeatureEncoder.from_state(fitted["encoder"]), catalog
-        )
+        ridges = {
+            name: ColdItemRidge.from_state(ridge)
+            for name, ridge in fitted.get("cold_ridges", {}).items()
+        }
+        encoder = FeatureEncoder.from_state(fitted["encoder"])
+        model._set_fitted(net, spec, kinds, tasks, encoder, catalog, ridges)
         model.n_features_in_ = fitted["n_features_in_"]
         if fitted["feature_names_in_"] is not None:
             model.feature_names_in_ = fitted["feature_names_in_"]
