@@ -9,9 +9,10 @@ mean rated the new items about a point below either alone (see the README's R3).
 The model: the global mean; the user's mean offset from it; an item offset regressed on the
 content (each item's mean residual shrunk toward 0 as if it had ``ITEM_SHRINKAGE`` more ratings,
 so that rare items count less); and, per user, a ridge of what remains on the same content,
-its penalty chosen among ``PENALTIES`` on a share of the items held out of the fit. The users'
-systems are solved in blocks of users, each user's Gram matrix a sum of their items' outer
-products, so that the cost grows with the ratings and the items, not with their product.
+its penalty chosen among ``PENALTIES`` on a share of the items held out of the fit. Item
+features have one value per item, so fit reads each item's content once: a user's Gram matrix
+is a sum of their items' outer products, taken in blocks of users and items, so that memory
+holds a block, never the rows or the users times the width squared.
 """
 
 from __future__ import annotations
@@ -26,20 +27,23 @@ from ._projection import principal_projection
 # the title embeddings rated new items better than 16 or 32, and as well as 4 (chosen per fit
 # on held-out items beside the penalty, 4 or 8 gave the same figures).
 COMPONENTS = 8
-# A categorical item feature with more values than this is left to the network.
-MAX_LEVELS = 64
+# Categorical item features enter one-hot, in column order, while the design stays this wide;
+# the others (and any with more values than that) are left to the network.
+MAX_WIDTH = 64
 ITEM_SHRINKAGE = 25.0
 ITEM_PENALTY = 1.0
 PENALTIES = (10.0, 30.0, 100.0, 300.0)
 HELD_OUT_ITEMS = 0.2
-# users whose Gram matrices are held at once (memory: this many x width^2 floats)
-_BLOCK_USERS = 4096
+# numbers of outer products (and of Gram matrices) held at once: 2**25 float64 is 256 MiB
+_BLOCK_FLOATS = 2**25
+# rows whose design is built at once in predict
+_BLOCK_ROWS = 2**16
 
 
 class ItemContent:
     """The design matrix of the item-side features: numeric ones (their first ``COMPONENTS``
-    principal components over the items where there are more columns), each categorical one
-    with at most ``MAX_LEVELS`` values one-hot, and a constant.
+    principal components over the items where there are more columns), categorical ones
+    one-hot while the width stays within ``MAX_WIDTH``, and a constant.
 
     Parameters
     ----------
@@ -51,9 +55,13 @@ class ItemContent:
 
     def __init__(self, numeric: list[int], categorical: list[int], levels: list[int]):
         self.numeric = list(numeric)
-        kept = [(c, n) for c, n in zip(categorical, levels, strict=True) if n <= MAX_LEVELS]
-        self.categorical = [c for c, _ in kept]
-        self.levels = [n for _, n in kept]
+        self.categorical, self.levels = [], []
+        width = min(len(self.numeric), COMPONENTS) + 1
+        for column, n in zip(categorical, levels, strict=True):
+            if width + n <= MAX_WIDTH:
+                self.categorical.append(column)
+                self.levels.append(n)
+                width += n
         self.projection: np.ndarray | None = None
 
     def fit(self, inputs: dict[str, np.ndarray]) -> ItemContent:
@@ -110,65 +118,77 @@ class ColdItemRidge:
         is the one of ``PENALTIES`` that rates best the items a ``seed``-drawn
         ``HELD_OUT_ITEMS`` share of them hides, refitted on every row."""
         present = ~np.isnan(values)
-        users, items = inputs["user"][present], inputs["item"][present]
-        design = self.content.transform({key: column[present] for key, column in inputs.items()})
-        values = values[present].astype(np.float64)
-        distinct = np.unique(items)
-        n_held = int(HELD_OUT_ITEMS * len(distinct))
-        if n_held == 0 or n_held == len(distinct):
+        users, values = inputs["user"][present], values[present].astype(np.float64)
+        _, first, per_row = np.unique(
+            inputs["item"][present], return_index=True, return_inverse=True
+        )
+        # an item's features have one value per item: its first row gives its content
+        rows = np.flatnonzero(present)[first]
+        design = self.content.transform({key: column[rows] for key, column in inputs.items()})
+        n_held = int(HELD_OUT_ITEMS * len(first))
+        if n_held == 0 or n_held == len(first):
             self.penalty = PENALTIES[len(PENALTIES) // 2]
         else:
-            held = np.isin(items, np.random.RandomState(seed).choice(distinct, n_held, False))
-            fitted = self._solve(users[~held], items[~held], design[~held], values[~held])
-            errors = [
-                np.mean((values[held] - self._predict(fitted, p, users[held], design[held])) ** 2)
-                for p in range(len(PENALTIES))
-            ]
+            drawn = np.random.RandomState(seed).choice(len(first), n_held, replace=False)
+            held = np.isin(per_row, drawn)
+            fitted = self._solve(users[~held], per_row[~held], design, values[~held])
+            errors = []
+            for p in range(len(PENALTIES)):
+                predicted = self._predict(fitted, p, users[held], design, per_row[held])
+                errors.append(np.mean((values[held] - predicted) ** 2))
             self.penalty = PENALTIES[int(np.argmin(errors))]
-        fitted = self._solve(users, items, design, values, penalties=(self.penalty,))
+        fitted = self._solve(users, per_row, design, values, penalties=(self.penalty,))
         self.mean, self.user_offset, self.item_weights, self.user_weights = fitted
         return self
 
     def predict(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
         """The task's value for each row of ``inputs``, as if its item were new."""
         fitted = (self.mean, self.user_offset, self.item_weights, self.user_weights)
-        return self._predict(fitted, 0, inputs["user"], self.content.transform(inputs))
+        out = np.empty(len(inputs["user"]))
+        for start in range(0, len(out), _BLOCK_ROWS):
+            block = {key: column[start : start + _BLOCK_ROWS] for key, column in inputs.items()}
+            design = self.content.transform(block)
+            out[start : start + len(design)] = self._predict(
+                fitted, 0, block["user"], design, np.arange(len(design))
+            )
+        return out
 
     @staticmethod
-    def _predict(fitted, penalty: int, users, design) -> np.ndarray:
+    def _predict(fitted, penalty: int, users, design, items) -> np.ndarray:
+        """Values of the rows (``users``, ``items``), ``items`` indexing ``design``."""
         mean, user_offset, item_weights, user_weights = fitted
-        per_user = np.einsum("nd,nd->n", design, user_weights[penalty][users])
-        return mean + user_offset[users] + design @ item_weights + per_user
+        out = mean + user_offset[users] + (design @ item_weights)[items]
+        for start in range(0, len(out), _BLOCK_ROWS):
+            block = slice(start, start + _BLOCK_ROWS)
+            out[block] += np.einsum(
+                "nd,nd->n", design[items[block]], user_weights[penalty][users[block]]
+            )
+        return out
 
     def _solve(self, users, items, design, values, penalties=PENALTIES):
-        """The fitted arrays; ``user_weights`` has one (n_users + 1, width) slice per penalty."""
+        """The fitted arrays from the rows (``users``, ``items``), ``items`` indexing
+        ``design``; ``user_weights`` has one (n_users + 1, width) slice per penalty."""
         mean = float(values.mean())
         counts = np.bincount(users, minlength=self.n_users + 1)
         sums = np.bincount(users, values - mean, minlength=self.n_users + 1)
         user_offset = sums / np.maximum(counts, 1)
         rest = values - mean - user_offset[users]
 
-        _, first, per_row = np.unique(items, return_index=True, return_inverse=True)
-        n = np.bincount(per_row).astype(np.float64)
-        target = np.bincount(per_row, rest) / (n + ITEM_SHRINKAGE)
-        weight = n / (n + ITEM_SHRINKAGE)
-        item_design = design[first]
-        gram = (item_design * weight[:, None]).T @ item_design
+        n = np.bincount(items, minlength=len(design)).astype(np.float64)
+        target = np.bincount(items, rest, minlength=len(design)) / (n + ITEM_SHRINKAGE)
+        weight = n / (n + ITEM_SHRINKAGE)  # 0 for an item without rows here
+        gram = (design * weight[:, None]).T @ design
         item_weights = np.linalg.solve(
-            gram + ITEM_PENALTY * np.eye(design.shape[1]), item_design.T @ (weight * target)
+            gram + ITEM_PENALTY * np.eye(design.shape[1]), design.T @ (weight * target)
         )
-        rest = rest - design @ item_weights
+        rest = rest - (design @ item_weights)[items]
 
-        # a user's Gram matrix is the sum of their items' outer products, counted per rating
-        shape = (self.n_users + 1, len(first))
-        ratings = sp.csr_matrix((np.ones(len(users)), (users, per_row)), shape=shape)
-        outer = np.einsum("ni,nj->nij", item_design, item_design).reshape(len(first), -1)
-        rhs = sp.csr_matrix((rest, (users, per_row)), shape=shape) @ item_design
+        shape = (self.n_users + 1, len(design))
+        pairs = sp.csr_matrix((np.ones(len(users)), (users, items)), shape=shape)
+        rhs = sp.csr_matrix((rest, (users, items)), shape=shape) @ design
         width = design.shape[1]
         user_weights = np.zeros((len(penalties), self.n_users + 1, width), dtype=np.float32)
-        for begin in range(0, self.n_users + 1, _BLOCK_USERS):
-            block = slice(begin, begin + _BLOCK_USERS)
-            grams = (ratings[block] @ outer).reshape(-1, width, width)
+        for block, grams in _user_grams(pairs, design):
             for p, penalty in enumerate(penalties):
                 user_weights[p, block] = np.linalg.solve(
                     grams + penalty * np.eye(width), rhs[block, :, None]
@@ -184,3 +204,24 @@ class ColdItemRidge:
         ridge = cls(ItemContent.from_state(state["content"]), state["n_users"])
         ridge.__dict__.update({k: v for k, v in state.items() if k != "content"})
         return ridge
+
+
+def _user_grams(pairs: sp.csr_matrix, design: np.ndarray):
+    """(a slice of users, their Gram matrices) over every user: each user's sum of the outer
+    products of their items' ``design`` rows, counted as often as ``pairs`` has them. Users
+    and items go in blocks that hold about ``_BLOCK_FLOATS`` numbers of outer products."""
+    width = design.shape[1]
+    step = max(1, _BLOCK_FLOATS // (width * width))
+
+    def outer(start):
+        rows = design[start : start + step]
+        return np.einsum("ni,nj->nij", rows, rows).reshape(len(rows), -1)
+
+    starts = range(0, len(design), step)
+    whole = outer(0) if len(starts) == 1 else None  # computed once where the items fit
+    for begin in range(0, pairs.shape[0], step):
+        block = pairs[begin : begin + step]
+        grams = np.zeros((block.shape[0], width * width))
+        for start in starts:
+            grams += block[:, start : start + step] @ (outer(start) if whole is None else whole)
+        yield slice(begin, begin + block.shape[0]), grams.reshape(-1, width, width)

@@ -7,6 +7,7 @@ from sklearn.metrics import root_mean_squared_error
 
 import skmtrec
 from skmtrec import MultiTaskRecommender
+from skmtrec import _cold_item_ridge as cold_item_ridge
 from skmtrec._cold_item_ridge import ColdItemRidge, ItemContent
 from skmtrec._features import FeatureEncoder
 from skmtrec._sides import assign_sides
@@ -71,6 +72,27 @@ def test_missing_labels_drop_out_of_the_ridge():
     without = ColdItemRidge(content, encoder.n_users).fit(kept, rating[~missing], seed=0)
     new = encoder.transform(X_new)
     np.testing.assert_allclose(with_nan.predict(new), without.predict(new))
+
+
+def test_blocks_of_users_and_items_give_the_same_ridge(monkeypatch):
+    # blocks of 7 users and 7 items (7 outer products of width 4) against one block of all
+    X, rating, X_new, _ = _tastes()
+    encoder, whole = _ridge(X, rating)
+    monkeypatch.setattr(cold_item_ridge, "_BLOCK_FLOATS", 7 * 4 * 4)
+    _, blocked = _ridge(X, rating)
+    new = encoder.transform(X_new)
+    np.testing.assert_allclose(blocked.predict(new), whole.predict(new), rtol=1e-5)
+
+
+def test_categorical_features_enter_one_hot_within_the_width():
+    # 3 numeric columns and the constant, then 10 values (14 wide), not 60 (74), then 5 (19)
+    content = ItemContent([0, 1, 2], [0, 1, 2], [10, 60, 5])
+    assert content.categorical == [0, 2] and content.width == 19
+    codes = np.array([[3, 7, 0], [10, 1, 5]])  # code 0: a value unseen in fit, no level
+    design = content.transform({"numeric": np.zeros((2, 3)), "categorical": codes})
+    assert design.shape == (2, 19)
+    assert design[0, 3 + 2] == 1 and design[0, 13:18].sum() == 0
+    assert design[1, 3 + 9] == 1 and design[1, 13 + 4] == 1 and (design[:, -1] == 1).all()
 
 
 def test_the_ridge_rates_new_movies_from_their_genres(movielens):
