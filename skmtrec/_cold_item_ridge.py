@@ -9,7 +9,8 @@ mean rated the new items about a point below either alone (see the README's R3).
 The model: the global mean; the user's mean offset from it; an item offset regressed on the
 content (each item's mean residual shrunk toward 0 as if it had ``ITEM_SHRINKAGE`` more ratings,
 so that rare items count less); and, per user, a ridge of what remains on the same content,
-its penalty chosen among ``PENALTIES`` on a share of the items held out of the fit. Item
+its penalties (one for the numeric columns, one for the categorical levels) chosen on a share
+of the items held out of the fit. Item
 features have one value per item, so fit reads each item's content once: a user's Gram matrix
 is a sum of their items' outer products, taken in blocks of users and items, so that memory
 holds a block, never the rows or the users times the width squared.
@@ -32,7 +33,7 @@ COMPONENTS = 8
 MAX_WIDTH = 64
 ITEM_SHRINKAGE = 25.0
 ITEM_PENALTY = 1.0
-PENALTIES = (10.0, 30.0, 100.0, 300.0)
+PENALTIES = (10.0, 30.0, 100.0, 300.0, 1000.0)
 HELD_OUT_ITEMS = 0.2
 # numbers of outer products (and of Gram matrices) held at once: 2**25 float64 is 256 MiB
 _BLOCK_FLOATS = 2**25
@@ -76,6 +77,13 @@ class ItemContent:
         numeric = len(self.numeric) if self.projection is None else self.projection.shape[1]
         return numeric + sum(self.levels) + 1
 
+    @property
+    def categorical_columns(self) -> np.ndarray:
+        """Whether each design column is a categorical feature's level (else numeric or the
+        constant): the two groups are penalized apart."""
+        numeric = self.width - sum(self.levels) - 1
+        return np.r_[np.zeros(numeric, bool), np.ones(sum(self.levels), bool), False]
+
     def transform(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
         """(n_rows, width) float64: the content of each row's item."""
         numeric = inputs["numeric"][:, self.numeric].astype(np.float64)
@@ -114,8 +122,9 @@ class ColdItemRidge:
         self.n_users = n_users
 
     def fit(self, inputs: dict[str, np.ndarray], values: np.ndarray, seed: int) -> ColdItemRidge:
-        """Fit on the rows of ``inputs`` whose ``values`` are not missing; the per-user penalty
-        is the one of ``PENALTIES`` that rates best the items a ``seed``-drawn
+        """Fit on the rows of ``inputs`` whose ``values`` are not missing; the per-user
+        penalties (one of ``PENALTIES`` for the numeric columns and the constant, one for the
+        categorical levels) are those that rate best the items a ``seed``-drawn
         ``HELD_OUT_ITEMS`` share of them hides, refitted on every row."""
         present = ~np.isnan(values)
         users, values = inputs["user"][present], values[present].astype(np.float64)
@@ -125,55 +134,79 @@ class ColdItemRidge:
         # an item's features have one value per item: its first row gives its content
         rows = np.flatnonzero(present)[first]
         design = self.content.transform({key: column[rows] for key, column in inputs.items()})
+        grid = self._penalty_grid()
         n_held = int(HELD_OUT_ITEMS * len(first))
         if n_held == 0 or n_held == len(first):
-            self.penalty = PENALTIES[len(PENALTIES) // 2]
+            self.penalties = grid[len(grid) // 2]
         else:
             drawn = np.random.RandomState(seed).choice(len(first), n_held, replace=False)
             held = np.isin(per_row, drawn)
-            fitted = self._solve(users[~held], per_row[~held], design, values[~held])
-            errors = []
-            for p in range(len(PENALTIES)):
-                predicted = self._predict(fitted, p, users[held], design, per_row[held])
-                errors.append(np.mean((values[held] - predicted) ** 2))
-            self.penalty = PENALTIES[int(np.argmin(errors))]
-        fitted = self._solve(users, per_row, design, values, penalties=(self.penalty,))
-        self.mean, self.user_offset, self.item_weights, self.user_weights = fitted
+            errors = self._held_out_errors(users, per_row, design, values, held, grid)
+            self.penalties = grid[int(np.argmin(errors))]
+        offsets = self._offsets(users, per_row, design, values)
+        self.mean, self.user_offset, self.item_weights, rest = offsets
+        self.user_weights = np.zeros((self.n_users + 1, design.shape[1]), dtype=np.float32)
+        for block, grams, rhs in self._user_systems(users, per_row, design, rest):
+            self.user_weights[block] = _solve(grams, self._diagonal(self.penalties), rhs)
         return self
 
     def predict(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
         """The task's value for each row of ``inputs``, as if its item were new."""
-        fitted = (self.mean, self.user_offset, self.item_weights, self.user_weights)
         out = np.empty(len(inputs["user"]))
         for start in range(0, len(out), _BLOCK_ROWS):
             block = {key: column[start : start + _BLOCK_ROWS] for key, column in inputs.items()}
             design = self.content.transform(block)
-            out[start : start + len(design)] = self._predict(
-                fitted, 0, block["user"], design, np.arange(len(design))
+            users = block["user"]
+            out[start : start + len(design)] = (
+                self.mean
+                + self.user_offset[users]
+                + design @ self.item_weights
+                + np.einsum("nd,nd->n", design, self.user_weights[users])
             )
         return out
 
-    @staticmethod
-    def _predict(fitted, penalty: int, users, design, items) -> np.ndarray:
-        """Values of the rows (``users``, ``items``), ``items`` indexing ``design``."""
-        mean, user_offset, item_weights, user_weights = fitted
-        out = mean + user_offset[users] + (design @ item_weights)[items]
-        for start in range(0, len(out), _BLOCK_ROWS):
-            block = slice(start, start + _BLOCK_ROWS)
-            out[block] += np.einsum(
-                "nd,nd->n", design[items[block]], user_weights[penalty][users[block]]
-            )
-        return out
+    def _penalty_grid(self) -> list[tuple[float, float]]:
+        """(numeric, categorical) penalties to choose from; one value where a group is empty."""
+        categorical = self.content.categorical_columns
+        numeric_options = PENALTIES if (~categorical[:-1]).any() else PENALTIES[1:2]
+        categorical_options = PENALTIES if categorical.any() else PENALTIES[1:2]
+        return [(a, b) for a in numeric_options for b in categorical_options]
 
-    def _solve(self, users, items, design, values, penalties=PENALTIES):
-        """The fitted arrays from the rows (``users``, ``items``), ``items`` indexing
-        ``design``; ``user_weights`` has one (n_users + 1, width) slice per penalty."""
+    def _diagonal(self, penalties: tuple[float, float]) -> np.ndarray:
+        return np.where(self.content.categorical_columns, penalties[1], penalties[0])
+
+    def _held_out_errors(self, users, items, design, values, held, grid) -> np.ndarray:
+        """Squared error summed over the ``held`` rows of the model fitted on the others, for
+        each penalties of ``grid``."""
+        mean, user_offset, item_weights, rest = self._offsets(
+            users[~held], items[~held], design, values[~held]
+        )
+        order = np.flatnonzero(held)[np.argsort(users[held], kind="stable")]
+        owners = users[order]
+        residual = (
+            values[order] - mean - user_offset[owners] - (design @ item_weights)[items[order]]
+        )
+        errors = np.zeros(len(grid))
+        systems = self._user_systems(users[~held], items[~held], design, rest)
+        for block, grams, rhs in systems:
+            lo, hi = np.searchsorted(owners, [block.start, block.stop])
+            if lo == hi:
+                continue
+            rows = design[items[order[lo:hi]]]
+            for g, penalties in enumerate(grid):
+                weights = _solve(grams, self._diagonal(penalties), rhs)
+                predicted = np.einsum("nd,nd->n", rows, weights[owners[lo:hi] - block.start])
+                errors[g] += np.sum((residual[lo:hi] - predicted) ** 2)
+        return errors
+
+    def _offsets(self, users, items, design, values):
+        """The global mean, the users' offsets, the content's item weights and what remains
+        of each row, from the rows (``users``, ``items``), ``items`` indexing ``design``."""
         mean = float(values.mean())
         counts = np.bincount(users, minlength=self.n_users + 1)
         sums = np.bincount(users, values - mean, minlength=self.n_users + 1)
         user_offset = sums / np.maximum(counts, 1)
         rest = values - mean - user_offset[users]
-
         n = np.bincount(items, minlength=len(design)).astype(np.float64)
         target = np.bincount(items, rest, minlength=len(design)) / (n + ITEM_SHRINKAGE)
         weight = n / (n + ITEM_SHRINKAGE)  # 0 for an item without rows here
@@ -181,19 +214,15 @@ class ColdItemRidge:
         item_weights = np.linalg.solve(
             gram + ITEM_PENALTY * np.eye(design.shape[1]), design.T @ (weight * target)
         )
-        rest = rest - (design @ item_weights)[items]
+        return mean, user_offset, item_weights, rest - (design @ item_weights)[items]
 
+    def _user_systems(self, users, items, design, rest):
+        """(a slice of users, their Gram matrices, their right-hand sides) over every user."""
         shape = (self.n_users + 1, len(design))
         pairs = sp.csr_matrix((np.ones(len(users)), (users, items)), shape=shape)
         rhs = sp.csr_matrix((rest, (users, items)), shape=shape) @ design
-        width = design.shape[1]
-        user_weights = np.zeros((len(penalties), self.n_users + 1, width), dtype=np.float32)
         for block, grams in _user_grams(pairs, design):
-            for p, penalty in enumerate(penalties):
-                user_weights[p, block] = np.linalg.solve(
-                    grams + penalty * np.eye(width), rhs[block, :, None]
-                )[..., 0]
-        return mean, user_offset, item_weights, user_weights
+            yield block, grams, rhs[block]
 
     def state(self) -> dict:
         state = {k: v for k, v in vars(self).items() if k != "content"}
@@ -204,6 +233,11 @@ class ColdItemRidge:
         ridge = cls(ItemContent.from_state(state["content"]), state["n_users"])
         ridge.__dict__.update({k: v for k, v in state.items() if k != "content"})
         return ridge
+
+
+def _solve(grams: np.ndarray, diagonal: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """Each user's ridge weights: (grams + diag(diagonal))^-1 rhs."""
+    return np.linalg.solve(grams + np.diag(diagonal), rhs[..., None])[..., 0]
 
 
 def _user_grams(pairs: sp.csr_matrix, design: np.ndarray):
