@@ -35,6 +35,9 @@ ITEM_SHRINKAGE = 25.0
 ITEM_PENALTY = 1.0
 PENALTIES = (10.0, 30.0, 100.0, 300.0, 1000.0)
 HELD_OUT_ITEMS = 0.2
+# The penalties are scored on the held-out rows of at most this many users, drawn at random: the
+# error estimate needs a sample, and each scored user costs a solve per pair of penalties.
+SCORED_USERS = 4096
 # numbers of outer products (and of Gram matrices) held at once: 2**25 float64 is 256 MiB
 _BLOCK_FLOATS = 2**25
 # rows whose design is built at once in predict
@@ -139,9 +142,14 @@ class ColdItemRidge:
         if n_held == 0 or n_held == len(first):
             self.penalties = grid[len(grid) // 2]
         else:
-            drawn = np.random.RandomState(seed).choice(len(first), n_held, replace=False)
-            held = np.isin(per_row, drawn)
-            errors = self._held_out_errors(users, per_row, design, values, held, grid)
+            random_state = np.random.RandomState(seed)
+            held = np.isin(per_row, random_state.choice(len(first), n_held, replace=False))
+            scored = held
+            held_users = np.unique(users[held])
+            if len(held_users) > SCORED_USERS:
+                drawn = random_state.choice(held_users, SCORED_USERS, replace=False)
+                scored = held & np.isin(users, drawn)
+            errors = self._held_out_errors(users, per_row, design, values, held, scored, grid)
             self.penalties = grid[int(np.argmin(errors))]
         offsets = self._offsets(users, per_row, design, values)
         self.mean, self.user_offset, self.item_weights, rest = offsets
@@ -175,13 +183,13 @@ class ColdItemRidge:
     def _diagonal(self, penalties: tuple[float, float]) -> np.ndarray:
         return np.where(self.content.categorical_columns, penalties[1], penalties[0])
 
-    def _held_out_errors(self, users, items, design, values, held, grid) -> np.ndarray:
-        """Squared error summed over the ``held`` rows of the model fitted on the others, for
-        each penalties of ``grid``."""
+    def _held_out_errors(self, users, items, design, values, held, scored, grid) -> np.ndarray:
+        """Squared error summed over the ``scored`` rows (some of the ``held`` ones) of the
+        model fitted on the rows not ``held``, for each penalties of ``grid``."""
         mean, user_offset, item_weights, rest = self._offsets(
             users[~held], items[~held], design, values[~held]
         )
-        order = np.flatnonzero(held)[np.argsort(users[held], kind="stable")]
+        order = np.flatnonzero(scored)[np.argsort(users[scored], kind="stable")]
         owners = users[order]
         residual = (
             values[order] - mean - user_offset[owners] - (design @ item_weights)[items[order]]
@@ -193,9 +201,11 @@ class ColdItemRidge:
             if lo == hi:
                 continue
             rows = design[items[order[lo:hi]]]
+            # only the users scored here are solved for
+            needed, owner = np.unique(owners[lo:hi] - block.start, return_inverse=True)
             for g, penalties in enumerate(grid):
-                weights = _solve(grams, self._diagonal(penalties), rhs)
-                predicted = np.einsum("nd,nd->n", rows, weights[owners[lo:hi] - block.start])
+                weights = _solve(grams[needed], self._diagonal(penalties), rhs[needed])
+                predicted = np.einsum("nd,nd->n", rows, weights[owner])
                 errors[g] += np.sum((residual[lo:hi] - predicted) ** 2)
         return errors
 

@@ -61,6 +61,15 @@ def test_a_ridge_per_user_finds_each_users_taste_for_new_items():
     assert error < 0.45, (error, baseline)
 
 
+def test_penalties_chosen_on_a_sample_of_users_still_find_the_tastes(monkeypatch):
+    # 50 of the 200 users score the penalties; every user is still fitted
+    X, rating, X_new, rating_new = _tastes()
+    monkeypatch.setattr(cold_item_ridge, "SCORED_USERS", 50)
+    encoder, ridge = _ridge(X, rating)
+    error = root_mean_squared_error(rating_new, ridge.predict(encoder.transform(X_new)))
+    assert error < 0.45, error
+
+
 def test_missing_labels_drop_out_of_the_ridge():
     X, rating, X_new, _ = _tastes()
     encoder, inputs, content = _coded(X)
