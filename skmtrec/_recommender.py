@@ -194,9 +194,11 @@ class MultiTaskRecommender(BaseEstimator):
         user's content preferences exactly, where the network finds them through shared
         layers; on MovieLens items held out of R3's training set (titles and the year) the
         mean of the two rated new items 5.2% below the user-mean baseline where the network
-        alone was 4.4% and the ridge alone 4.4% below. Used only
-        where items have features; items seen in fit are the network's alone. 0 turns it
-        off. ``export_onnx`` exports the network alone.
+        alone was 4.4% and the ridge alone 4.4% below. Where the network alone is much the
+        better, the mean can cost a little: on the quickstart's synthetic items, whose text
+        tells their topics, new items were rated at 0.851 RMSE against the network's 0.846.
+        Used only where items have features; items seen in fit are the network's alone. 0
+        turns it off. ``export_onnx`` exports the network alone.
     lr : float, default=2e-3
         Learning rate of the AdamW optimizer.
     weight_decay : float, default=2.0
