@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from ._projection import principal_projection
+from ._projection import content_projections
 
 # A wide numeric side (a text embedding) enters through this many principal components: a user's
 # hundred ratings cannot place a weight per column. On held-out MovieLens items, 8 components of
@@ -69,10 +69,9 @@ class ItemContent:
         self.projection: np.ndarray | None = None
 
     def fit(self, inputs: dict[str, np.ndarray]) -> ItemContent:
-        if len(self.numeric) > COMPONENTS:
-            _, first = np.unique(inputs["item"], return_index=True)
-            rows = inputs["numeric"][first][:, self.numeric]
-            self.projection = principal_projection(rows, COMPONENTS).astype(np.float64)
+        sides = {"item": {"numeric": self.numeric}}
+        projection = content_projections(inputs, sides, COMPONENTS).get("item")
+        self.projection = None if projection is None else projection.astype(np.float64)
         return self
 
     @property
@@ -138,6 +137,7 @@ class ColdItemRidge:
         rows = np.flatnonzero(present)[first]
         design = self.content.transform({key: column[rows] for key, column in inputs.items()})
         grid = self._penalty_grid()
+        diagonals = [self._diagonal(penalties) for penalties in grid]
         n_held = int(HELD_OUT_ITEMS * len(first))
         if n_held == 0 or n_held == len(first):
             self.penalties = grid[len(grid) // 2]
@@ -149,13 +149,14 @@ class ColdItemRidge:
             if len(held_users) > SCORED_USERS:
                 drawn = random_state.choice(held_users, SCORED_USERS, replace=False)
                 scored = held & np.isin(users, drawn)
-            errors = self._held_out_errors(users, per_row, design, values, held, scored, grid)
+            errors = self._held_out_errors(users, per_row, design, values, held, scored, diagonals)
             self.penalties = grid[int(np.argmin(errors))]
         offsets = self._offsets(users, per_row, design, values)
         self.mean, self.user_offset, self.item_weights, rest = offsets
         self.user_weights = np.zeros((self.n_users + 1, design.shape[1]), dtype=np.float32)
+        diagonal = self._diagonal(self.penalties)
         for block, grams, rhs in self._user_systems(users, per_row, design, rest):
-            self.user_weights[block] = _solve(grams, self._diagonal(self.penalties), rhs)
+            self.user_weights[block] = _solve(grams, diagonal, rhs)
         return self
 
     def predict(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
@@ -183,9 +184,9 @@ class ColdItemRidge:
     def _diagonal(self, penalties: tuple[float, float]) -> np.ndarray:
         return np.where(self.content.categorical_columns, penalties[1], penalties[0])
 
-    def _held_out_errors(self, users, items, design, values, held, scored, grid) -> np.ndarray:
+    def _held_out_errors(self, users, items, design, values, held, scored, diagonals):
         """Squared error summed over the ``scored`` rows (some of the ``held`` ones) of the
-        model fitted on the rows not ``held``, for each penalties of ``grid``."""
+        model fitted on the rows not ``held``, for each of the penalty ``diagonals``."""
         mean, user_offset, item_weights, rest = self._offsets(
             users[~held], items[~held], design, values[~held]
         )
@@ -194,7 +195,7 @@ class ColdItemRidge:
         residual = (
             values[order] - mean - user_offset[owners] - (design @ item_weights)[items[order]]
         )
-        errors = np.zeros(len(grid))
+        errors = np.zeros(len(diagonals))
         systems = self._user_systems(users[~held], items[~held], design, rest)
         for block, grams, rhs in systems:
             lo, hi = np.searchsorted(owners, [block.start, block.stop])
@@ -203,8 +204,8 @@ class ColdItemRidge:
             rows = design[items[order[lo:hi]]]
             # only the users scored here are solved for
             needed, owner = np.unique(owners[lo:hi] - block.start, return_inverse=True)
-            for g, penalties in enumerate(grid):
-                weights = _solve(grams[needed], self._diagonal(penalties), rhs[needed])
+            for g, diagonal in enumerate(diagonals):
+                weights = _solve(grams[needed], diagonal, rhs[needed])
                 predicted = np.einsum("nd,nd->n", rows, weights[owner])
                 errors[g] += np.sum((residual[lo:hi] - predicted) ** 2)
         return errors
