@@ -15,6 +15,7 @@ from ._balancing import (
 from ._heads import HEADS, MLP, PLE, Head, MMoE, SharedBottom, Tower
 from ._inputs import InputLayer, PairInput
 from ._network import MultiTaskNetwork
+from ._optim import RowwiseAdamW
 
 __all__ = [
     "BALANCING",
@@ -29,6 +30,7 @@ __all__ = [
     "MMoE",
     "MultiTaskNetwork",
     "PairInput",
+    "RowwiseAdamW",
     "SharedBottom",
     "TaskBalancing",
     "Tower",

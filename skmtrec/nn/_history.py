@@ -202,15 +202,19 @@ class History(nn.Module):
         weight = torch.where(over, length / drawn[owner], 1.0).to(self.values.dtype)
         width = 1 + self.n_values
         crow = torch.cat([drawn.new_zeros(1), torch.cumsum(drawn * width, 0)])
+        # the product reads the drawn members' rows only, so that its gradient (sparse where
+        # the table's is) holds those rows and not the whole table
+        drawn_members, position = torch.unique(self.members[entry], return_inverse=True)
+        rows = nn.functional.embedding(drawn_members, self.table.weight, sparse=self.table.sparse)
         with _csr_support():
             matrix = torch.sparse_csr_tensor(
                 crow,
-                self._columns(self.members[entry]),
+                self._columns(position),
                 (_with_one(self.values[entry]) * weight.unsqueeze(1)).reshape(-1),
-                (len(starts), (self.n_members + 1) * width),
+                (len(starts), len(drawn_members) * width),
                 check_invariants=False,  # valid by construction; duplicate columns add up
             )
-        return matrix @ self.table.weight.view(-1, self.embedding_dim)
+        return matrix @ rows.view(-1, self.embedding_dim)
 
     def _columns(self, members: torch.Tensor) -> torch.Tensor:
         """The columns of the weights matrices that entries of ``members`` fill, entry by

@@ -168,6 +168,16 @@ class InputLayer(nn.Module):
                 stack.enter_context(history.pooled_once())
             yield
 
+    def growing_tables(self) -> list[tuple[nn.Embedding, float]]:
+        """The embedding tables with a row per user or item (ids and histories), each with the
+        most rows a training row reads from it: one id, ``history_sample`` history entries
+        (inf where histories are read whole)."""
+        ids = [(side["embedding"], 1.0) for side in self.sides.values()]
+        return ids + [
+            (history.table, math.inf if history.sample is None else float(history.sample))
+            for history in self.histories.values()
+        ]
+
     def reset_embeddings(self) -> None:
         """Scale the embedding tables to unit-norm rows on average. The network calls it once
         its head is built, so that a seed draws the head's weights as it always did."""

@@ -111,6 +111,8 @@ class MultiTaskNet(NeuralNet):
         for p in parameters:
             if p.grad is None:  # the same parameters in every process, whatever its rows
                 p.grad = torch.zeros_like(p)
+            elif p.grad.is_sparse:  # each process touched its own rows: sum whole tables
+                p.grad = p.grad.to_dense()
         flat = torch.cat([p.grad.reshape(-1) for p in parameters])
         flat = self._sum_over_processes(flat) / self.world_size
         for p, grad in zip(parameters, flat.split([p.numel() for p in parameters]), strict=True):
@@ -125,6 +127,15 @@ class MultiTaskNet(NeuralNet):
             # skorch's EarlyStopping stops training by raising KeyboardInterrupt too
             self.interrupted = not self._stopped_early()
             raise
+
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        try:
+            super().run_single_epoch(iterator, training, prefix, step_fn, **fit_params)
+        finally:
+            # rows of embedding tables that batches left out take the decay they missed, so
+            # validation and checkpoints see AdamW's weights (see RowwiseAdamW)
+            if training and hasattr(self.optimizer_, "catch_up"):
+                self.optimizer_.catch_up()
 
     def _stopped_early(self) -> bool:
         return any(

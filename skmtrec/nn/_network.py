@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from contextlib import contextmanager
 
 import numpy as np
@@ -38,6 +39,14 @@ class MultiTaskNetwork(nn.Module):
     content_projections : dict or None
         ``{side: (n_columns, k) array}``: the projection of a side's numeric features wider
         than the spec's ``inputs.content_components``; state, like ``item_counts``.
+    sparse_above : int or None, default=None
+        The rows of a training batch. The tables that grow with the users and items (ids,
+        histories) and have more rows than a batch can read from them (an id per row,
+        ``history_sample`` history entries per row) give sparse gradients, holding only the
+        rows the batch read, for an optimizer that updates those rows alone
+        (``RowwiseAdamW``). A table a batch reads more often than it has rows is cheaper to
+        update whole, and categorical features' tables stay dense. None: every table dense.
+        A training choice, not part of the spec.
 
     ``forward`` returns a tuple with one tensor per task: shape (batch,) for a one-output task
     (a scaled value or a logit), (batch, n_outputs) logits otherwise. A task whose spec says
@@ -46,7 +55,13 @@ class MultiTaskNetwork(nn.Module):
     """
 
     def __init__(
-        self, spec: dict, item_counts=None, history=None, item_table=None, content_projections=None
+        self,
+        spec: dict,
+        item_counts=None,
+        history=None,
+        item_table=None,
+        content_projections=None,
+        sparse_above: int | None = None,
     ):
         super().__init__()
         tasks = spec["tasks"]
@@ -70,6 +85,9 @@ class MultiTaskNetwork(nn.Module):
             DotScorer(spec["inputs"]["embedding_dim"]) for _ in self.dot_positions
         )
         self.inputs.reset_embeddings()
+        for table, reads_per_row in self.inputs.growing_tables():
+            reads = math.inf if sparse_above is None else sparse_above * reads_per_row
+            table.sparse = table.num_embeddings > reads
         balancing = dict(spec["balancing"])
         self.balancing = BALANCING[balancing.pop("method")](**balancing)
         self.loss_form = False

@@ -1,0 +1,122 @@
+"""RowwiseAdamW: AdamW's update on dense gradients, and on the rows of a sparse one only; the
+network's growing tables give sparse gradients, and ids no training batch read are served as
+unseen."""
+
+import pytest
+import torch
+
+from skmtrec import MultiTaskRecommender
+from skmtrec.datasets import make_interactions
+from skmtrec.nn import RowwiseAdamW
+
+
+def _adamw_pair(n_rows, groups):
+    """The same starting weights under torch's AdamW and RowwiseAdamW, per parameter group."""
+    torch.manual_seed(0)
+    starts = [torch.randn(n_rows, 4) for _ in groups]
+    ours = [torch.nn.Parameter(w.clone()) for w in starts]
+    theirs = [torch.nn.Parameter(w.clone()) for w in starts]
+    make = lambda params: [dict(g, params=[p]) for g, p in zip(groups, params, strict=True)]  # noqa: E731
+    return ours, RowwiseAdamW(make(ours)), theirs, torch.optim.AdamW(make(theirs))
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_gradients_of_every_row_give_adamw(sparse):
+    groups = [{"lr": 0.01, "weight_decay": 2.0}, {"lr": 0.05, "weight_decay": 0.0}]
+    ours, optimizer, theirs, reference = _adamw_pair(30, groups)
+    for _ in range(15):
+        for a, b in zip(ours, theirs, strict=True):
+            grad = torch.randn(30, 4)
+            a.grad = grad.to_sparse(1) if sparse else grad.clone()
+            b.grad = grad.clone()
+        optimizer.step()
+        reference.step()
+    for a, b in zip(ours, theirs, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_a_sparse_gradient_updates_its_rows_only():
+    table = torch.nn.Embedding(50, 4, sparse=True)
+    before = table.weight.detach().clone()
+    optimizer = RowwiseAdamW(table.parameters(), lr=0.01, weight_decay=2.0)
+    # the rows read every step, under torch's AdamW on their own
+    read = torch.nn.Parameter(before[[3, 7, 9]].clone())
+    reference = torch.optim.AdamW([read], lr=0.01, weight_decay=2.0)
+    for step in range(10):
+        torch.manual_seed(step)
+        codes = torch.tensor([3, 7, 9, 7])  # 7 twice: its two gradients add up
+        scale = torch.randn(4, 4)
+        optimizer.zero_grad()
+        (table(codes) * scale).sum().backward()
+        optimizer.step()
+        read.grad = torch.stack([scale[0], scale[1] + scale[3], scale[2]])
+        reference.step()
+    others = torch.ones(50, dtype=torch.bool)
+    others[[3, 7, 9]] = False
+    assert torch.equal(table.weight[others], before[others])  # not read: decay waits too
+    assert torch.equal(optimizer.state[table.weight]["exp_avg"][others], torch.zeros(47, 4))
+    torch.testing.assert_close(table.weight[[3, 7, 9]], read, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("batch_size", [32, 48])
+def test_tables_with_more_rows_than_a_batch_give_sparse_gradients(batch_size):
+    X, y = make_interactions(n_users=60, n_items=40, n_interactions=1500, random_state=0)
+    X = X.drop(columns="item_text")
+    model = MultiTaskRecommender(
+        tasks={"rating": "regression", "like": "binary"},
+        batch_size=batch_size,
+        history_sample=1,
+        max_epochs=2,
+        random_state=0,
+    ).fit(X, y[["rating", "like"]])
+    inputs = model.net_.module_.inputs
+    rows = {
+        "user ids": inputs.sides["user"]["embedding"],  # 61 rows: 60 users and the unseen
+        "item ids": inputs.sides["item"]["embedding"],  # 41
+        "user histories": inputs.histories["user"].table,  # a row per item: 41
+        "item histories": inputs.histories["item"].table,  # a row per user: 61
+    }
+    sparse = {name for name, table in rows.items() if table.sparse}
+    assert sparse == (set(rows) if batch_size == 32 else {"user ids", "item histories"})
+    assert not any(table.sparse for table in inputs.categorical_embeddings)
+    assert isinstance(model.net_.optimizer_, RowwiseAdamW)
+
+
+def test_gradient_norm_clipping_gets_dense_tables():
+    """torch's clip_grad_norm_ cannot read sparse gradients: a clipping callback keeps every
+    table dense, and the fit runs."""
+    from skorch.callbacks import GradientNormClipping
+
+    X, y = make_interactions(n_users=60, n_items=40, n_interactions=1500, random_state=0)
+    model = MultiTaskRecommender(
+        tasks={"rating": "regression"},
+        batch_size=32,
+        max_epochs=2,
+        callbacks=[GradientNormClipping(1.0)],
+        random_state=0,
+    ).fit(X.drop(columns="item_text"), y[["rating"]])
+    tables = model.net_.module_.inputs.growing_tables()
+    assert not any(table.sparse for table, _ in tables)
+    assert model.net_.history[-1, "train_loss"] < model.net_.history[0, "train_loss"]
+
+
+def test_rows_left_out_take_the_decay_they_missed():
+    """Rows read at some steps only end, after catch_up, where AdamW leaves them: with no
+    memory in the moments (betas 0), AdamW moves a row only at the steps that read it, and
+    decays every row at every step."""
+    torch.manual_seed(0)
+    table = torch.nn.Embedding(20, 3, sparse=True)
+    dense = torch.nn.Parameter(table.weight.detach().clone())
+    hyper = {"lr": 0.02, "weight_decay": 3.0, "betas": (0.0, 0.0)}
+    optimizer = RowwiseAdamW(table.parameters(), **hyper)
+    reference = torch.optim.AdamW([dense], **hyper)
+    for step in range(12):
+        codes = torch.tensor([1, 2] if step % 3 else [1, 5, 6])
+        optimizer.zero_grad()
+        table(codes).sum().backward()
+        optimizer.step()
+        dense.grad = table.weight.grad.to_dense()
+        reference.step()
+    optimizer.catch_up()
+    # 1 and 2 (read at most steps), 5 and 6 (every third) and 0 and 3 (never)
+    torch.testing.assert_close(table.weight, dense.detach())
