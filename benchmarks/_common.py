@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import platform
+import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
+from skorch.callbacks import Callback
 
 from skmtrec.datasets import GENRES
 from skmtrec.metrics import hit_rate_at_k, ndcg_at_k, recall_at_k
@@ -63,3 +65,32 @@ def write(table: str, name: str) -> str:
     out.parent.mkdir(exist_ok=True)
     out.write_text(table + "\n")
     return table
+
+
+class BatchTimer(Callback):
+    """Times ``batches`` training batches after ``warm_up`` ones, then ends the fit by raising
+    ``EnoughBatches``; ``seconds`` is their total, ``weights`` the network's parameters."""
+
+    def __init__(self, batches: int, warm_up: int = 5):
+        self.batches, self.warm_up = batches, warm_up
+
+    def initialize(self):
+        self.seen, self.seconds, self.weights = 0, None, 0
+        return self
+
+    def on_train_begin(self, net, **kwargs):
+        self.weights = sum(p.numel() for p in net.module_.parameters())
+
+    def on_batch_end(self, net, training=False, **kwargs):
+        if not training:
+            return
+        self.seen += 1
+        if self.seen == self.warm_up:
+            self.start = time.perf_counter()
+        elif self.seen == self.warm_up + self.batches:
+            self.seconds = time.perf_counter() - self.start
+            raise EnoughBatches
+
+
+class EnoughBatches(Exception):
+    """Ends a timed fit once its batches are measured."""

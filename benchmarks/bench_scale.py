@@ -20,13 +20,12 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DEFAULTS, machine, write
+from _common import DEFAULTS, BatchTimer, EnoughBatches, machine, write
 
 WARM_UP = 5
 N_USERS, N_ITEMS = 100_000, 20_000
@@ -34,8 +33,6 @@ N_USERS, N_ITEMS = 100_000, 20_000
 
 def worker(rows: int, batches: int) -> None:
     """In each process of a launch: fit until ``WARM_UP + batches`` batches, time the last."""
-    from skorch.callbacks import Callback
-
     from skmtrec import MultiTaskRecommender
     from skmtrec.datasets import make_interactions
 
@@ -44,31 +41,13 @@ def worker(rows: int, batches: int) -> None:
     X, y = make_interactions(n_users=N_USERS, n_items=N_ITEMS, n_interactions=rows, random_state=0)
     X, y = X.drop(columns="item_text"), y[["rating"]]
 
-    class Timer(Callback):
-        def initialize(self):
-            self.seen, self.seconds, self.weights = 0, None, 0
-            return self
-
-        def on_train_begin(self, net, **kwargs):
-            self.weights = sum(p.numel() for p in net.module_.parameters())
-
-        def on_batch_end(self, net, training=False, **kwargs):
-            if not training:
-                return
-            self.seen += 1
-            if self.seen == WARM_UP:
-                self.start = time.perf_counter()
-            elif self.seen == WARM_UP + batches:
-                self.seconds = time.perf_counter() - self.start
-                raise _Enough
-
-    timer = Timer()
+    timer = BatchTimer(batches, WARM_UP)
     model = MultiTaskRecommender(
         **DEFAULTS, validation_fraction=0, max_epochs=1, distributed=True, callbacks=[timer]
     )
     try:
         model.fit(X, y)
-    except _Enough:
+    except EnoughBatches:
         pass
     if int(os.environ.get("RANK", 0)) == 0:
         per_batch = timer.seconds / batches
@@ -83,10 +62,6 @@ def worker(rows: int, batches: int) -> None:
                 }
             )
         )
-
-
-class _Enough(Exception):
-    """Ends a timed fit once its batches are measured."""
 
 
 def launch(processes: int, rows: int, batches: int) -> dict:
@@ -130,7 +105,8 @@ def projection(measured: list[dict], rows: int, gpus: int, link_gb_s: float) -> 
             f"- So an epoch of 10^9 rows takes at least {communicate:,.0f} s (communication) "
             "plus the compute, whichever the GPUs' speed. The all-reduce of whole tables is "
             "what limits: at this scale raise `batch_size` (fewer steps, the same volume per "
-            "step), or send only the rows a batch touched (sparse gradients, not done yet).",
+            "step), or send only the rows a batch touched (one process updates only those "
+            "rows; across processes the whole gradient is still summed).",
         ]
     )
 
