@@ -120,3 +120,26 @@ def test_rows_left_out_take_the_decay_they_missed():
     optimizer.catch_up()
     # 1 and 2 (read at most steps), 5 and 6 (every third) and 0 and 3 (never)
     torch.testing.assert_close(table.weight, dense.detach())
+
+
+def test_sparse_tables_learn_as_well_as_dense_ones():
+    """Where the id tables are sparse (more users and items than a batch holds), the model
+    scores as the same model with every table dense (GradientNormClipping with no bound)."""
+    from skorch.callbacks import GradientNormClipping
+
+    X, y = make_interactions(n_users=3000, n_items=800, n_interactions=30_000, random_state=0)
+    X, y = X.drop(columns="item_text"), y[["rating", "like"]]
+    train, test = slice(0, 24_000), slice(24_000, None)
+    scores = {}
+    for name, callbacks in (("sparse", None), ("dense", [GradientNormClipping(1e12)])):
+        model = MultiTaskRecommender(
+            tasks={"rating": "regression", "like": "binary"},
+            batch_size=256,
+            callbacks=callbacks,
+            random_state=0,
+        ).fit(X[train], y[train])
+        sparse = [table.sparse for table, _ in model.net_.module_.inputs.growing_tables()]
+        assert sparse[:2] == ([True, True] if name == "sparse" else [False, False])
+        scores[name] = model.score(X[test], y[test])
+    assert scores["sparse"] > 0.5  # R^2 and accuracy, averaged: the model learned
+    assert abs(scores["sparse"] - scores["dense"]) < 0.01
