@@ -6,7 +6,8 @@ every size, so that the tables stay the same and only the rows grow).
     SKMTREC_DATA=../shared/data python benchmarks/bench_speed.py [--only movielens|scale]
         [--scale 100000 1000000 10000000]
 
-Prints markdown tables and writes them to benchmarks/results/speed.md.
+Prints markdown tables and writes them to benchmarks/results/speed.md (speed_<part>.md with
+``--only``).
 """
 
 from __future__ import annotations
