@@ -202,16 +202,18 @@ class History(nn.Module):
         weight = torch.where(over, length / drawn[owner], 1.0).to(self.values.dtype)
         width = 1 + self.n_values
         crow = torch.cat([drawn.new_zeros(1), torch.cumsum(drawn * width, 0)])
-        # the product reads the drawn members' rows only, so that its gradient (sparse where
-        # the table's is) holds those rows and not the whole table
-        drawn_members, position = torch.unique(self.members[entry], return_inverse=True)
-        rows = nn.functional.embedding(drawn_members, self.table.weight, sparse=self.table.sparse)
+        members, rows = self.members[entry], self.table.weight
+        if self.table.sparse:
+            # the product reads the drawn members' rows only, so that its sparse gradient holds
+            # those rows and not the whole table
+            drawn, members = torch.unique(members, return_inverse=True)
+            rows = nn.functional.embedding(drawn, rows, sparse=True)
         with _csr_support():
             matrix = torch.sparse_csr_tensor(
                 crow,
-                self._columns(position),
+                self._columns(members),
                 (_with_one(self.values[entry]) * weight.unsqueeze(1)).reshape(-1),
-                (len(starts), len(drawn_members) * width),
+                (len(starts), len(rows) * width),
                 check_invariants=False,  # valid by construction; duplicate columns add up
             )
         return matrix @ rows.view(-1, self.embedding_dim)
