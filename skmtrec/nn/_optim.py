@@ -95,6 +95,7 @@ class RowwiseAdamW(Optimizer):
                     continue
                 if "last_step" in state:  # every row is updated: first, the decay owed
                     _catch_up(p, state, group, state["step"])
+                    state["last_step"] += 1  # this step's decay: torch's adamw below
                 dense["params"].append(p)
                 dense["grads"].append(p.grad.to_dense() if p.grad.is_sparse else p.grad)
                 dense["moments"].append(state["exp_avg"])
