@@ -109,7 +109,7 @@ def neutral_shared(module, width, device) -> torch.Tensor:
 def pair_scores(module, tasks, weights, users, items, neutral, item_terms=None) -> torch.Tensor:
     """The ranking score of every (user vector, item vector) pair, user-major, as float32:
     the ``weights``' blend of the tasks' rank scores (``item_terms``: see ``score_pairs``)."""
-    outputs = module.score_pairs(users, items, neutral, item_terms)
+    outputs = module.score_pairs(users, items, neutral, item_terms, tasks=list(weights))
     return sum(w * tasks[j].rank_score(outputs[j]) for j, w in weights.items()).float()
 
 

@@ -305,7 +305,6 @@ class PairInput:
     ):
         self.users, self.items, self.shared = users, items, shared
         self.item_terms = {} if item_terms is None else item_terms
-        self._product = None  # user * item of every pair, shared by the layers that read it
 
     def __len__(self) -> int:
         return len(self.users) * len(self.items)
@@ -321,11 +320,15 @@ class PairInput:
             if layer.bias is not None:
                 item_term = item_term + layer.bias
             self.item_terms[layer] = item_term
-        if self._product is None:
-            self._product = self.users[:, None, :] * self.items[None, :, :]
-        out = self._product @ w[:, 2 * d : 3 * d].T
-        out += user_term[:, None, :] + item_term[None, :, :]
-        return out.reshape(len(self), -1)
+        # user u's rows: items @ (w_product * u).T plus both terms, one product per user: no
+        # pairwise user * item tensor and no broadcast sum to write
+        product = w[:, 2 * d : 3 * d]
+        return torch.cat(
+            [
+                torch.addmm(item_term + user_term[u], self.items, (product * self.users[u]).T)
+                for u in range(len(self.users))
+            ]
+        )
 
     def dense(self) -> torch.Tensor:
         """The concatenated input, (n_users * n_items, 3d + s): for heads with no layer."""

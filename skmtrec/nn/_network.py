@@ -189,13 +189,27 @@ class MultiTaskNetwork(nn.Module):
         ``history_user`` where given, without the members ``leave_out``, one per row)."""
         return self.inputs.side_vector(role, codes, numeric, categorical, leave_out, history_user)
 
-    def score_pairs(self, users, items, shared, item_terms=None) -> tuple[torch.Tensor, ...]:
+    def score_pairs(
+        self, users, items, shared, item_terms=None, tasks=None
+    ) -> tuple[torch.Tensor | None, ...]:
         """Task outputs of every (user vector, item vector) pair with the interaction features
         ``shared`` (one row), user-major: pair (u, i) is row ``u * len(items) + i``. Blocks of
         users scored against the same items may share one ``item_terms`` dict, which keeps
-        the items' part of the head's first layers (see ``PairInput``)."""
+        the items' part of the head's first layers (see ``PairInput``). With ``tasks`` (task
+        positions), only those tasks' outputs are computed; the others are None."""
+
+        def wanted(position: int) -> bool:
+            return tasks is None or position in tasks
+
         head_outputs = ()
         if self.head is not None:
-            pairs = self.inputs.pairs(users, items, shared, item_terms)
-            head_outputs = self.head.score_pairs(pairs)
-        return self._in_task_order(head_outputs, [dot.pairs(users, items) for dot in self.dot])
+            chosen = [j for j, p in enumerate(self.head_positions) if wanted(p)]
+            head_outputs = (None,) * len(self.head_positions)
+            if chosen:
+                pairs = self.inputs.pairs(users, items, shared, item_terms)
+                head_outputs = self.head.score_pairs(pairs, chosen)
+        dot = [
+            scorer.pairs(users, items) if wanted(p) else None
+            for scorer, p in zip(self.dot, self.dot_positions, strict=True)
+        ]
+        return self._in_task_order(head_outputs, dot)
