@@ -206,7 +206,8 @@ class MMoE(Head):
         for t in chosen:
             # some of the tasks (ranking): a product per expert, several times faster on the
             # CPU than einsum's batch of one-row products
-            weights = torch.softmax(gates[:, t], dim=1)
+            weights = (gates[:, t] - gates[:, t].amax(1, keepdim=True)).exp()
+            weights /= weights.sum(1, keepdim=True)  # softmax, twice as fast over a few gates
             mixed = weights[:, :1] * experts[:, 0]
             for e in range(1, experts.shape[1]):
                 mixed.addcmul_(weights[:, e : e + 1], experts[:, e])

@@ -295,9 +295,10 @@ class PairInput:
 
     ``users`` (n_users, d), ``items`` (n_items, d) and ``shared`` (1, s), a row of interaction
     features common to every pair. Rows are ordered user-major: pair (u, i) is row
-    ``u * n_items + i``, as in ``torch.cartesian_prod``. ``item_terms``, a dict, keeps each
-    first layer's item-side term across the blocks of users scored against the same items
-    (given the same dict, each block computes them no more).
+    ``u * n_items + i``, as in ``torch.cartesian_prod``. ``item_terms``, a dict, keeps what
+    depends on the items alone (each first layer's item-side term, the items with a column of
+    ones) across the blocks of users scored against the same items (given the same dict, each
+    block computes them no more).
     """
 
     def __init__(
@@ -320,15 +321,20 @@ class PairInput:
             if layer.bias is not None:
                 item_term = item_term + layer.bias
             self.item_terms[layer] = item_term
-        # user u's rows: items @ (w_product * u).T plus both terms, one product per user: no
-        # pairwise user * item tensor and no broadcast sum to write
+        # user u's rows in one product: [items, 1] @ [(w_product * u).T; user term] plus the
+        # item term; no pairwise user * item tensor and no broadcast sum to write
+        items = self.item_terms.get("items_and_one")
+        if items is None:
+            items = torch.cat([self.items, self.items.new_ones(len(self.items), 1)], dim=1)
+            self.item_terms["items_and_one"] = items
         product = w[:, 2 * d : 3 * d]
-        return torch.cat(
-            [
-                torch.addmm(item_term + user_term[u], self.items, (product * self.users[u]).T)
-                for u in range(len(self.users))
-            ]
-        )
+        rows = [
+            torch.addmm(
+                item_term, items, torch.cat([(product * self.users[u]).T, user_term[u : u + 1]])
+            )
+            for u in range(len(self.users))
+        ]
+        return rows[0] if len(rows) == 1 else torch.cat(rows)
 
     def dense(self) -> torch.Tensor:
         """The concatenated input, (n_users * n_items, 3d + s): for heads with no layer."""
