@@ -145,12 +145,13 @@ def recommend_all(model, X) -> tuple[float, float, int]:
     from implicit.als import AlternatingLeastSquares
     from scipy import sparse
 
-    users, items = pd.Index(np.sort(X["user_id"].unique())), np.sort(X["item_id"].unique())
+    users = pd.Index(np.sort(X["user_id"].unique()))
+    items = pd.Index(np.sort(X["item_id"].unique()))
     seconds, _ = timed(lambda: model.recommend(users.to_numpy(), k=10))
     seen = sparse.csr_matrix(
         (
             np.ones(len(X), dtype=np.float32),
-            (users.get_indexer(X["user_id"]), pd.Index(items).get_indexer(X["item_id"])),
+            (users.get_indexer(X["user_id"]), items.get_indexer(X["item_id"])),
         ),
         shape=(len(users), len(items)),
     )
