@@ -215,18 +215,20 @@ def test_every_head_scores_pairs_as_its_forward_at_depth(head):
     }
     cls = HEAD_CLASSES[head]
     net = cls(3 * 5 + 2, [1, 3, 1], **{k: sizes[k] for k in cls.hyperparameters}).eval()
-    pairs = PairInput(torch.randn(4, 5), torch.randn(6, 5), torch.randn(1, 2))
-    plain = net(pairs.dense())
-    for fast, expected in zip(net.score_pairs(pairs), plain, strict=True):
-        torch.testing.assert_close(fast, expected, rtol=1e-5, atol=1e-6)
-    # ranking asks for some tasks only: those are the same, the others not computed
-    for tasks in ([2], [0, 2]):
-        some = net.score_pairs(pairs, tasks)
-        for t, (fast, expected) in enumerate(zip(some, plain, strict=True)):
-            if t in tasks:
-                torch.testing.assert_close(fast, expected, rtol=1e-5, atol=1e-6)
-            else:
-                assert fast is None
+    # a small catalog (one product for the block) and a large one (a product per user)
+    for n_users, n_items in ((4, 6), (2, 1500)):
+        pairs = PairInput(torch.randn(n_users, 5), torch.randn(n_items, 5), torch.randn(1, 2))
+        plain = net(pairs.dense())
+        for fast, expected in zip(net.score_pairs(pairs), plain, strict=True):
+            torch.testing.assert_close(fast, expected, rtol=1e-5, atol=1e-6)
+        # ranking asks for some tasks only: those are the same, the others not computed
+        for tasks in ([2], [0, 2]):
+            some = net.score_pairs(pairs, tasks)
+            for t, (fast, expected) in enumerate(zip(some, plain, strict=True)):
+                if t in tasks:
+                    torch.testing.assert_close(fast, expected, rtol=1e-5, atol=1e-6)
+                else:
+                    assert fast is None
 
 
 def test_ple_last_level_keeps_each_task_to_its_own_and_the_shared_experts():

@@ -30,6 +30,10 @@ from torch import nn
 from ._history import History
 
 ROLES = ("user", "item")
+# PairInput's first layers take one product per user from this many items on: on 2 cores it
+# wrote a block of 8,192 pairs in 5.3 ms against 6.5 ms at 1,024 items, but in 98 ms against
+# 17 ms at 8 items, where the Python loop over 1,024 users costs more than it saves.
+_ITEMS_FOR_PRODUCTS_PER_USER = 1024
 
 
 def categorical_embedding_dim(cardinality: int, embedding_dim: int) -> int:
@@ -321,13 +325,17 @@ class PairInput:
             if layer.bias is not None:
                 item_term = item_term + layer.bias
             self.item_terms[layer] = item_term
+        product = w[:, 2 * d : 3 * d]
+        if len(self.items) < _ITEMS_FOR_PRODUCTS_PER_USER:
+            out = (self.users[:, None, :] * self.items[None, :, :]) @ product.T
+            out += user_term[:, None, :] + item_term[None, :, :]
+            return out.reshape(len(self), -1)
         # user u's rows in one product: [items, 1] @ [(w_product * u).T; user term] plus the
         # item term; no pairwise user * item tensor and no broadcast sum to write
         items = self.item_terms.get("items_and_one")
         if items is None:
             items = torch.cat([self.items, self.items.new_ones(len(self.items), 1)], dim=1)
             self.item_terms["items_and_one"] = items
-        product = w[:, 2 * d : 3 * d]
         rows = [
             torch.addmm(
                 item_term, items, torch.cat([(product * self.users[u]).T, user_term[u : u + 1]])
