@@ -206,8 +206,8 @@ class History(nn.Module):
         if self.table.sparse:
             # the product reads the drawn members' rows only, so that its sparse gradient holds
             # those rows and not the whole table
-            drawn, members = torch.unique(members, return_inverse=True)
-            rows = nn.functional.embedding(drawn, rows, sparse=True)
+            distinct, members = torch.unique(members, return_inverse=True)
+            rows = nn.functional.embedding(distinct, rows, sparse=True)
         with _csr_support():
             matrix = torch.sparse_csr_tensor(
                 crow,

@@ -310,6 +310,7 @@ class PairInput:
     ):
         self.users, self.items, self.shared = users, items, shared
         self.item_terms = {} if item_terms is None else item_terms
+        self._product = None  # small catalogs: user * item of every pair, for every layer
 
     def __len__(self) -> int:
         return len(self.users) * len(self.items)
@@ -327,7 +328,9 @@ class PairInput:
             self.item_terms[layer] = item_term
         product = w[:, 2 * d : 3 * d]
         if len(self.items) < _ITEMS_FOR_PRODUCTS_PER_USER:
-            out = (self.users[:, None, :] * self.items[None, :, :]) @ product.T
+            if self._product is None:
+                self._product = self.users[:, None, :] * self.items[None, :, :]
+            out = self._product @ product.T
             out += user_term[:, None, :] + item_term[None, :, :]
             return out.reshape(len(self), -1)
         # user u's rows in one product: [items, 1] @ [(w_product * u).T; user term] plus the

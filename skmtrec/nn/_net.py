@@ -107,12 +107,11 @@ class MultiTaskNet(NeuralNet):
         return reduce(tensor, reduction="sum")
 
     def _average_gradients(self) -> None:
+        # dense gradients: with several processes the estimator keeps every table dense
         parameters = [p for p in self.module_.parameters() if p.requires_grad]
         for p in parameters:
             if p.grad is None:  # the same parameters in every process, whatever its rows
                 p.grad = torch.zeros_like(p)
-            elif p.grad.is_sparse:  # each process touched its own rows: sum whole tables
-                p.grad = p.grad.to_dense()
         flat = torch.cat([p.grad.reshape(-1) for p in parameters])
         flat = self._sum_over_processes(flat) / self.world_size
         for p, grad in zip(parameters, flat.split([p.numel() for p in parameters]), strict=True):

@@ -94,7 +94,7 @@ class RowwiseAdamW(Optimizer):
                     _sparse_update(p, p.grad, state, group)
                     continue
                 if "last_step" in state:  # every row is updated: first, the decay owed
-                    _catch_up(p, state, group, state["step"])
+                    _catch_up(p, state, group)
                     state["last_step"] += 1  # this step's decay: torch's adamw below
                 dense["params"].append(p)
                 dense["grads"].append(p.grad.to_dense() if p.grad.is_sparse else p.grad)
@@ -114,7 +114,7 @@ class RowwiseAdamW(Optimizer):
             for p in group["params"]:
                 state = self.state[p]
                 if "last_step" in state:
-                    _catch_up(p, state, group, state["step"])
+                    _catch_up(p, state, group)
 
 
 def _adamw(dense: dict, steps: list, group: dict) -> None:
@@ -140,10 +140,10 @@ def _adamw(dense: dict, steps: list, group: dict) -> None:
     )
 
 
-def _catch_up(p, state, group, step: torch.Tensor) -> None:
-    """Decay every row of ``p`` by the steps between its last update and ``step``."""
-    p.mul_(_decay(group, step - state["last_step"], p))
-    state["last_step"].fill_(step)
+def _catch_up(p, state, group) -> None:
+    """Decay every row of ``p`` by the steps between its last update and the current one."""
+    p.mul_(_decay(group, state["step"] - state["last_step"], p))
+    state["last_step"].fill_(state["step"])
 
 
 def _decay(group, missed: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
