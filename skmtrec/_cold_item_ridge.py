@@ -14,6 +14,11 @@ of the items held out of the fit. Item
 features have one value per item, so fit reads each item's content once: a user's Gram matrix
 is a sum of their items' outer products, taken in blocks of users and items, so that memory
 holds a block, never the rows or the users times the width squared.
+
+A wide numeric side (a text embedding) enters through the few directions along which the
+users' tastes differ most (see ``taste_projection``), not through its principal components:
+the components keep what varies most across items, and much of that (how a title is worded)
+no user rates.
 """
 
 from __future__ import annotations
@@ -21,13 +26,10 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from ._projection import content_projections
-
-# A wide numeric side (a text embedding) enters through this many principal components: a user's
-# hundred ratings cannot place a weight per column. On held-out MovieLens items, 8 components of
-# the title embeddings rated new items better than 16 or 32, and as well as 4 (chosen per fit
-# on held-out items beside the penalty, 4 or 8 gave the same figures).
-COMPONENTS = 8
+# A wide numeric side (a text embedding) enters through this many taste directions: a user's
+# hundred ratings cannot place a weight per column. On MovieLens items held out of R3's training
+# fold, 16 directions of the title embeddings rated new items better than 8 or 32.
+COMPONENTS = 16
 # Categorical item features enter one-hot, in column order, while the design stays this wide;
 # the others (and any with more values than that) are left to the network.
 MAX_WIDTH = 64
@@ -45,9 +47,9 @@ _BLOCK_ROWS = 2**16
 
 
 class ItemContent:
-    """The design matrix of the item-side features: numeric ones (their first ``COMPONENTS``
-    principal components over the items where there are more columns), categorical ones
-    one-hot while the width stays within ``MAX_WIDTH``, and a constant.
+    """The design matrix of the item-side features: numeric ones (their ``COMPONENTS``
+    taste directions where there are more columns), categorical ones one-hot while the width
+    stays within ``MAX_WIDTH``, and a constant.
 
     Parameters
     ----------
@@ -68,10 +70,21 @@ class ItemContent:
                 width += n
         self.projection: np.ndarray | None = None
 
-    def fit(self, inputs: dict[str, np.ndarray]) -> ItemContent:
-        sides = {"item": {"numeric": self.numeric}}
-        projection = content_projections(inputs, sides, COMPONENTS).get("item")
-        self.projection = None if projection is None else projection.astype(np.float64)
+    def fit(
+        self,
+        items: dict[str, np.ndarray],
+        users: np.ndarray,
+        item_index: np.ndarray,
+        residuals: np.ndarray,
+    ) -> ItemContent:
+        """Fit the taste directions of the numeric columns, where they outnumber
+        ``COMPONENTS``. ``items`` holds one row per item; each rated row is a user, the index
+        of its item's row in ``items``, and its value past the global mean and the user's
+        mean offset."""
+        self.projection = None
+        if len(self.numeric) > COMPONENTS:
+            content = items["numeric"][:, self.numeric].astype(np.float64)
+            self.projection = taste_projection(content, users, item_index, residuals, COMPONENTS)
         return self
 
     @property
@@ -124,10 +137,10 @@ class ColdItemRidge:
         self.n_users = n_users
 
     def fit(self, inputs: dict[str, np.ndarray], values: np.ndarray, seed: int) -> ColdItemRidge:
-        """Fit on the rows of ``inputs`` whose ``values`` are not missing; the per-user
-        penalties (one of ``PENALTIES`` for the numeric columns and the constant, one for the
-        categorical levels) are those that rate best the items a ``seed``-drawn
-        ``HELD_OUT_ITEMS`` share of them hides, refitted on every row."""
+        """Fit the content and the model on the rows of ``inputs`` whose ``values`` are not
+        missing; the per-user penalties (one of ``PENALTIES`` for the numeric columns and the
+        constant, one for the categorical levels) are those that rate best the items a
+        ``seed``-drawn ``HELD_OUT_ITEMS`` share of them hides, refitted on every row."""
         present = ~np.isnan(values)
         users, values = inputs["user"][present], values[present].astype(np.float64)
         _, first, per_row = np.unique(
@@ -135,9 +148,8 @@ class ColdItemRidge:
         )
         # an item's features have one value per item: its first row gives its content
         rows = np.flatnonzero(present)[first]
-        design = self.content.transform({key: column[rows] for key, column in inputs.items()})
+        items = {key: column[rows] for key, column in inputs.items()}
         grid = self._penalty_grid()
-        diagonals = [self._diagonal(penalties) for penalties in grid]
         n_held = int(HELD_OUT_ITEMS * len(first))
         if n_held == 0 or n_held == len(first):
             self.penalties = grid[len(grid) // 2]
@@ -149,8 +161,15 @@ class ColdItemRidge:
             if len(held_users) > SCORED_USERS:
                 drawn = random_state.choice(held_users, SCORED_USERS, replace=False)
                 scored = held & np.isin(users, drawn)
+            # the held-out items' values take no part, the taste directions included
+            kept = ~held
+            rest = self._user_offsets(users[kept], values[kept])[2]
+            design = self.content.fit(items, users[kept], per_row[kept], rest).transform(items)
+            diagonals = [self._diagonal(penalties) for penalties in grid]
             errors = self._held_out_errors(users, per_row, design, values, held, scored, diagonals)
             self.penalties = grid[int(np.argmin(errors))]
+        rest = self._user_offsets(users, values)[2]
+        design = self.content.fit(items, users, per_row, rest).transform(items)
         offsets = self._offsets(users, per_row, design, values)
         self.mean, self.user_offset, self.item_weights, rest = offsets
         self.user_weights = np.zeros((self.n_users + 1, design.shape[1]), dtype=np.float32)
@@ -210,14 +229,18 @@ class ColdItemRidge:
                 errors[g] += np.sum((residual[lo:hi] - predicted) ** 2)
         return errors
 
-    def _offsets(self, users, items, design, values):
-        """The global mean, the users' offsets, the content's item weights and what remains
-        of each row, from the rows (``users``, ``items``), ``items`` indexing ``design``."""
+    def _user_offsets(self, users, values):
+        """The global mean, the users' mean offsets from it, and what remains of each row."""
         mean = float(values.mean())
         counts = np.bincount(users, minlength=self.n_users + 1)
         sums = np.bincount(users, values - mean, minlength=self.n_users + 1)
         user_offset = sums / np.maximum(counts, 1)
-        rest = values - mean - user_offset[users]
+        return mean, user_offset, values - mean - user_offset[users]
+
+    def _offsets(self, users, items, design, values):
+        """The global mean, the users' offsets, the content's item weights and what remains
+        of each row, from the rows (``users``, ``items``), ``items`` indexing ``design``."""
+        mean, user_offset, rest = self._user_offsets(users, values)
         n = np.bincount(items, minlength=len(design)).astype(np.float64)
         target = np.bincount(items, rest, minlength=len(design)) / (n + ITEM_SHRINKAGE)
         weight = n / (n + ITEM_SHRINKAGE)  # 0 for an item without rows here
@@ -244,6 +267,41 @@ class ColdItemRidge:
         ridge = cls(ItemContent.from_state(state["content"]), state["n_users"])
         ridge.__dict__.update({k: v for k, v in state.items() if k != "content"})
         return ridge
+
+
+def taste_projection(
+    content: np.ndarray,
+    users: np.ndarray,
+    items: np.ndarray,
+    residuals: np.ndarray,
+    n_components: int,
+) -> np.ndarray:
+    """(n_columns, n_components) that maps items' numeric ``content`` onto the directions
+    along which the users' tastes differ most, each scaled to unit variance over the items.
+
+    A user's taste is the mean over their rows of the row's ``residual`` (its value past the
+    global mean and the user's mean offset) times its item's centred content: the way the
+    items they rate above their mean lean. The directions are the leading eigenvectors of the
+    sum of the tastes' outer products, taken in blocks of users; one with no variance over the
+    items gets no weight.
+    """
+    n_users, width = int(users.max()) + 1, content.shape[1]
+    centered = content - content.mean(axis=0)
+    counts = np.bincount(users, minlength=n_users)
+    shape = (n_users, len(content))
+    weights = sp.csr_matrix((residuals / counts[users], (users, items)), shape=shape)
+    gram = np.zeros((width, width))
+    step = max(1, _BLOCK_FLOATS // width)
+    for start in range(0, n_users, step):
+        tastes = weights[start : start + step] @ centered
+        gram += tastes.T @ tastes
+    k = min(n_components, width)
+    directions = np.linalg.eigh(gram)[1][:, ::-1][:, :k]  # eigh: smallest eigenvalue first
+    std = (centered @ directions).std(axis=0)
+    scale = np.divide(1.0, std, out=np.zeros_like(std), where=std > 1e-8 * std.max())
+    projection = np.zeros((width, n_components))
+    projection[:, :k] = directions * scale
+    return projection
 
 
 def _solve(grams: np.ndarray, diagonal: np.ndarray, rhs: np.ndarray) -> np.ndarray:

@@ -8,12 +8,13 @@ from sklearn.metrics import root_mean_squared_error
 import skmtrec
 from skmtrec import MultiTaskRecommender
 from skmtrec import _cold_item_ridge as cold_item_ridge
-from skmtrec._cold_item_ridge import ColdItemRidge, ItemContent
+from skmtrec._cold_item_ridge import ColdItemRidge, ItemContent, taste_projection
 from skmtrec._features import FeatureEncoder
 from skmtrec._sides import assign_sides
 from skmtrec.model_selection import ColdItemSplit
 
 from .conftest import movielens_xy
+from .test_examples import load
 
 
 def _coded(X):
@@ -21,8 +22,7 @@ def _coded(X):
     inputs = encoder.transform(X)
     side = assign_sides(encoder, inputs, "auto", None)["item"]
     levels = [encoder.cardinalities[c] for c in side["categorical"]]
-    content = ItemContent(side["numeric"], side["categorical"], levels).fit(inputs)
-    return encoder, inputs, content
+    return encoder, inputs, ItemContent(side["numeric"], side["categorical"], levels)
 
 
 def _ridge(X, values, seed=0):
@@ -93,6 +93,57 @@ def test_blocks_of_users_and_items_give_the_same_ridge(monkeypatch):
     np.testing.assert_allclose(blocked.predict(new), whole.predict(new), rtol=1e-5)
 
 
+def _one_trait_among_noise(n_users=200, n_items=300, per_user=100, seed=0):
+    """40 numeric item columns: 39 of noise (standard deviation 2) and one trait (1) that
+    each user rates by their own taste for it, plus noise (0.3)."""
+    rng = np.random.RandomState(seed)
+    content = rng.normal(scale=2.0, size=(n_items, 40))
+    content[:, 7] = rng.normal(scale=1.0, size=n_items)
+    taste = rng.normal(scale=2.0, size=n_users)
+    users = np.repeat(np.arange(n_users), per_user)
+    items = rng.randint(0, n_items, len(users))
+    rating = taste[users] * content[items, 7] + rng.normal(scale=0.3, size=len(users))
+    X = pd.DataFrame(content[items], columns=[f"c{k}" for k in range(40)])
+    X.insert(0, "item_id", items)
+    X.insert(0, "user_id", users)
+    new = items >= int(0.8 * n_items)
+    return content, X[~new], rating[~new], X[new], rating[new]
+
+
+def _trait_projection(n_components=4):
+    content, X, rating, _, _ = _one_trait_among_noise()
+    users, items = X["user_id"].to_numpy(), X["item_id"].to_numpy()
+    residuals = rating - pd.Series(rating).groupby(users).transform("mean").to_numpy()
+    return content, taste_projection(content, users, items, residuals, n_components)
+
+
+def test_the_taste_directions_find_the_rated_column_among_wider_ones():
+    content, projection = _trait_projection()
+    assert projection.shape == (40, 4)
+    # the trait leads the first direction, though each of the 39 other columns varies more
+    first = np.abs(projection[:, 0]) / np.linalg.norm(projection[:, 0])
+    assert np.argmax(first) == 7 and first[7] > 0.7, first
+    np.testing.assert_allclose((content @ projection).std(axis=0), 1.0)
+
+
+def test_blocks_of_users_give_the_same_taste_directions(monkeypatch):
+    _, whole = _trait_projection()
+    monkeypatch.setattr(cold_item_ridge, "_BLOCK_FLOATS", 7 * 40)  # 7 users a block
+    _, blocked = _trait_projection()
+    # an eigenvector's sign is arbitrary
+    np.testing.assert_allclose(np.abs(blocked), np.abs(whole), rtol=1e-6, atol=1e-9)
+
+
+def test_a_wide_numeric_side_still_gives_each_users_taste_for_new_items():
+    # 16 principal components of these 40 columns would leave the trait out
+    _, X, rating, X_new, rating_new = _one_trait_among_noise()
+    encoder, ridge = _ridge(X, rating)
+    predicted = ridge.predict(encoder.transform(X_new))
+    error = root_mean_squared_error(rating_new, predicted)
+    baseline = root_mean_squared_error(rating_new, _user_mean(X, rating, X_new))
+    assert error < 0.5 * baseline, (error, baseline)
+
+
 def test_categorical_features_enter_one_hot_within_the_width():
     # 3 numeric columns and the constant, then 10 values (14 wide), not 60 (74), then 5 (19)
     content = ItemContent([0, 1, 2], [0, 1, 2], [10, 60, 5])
@@ -118,6 +169,26 @@ def test_the_ridge_rates_new_movies_from_their_genres(movielens):
     )
     # 1.022 against 1.043 when written
     assert error < 0.99 * baseline, (error, baseline)
+
+
+def test_the_ridge_rates_new_movies_from_their_titles(movielens):
+    # R3's split again, with the titles' sentence embeddings (384 columns) beside the genres
+    example = load("text_pipeline")
+    ratings = movielens.ratings
+    train, test = next(ColdItemSplit(0.2, random_state=0).split(ratings))
+    X, y = example.movielens_xy(ratings.iloc[train])
+    X_new, y_new = example.movielens_xy(ratings.iloc[test])
+    features = example.make_text_pipeline()[:-1].fit(X)
+    X, X_new = features.transform(X), features.transform(X_new)
+    encoder, ridge = _ridge(X, y["rating"].to_numpy(float))
+    predicted = np.clip(ridge.predict(encoder.transform(X_new)), 1, 5)
+    error = root_mean_squared_error(y_new["rating"], predicted)
+    baseline = root_mean_squared_error(
+        y_new["rating"], np.clip(_user_mean(X, y["rating"].to_numpy(), X_new), 1, 5)
+    )
+    # 0.9921 against 1.0429 when written (-4.9%); through the titles' first 8 principal
+    # components instead of the taste directions, 0.9982 (-4.3%)
+    assert error < 0.955 * baseline, (error, baseline)
 
 
 @pytest.fixture(scope="module")
