@@ -89,7 +89,11 @@ class ItemContent:
 
     @property
     def width(self) -> int:
-        numeric = len(self.numeric) if self.projection is None else self.projection.shape[1]
+        """The design's width, the same before and after ``fit``."""
+        if self.projection is None:
+            numeric = min(len(self.numeric), COMPONENTS)
+        else:  # a model saved with fewer components keeps its own
+            numeric = self.projection.shape[1]
         return numeric + sum(self.levels) + 1
 
     @property
@@ -127,7 +131,7 @@ class ColdItemRidge:
     Parameters
     ----------
     content : ItemContent
-        The fitted design of the item features.
+        The design of the item features; ``fit`` fits it, so each ridge needs its own.
     n_users : int
         User codes run from 0 (unseen) to ``n_users``.
     """
@@ -163,13 +167,11 @@ class ColdItemRidge:
                 scored = held & np.isin(users, drawn)
             # the held-out items' values take no part, the taste directions included
             kept = ~held
-            rest = self._user_offsets(users[kept], values[kept])[2]
-            design = self.content.fit(items, users[kept], per_row[kept], rest).transform(items)
+            design = self._fitted_design(items, users[kept], per_row[kept], values[kept])
             diagonals = [self._diagonal(penalties) for penalties in grid]
             errors = self._held_out_errors(users, per_row, design, values, held, scored, diagonals)
             self.penalties = grid[int(np.argmin(errors))]
-        rest = self._user_offsets(users, values)[2]
-        design = self.content.fit(items, users, per_row, rest).transform(items)
+        design = self._fitted_design(items, users, per_row, values)
         offsets = self._offsets(users, per_row, design, values)
         self.mean, self.user_offset, self.item_weights, rest = offsets
         self.user_weights = np.zeros((self.n_users + 1, design.shape[1]), dtype=np.float32)
@@ -229,6 +231,12 @@ class ColdItemRidge:
                 errors[g] += np.sum((residual[lo:hi] - predicted) ** 2)
         return errors
 
+    def _fitted_design(self, items, users, item_index, values) -> np.ndarray:
+        """Each of ``items``' design rows, the content fitted to the rows (``users``,
+        ``item_index`` into ``items``, ``values``)."""
+        rest = self._user_offsets(users, values)[2]
+        return self.content.fit(items, users, item_index, rest).transform(items)
+
     def _user_offsets(self, users, values):
         """The global mean, the users' mean offsets from it, and what remains of each row."""
         mean = float(values.mean())
@@ -282,8 +290,8 @@ def taste_projection(
     A user's taste is the mean over their rows of the row's ``residual`` (its value past the
     global mean and the user's mean offset) times its item's centred content: the way the
     items they rate above their mean lean. The directions are the leading eigenvectors of the
-    sum of the tastes' outer products, taken in blocks of users; one with no variance over the
-    items gets no weight.
+    sum of the tastes' outer products, taken in blocks of users. One that no taste leans along
+    (past the number of users with a taste) or with no variance over the items gets no weight.
     """
     n_users, width = int(users.max()) + 1, content.shape[1]
     centered = content - content.mean(axis=0)
@@ -296,9 +304,11 @@ def taste_projection(
         tastes = weights[start : start + step] @ centered
         gram += tastes.T @ tastes
     k = min(n_components, width)
-    directions = np.linalg.eigh(gram)[1][:, ::-1][:, :k]  # eigh: smallest eigenvalue first
+    leaning, directions = np.linalg.eigh(gram)  # smallest eigenvalue first
+    leaning, directions = leaning[::-1][:k], directions[:, ::-1][:, :k]
     std = (centered @ directions).std(axis=0)
-    scale = np.divide(1.0, std, out=np.zeros_like(std), where=std > 1e-8 * std.max())
+    kept = (std > 1e-8 * std.max()) & (leaning > 1e-8 * max(leaning[0], 0.0))
+    scale = np.divide(1.0, std, out=np.zeros_like(std), where=kept)
     projection = np.zeros((width, n_components))
     projection[:, :k] = directions * scale
     return projection

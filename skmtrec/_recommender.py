@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping
 from contextlib import contextmanager
+from functools import partial
 from numbers import Integral, Real
 from pathlib import Path
 
@@ -772,12 +773,14 @@ class MultiTaskRecommender(BaseEstimator):
         if not (self.cold_item_ridge > 0 and "user" in inputs and "item" in inputs):
             return {}
         levels = [encoder.cardinalities[c] for c in categorical]
-        if ItemContent(numeric, categorical, levels).width == 1:
+        # each ridge fits its own content: the taste directions depend on the task's values
+        content = partial(ItemContent, numeric, categorical, levels)
+        if content().width == 1:
             return {}  # no item feature it can use: a new item is the mean's
         return {
-            task.name: ColdItemRidge(
-                ItemContent(numeric, categorical, levels), encoder.n_users
-            ).fit(inputs, task.encode(targets[task.name])[:, 0].astype(np.float64), seed)
+            task.name: ColdItemRidge(content(), encoder.n_users).fit(
+                inputs, task.encode(targets[task.name])[:, 0].astype(np.float64), seed
+            )
             for task in tasks
             if task.kind == "regression"
         }

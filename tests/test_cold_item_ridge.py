@@ -18,16 +18,17 @@ from .test_examples import load
 
 
 def _coded(X):
+    """The encoder, the encoded inputs and a maker of the item content (one per ridge)."""
     encoder = FeatureEncoder("user_id", "item_id").fit(X)
     inputs = encoder.transform(X)
     side = assign_sides(encoder, inputs, "auto", None)["item"]
     levels = [encoder.cardinalities[c] for c in side["categorical"]]
-    return encoder, inputs, ItemContent(side["numeric"], side["categorical"], levels)
+    return encoder, inputs, lambda: ItemContent(side["numeric"], side["categorical"], levels)
 
 
 def _ridge(X, values, seed=0):
     encoder, inputs, content = _coded(X)
-    return encoder, ColdItemRidge(content, encoder.n_users).fit(inputs, values, seed)
+    return encoder, ColdItemRidge(content(), encoder.n_users).fit(inputs, values, seed)
 
 
 def _user_mean(X, values, X_new):
@@ -74,11 +75,11 @@ def test_missing_labels_drop_out_of_the_ridge():
     X, rating, X_new, _ = _tastes()
     encoder, inputs, content = _coded(X)
     missing = np.random.RandomState(1).rand(len(rating)) < 0.3
-    with_nan = ColdItemRidge(content, encoder.n_users).fit(
+    with_nan = ColdItemRidge(content(), encoder.n_users).fit(
         inputs, np.where(missing, np.nan, rating), seed=0
     )
     kept = {key: values[~missing] for key, values in inputs.items()}
-    without = ColdItemRidge(content, encoder.n_users).fit(kept, rating[~missing], seed=0)
+    without = ColdItemRidge(content(), encoder.n_users).fit(kept, rating[~missing], seed=0)
     new = encoder.transform(X_new)
     np.testing.assert_allclose(with_nan.predict(new), without.predict(new))
 
@@ -124,6 +125,19 @@ def test_the_taste_directions_find_the_rated_column_among_wider_ones():
     first = np.abs(projection[:, 0]) / np.linalg.norm(projection[:, 0])
     assert np.argmax(first) == 7 and first[7] > 0.7, first
     np.testing.assert_allclose((content @ projection).std(axis=0), 1.0)
+
+
+def test_only_directions_some_taste_leans_along_get_weight():
+    # 3 users lean along 3 directions at most: the 13 others would be arbitrary columns
+    content, X, rating, _, _ = _one_trait_among_noise()
+    few = X["user_id"].to_numpy() < 3
+    users, items = X["user_id"].to_numpy()[few], X["item_id"].to_numpy()[few]
+    residuals = rating[few] - pd.Series(rating[few]).groupby(users).transform("mean").to_numpy()
+    projection = taste_projection(content, users, items, residuals, 16)
+    assert (np.abs(projection[:, :3]).sum(axis=0) > 0).all()
+    assert (projection[:, 3:] == 0).all()
+    # no taste at all: no direction
+    assert (taste_projection(content, users, items, residuals * 0, 16) == 0).all()
 
 
 def test_blocks_of_users_give_the_same_taste_directions(monkeypatch):
