@@ -20,7 +20,7 @@ from skmtrec import MultiTaskRecommender
 from skmtrec.datasets import make_interactions
 from skmtrec.nn._heads import HEADS as HEAD_CLASSES
 from skmtrec.nn._heads import PLE
-from skmtrec.nn._inputs import PairInput
+from skmtrec.nn._inputs import PairInput, RowPairs
 
 from .conftest import network_from_spec
 
@@ -229,6 +229,39 @@ def test_every_head_scores_pairs_as_its_forward_at_depth(head):
                     torch.testing.assert_close(fast, expected, rtol=1e-5, atol=1e-6)
                 else:
                     assert fast is None
+
+
+@pytest.mark.parametrize("head", sorted(HEAD_CLASSES))
+def test_every_head_scores_picked_rows_as_its_forward_at_depth(head):
+    """Rows that pick their user and item among distinct vectors (predict's fast path), with
+    their own interaction features, give what a forward on their concatenated inputs gives,
+    in batches that share the distinct vectors' terms."""
+    torch.manual_seed(0)
+    sizes = {
+        "bottom_units": (16, 8),
+        "tower_units": (4,),
+        "dropout": 0.0,
+        "n_experts": 3,
+        "n_task_experts": 2,
+        "n_levels": 3,
+        "expert_units": (8, 4),
+    }
+    cls = HEAD_CLASSES[head]
+    net = cls(3 * 5 + 2, [1, 3, 1], **{k: sizes[k] for k in cls.hyperparameters}).eval()
+    users, items = torch.randn(7, 5), torch.randn(4, 5)
+    user_rows, item_rows = torch.randint(0, 7, (50,)), torch.randint(0, 4, (50,))
+    shared = torch.randn(50, 2)
+    u, i = users[user_rows], items[item_rows]
+    plain = net(torch.cat([u, i, u * i, shared], dim=1))
+    terms = {}
+    batches = [
+        net(RowPairs(users, items, user_rows[part], item_rows[part], shared[part], terms))
+        for part in (slice(0, 30), slice(30, 50))
+    ]
+    assert terms  # the second batch read the first one's terms
+    for t, expected in enumerate(plain):
+        fast = torch.cat([batch[t] for batch in batches])
+        torch.testing.assert_close(fast, expected, rtol=1e-5, atol=1e-6)
 
 
 def test_ple_last_level_keeps_each_task_to_its_own_and_the_shared_experts():

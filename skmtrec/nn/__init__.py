@@ -13,7 +13,7 @@ from ._balancing import (
     UncertaintyWeighting,
 )
 from ._heads import HEADS, MLP, PLE, Head, MMoE, SharedBottom, Tower
-from ._inputs import InputLayer, PairInput
+from ._inputs import InputLayer, PairInput, RowPairs
 from ._network import MultiTaskNetwork
 from ._optim import RowwiseAdamW
 
@@ -30,6 +30,7 @@ __all__ = [
     "MMoE",
     "MultiTaskNetwork",
     "PairInput",
+    "RowPairs",
     "RowwiseAdamW",
     "SharedBottom",
     "TaskBalancing",

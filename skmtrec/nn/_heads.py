@@ -1,9 +1,10 @@
 """Heads: from the input vector to one output per task.
 
 Each head writes its computation once, in ``outputs(x)``, applying every layer that reads the
-input through ``apply_linear``. ``forward`` runs it on a batch of concatenated inputs;
-``score_pairs`` on a ``PairInput`` (every user x item pair of a block), where those first layers
-split into per-user, per-item and per-pair terms. The two paths are the same arithmetic.
+input through ``apply_linear``. ``forward`` runs it on a batch of concatenated inputs, or on
+``RowPairs`` (rows picking among distinct users and items: predict); ``score_pairs`` on a
+``PairInput`` (every user x item pair of a block). On those two, the first layers split into
+per-user, per-item and per-pair terms. The paths compute the same outputs.
 
 - ``SharedBottom``: one MLP shared by every task, one tower per task (Caruana, 1997).
 - ``MMoE``: shared experts and one softmax gate per task over them (Ma et al., KDD 2018).
@@ -22,11 +23,12 @@ import torch
 from torch import nn
 
 from ._activation import ReLUDropout
-from ._inputs import PairInput, apply_linear, as_tensor
+from ._inputs import FactoredInput, PairInput, apply_linear, as_tensor
 
 
 class MLP(nn.Module):
-    """Linear layers, each followed by ReLU and dropout; the first may read a ``PairInput``."""
+    """Linear layers, each followed by ReLU and dropout; the first may read a factored input
+    (``PairInput``, ``RowPairs``)."""
 
     def __init__(self, n_in: int, units: Sequence[int], dropout: float):
         super().__init__()
@@ -37,7 +39,7 @@ class MLP(nn.Module):
         self.activation = ReLUDropout(dropout)
         self.n_out = n_in
 
-    def forward(self, x: torch.Tensor | PairInput) -> torch.Tensor:
+    def forward(self, x: torch.Tensor | FactoredInput) -> torch.Tensor:
         if not self.layers:
             return as_tensor(x)
         for j, layer in enumerate(self.layers):
@@ -67,7 +69,7 @@ class Experts(nn.Module):
     """``n`` expert MLPs (``units`` each, ReLU and dropout) computed together.
 
     By default every expert reads the same input, so their first layers are one linear layer
-    (which may read a ``PairInput``); with ``own_inputs`` expert ``i`` reads slot ``i`` of a
+    (which may read a factored input); with ``own_inputs`` expert ``i`` reads slot ``i`` of a
     (batch, n, n_in) input. Later layers are ``GroupLinear``. ``forward`` returns
     (batch, n, units[-1]).
     """
@@ -81,7 +83,7 @@ class Experts(nn.Module):
         self.layers = nn.ModuleList(GroupLinear(n, a, b) for a, b in pairwise(units))
         self.activation = ReLUDropout(dropout)
 
-    def forward(self, x: torch.Tensor | PairInput) -> torch.Tensor:
+    def forward(self, x: torch.Tensor | FactoredInput) -> torch.Tensor:
         if self.own_inputs:
             h = self.first(x)
         else:
@@ -104,7 +106,7 @@ class Tower(nn.Module):
         self.body = MLP(n_in, units, dropout)
         self.out = nn.Linear(self.body.n_out, n_out)
 
-    def forward(self, x: torch.Tensor | PairInput) -> torch.Tensor:
+    def forward(self, x: torch.Tensor | FactoredInput) -> torch.Tensor:
         out = self.out(self.body(x))
         return out.squeeze(1) if out.shape[1] == 1 else out
 
@@ -119,7 +121,7 @@ class Head(nn.Module):
     hyperparameters: ClassVar[tuple[str, ...]] = ()
 
     def outputs(
-        self, x: torch.Tensor | PairInput, tasks: Sequence[int] | None = None
+        self, x: torch.Tensor | FactoredInput, tasks: Sequence[int] | None = None
     ) -> tuple[torch.Tensor | None, ...]:
         """One output per task; with ``tasks`` (positions), those tasks' only, None for the
         others, whose own layers (gates, towers) are then not computed."""
@@ -199,12 +201,13 @@ class MMoE(Head):
         experts = self.experts(x)
         gates = apply_linear(self.gates, x).reshape(experts.shape[0], len(self.towers), -1)
         chosen = _chosen(len(self.towers), tasks)
-        if len(chosen) == len(self.towers):
+        if len(chosen) == len(self.towers) and isinstance(x, torch.Tensor):
+            # training and validation: the arithmetic the benchmark tables were measured with
             mixed = torch.einsum("bte,bew->btw", torch.softmax(gates, dim=2), experts)
             return tuple(tower(mixed[:, t]) for t, tower in enumerate(self.towers))
         outputs = {}
         for t in chosen:
-            # some of the tasks (ranking): a product per expert, several times faster on the
+            # serving (predict, recommend): a product per expert, several times faster on the
             # CPU than einsum's batch of one-row products
             weights = (gates[:, t] - gates[:, t].amax(1, keepdim=True)).exp()
             weights /= weights.sum(1, keepdim=True)  # softmax, twice as fast over a few gates
@@ -222,7 +225,7 @@ class _ExtractionLevel(nn.Module):
     """One PLE level: each task's own experts and the shared experts, gated per task; the
     shared path gates every expert (it feeds the next level's shared experts).
 
-    The first level reads one input (a tensor or a ``PairInput``), so every task's experts are
+    The first level reads one input (a tensor or a factored input), so every task's experts are
     one bank and every gate one linear layer. A later level reads (batch, n_tasks + 1, width),
     a slot per task and the shared slot last, and runs the tasks' experts and gates as grouped
     layers. Either way a level is a handful of matrix products, however many tasks there are.

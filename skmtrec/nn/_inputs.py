@@ -15,7 +15,9 @@ single out the training items.
 
 ``PairInput`` is the same input for every (user, item) pair of a block without building it: a
 linear layer over it splits into a per-user, a per-item and a per-pair term, so ``recommend``
-computes the user and item terms once.
+computes the user and item terms once. ``RowPairs`` does the same for rows that each pick a
+user and an item among distinct ones (``predict``): each distinct user's and item's terms are
+computed once, however many rows read them.
 """
 
 from __future__ import annotations
@@ -356,10 +358,75 @@ class PairInput:
         return torch.cat([users, items, users * items, shared], dim=1)
 
 
-def apply_linear(layer: nn.Linear, x: torch.Tensor | PairInput) -> torch.Tensor:
-    """``layer(x)`` for a tensor, the pairwise fast path for a ``PairInput``."""
-    return x.linear(layer) if isinstance(x, PairInput) else layer(x)
+class RowPairs:
+    """The head's input ``[user, item, user * item, shared]`` of rows that pick their user and
+    item among distinct ones.
+
+    ``users`` (n_users, d) and ``items`` (n_items, d) are distinct vectors; row r reads
+    ``users[user_rows[r]]`` and ``items[item_rows[r]]``, with its own interaction features
+    ``shared[r]`` (batch, s). A linear layer over it is the row's pick of the users' term and of
+    the items' term plus its product term: the user and item terms are computed once per
+    distinct vector and kept in ``terms`` (a dict), which the batches of rows picking among the
+    same vectors may share.
+    """
+
+    def __init__(
+        self,
+        users: torch.Tensor,
+        items: torch.Tensor,
+        user_rows: torch.Tensor,
+        item_rows: torch.Tensor,
+        shared: torch.Tensor,
+        terms=None,
+    ):
+        self.users, self.items, self.shared = users, items, shared
+        self.user_rows, self.item_rows = user_rows, item_rows
+        self.terms = {} if terms is None else terms
+        self._picked = None  # (user, item, user * item) vectors of the rows, for every layer
+
+    def __len__(self) -> int:
+        return len(self.user_rows)
+
+    def picked(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The rows' user and item vectors and their product."""
+        if self._picked is None:
+            # index_select, not indexing: several times faster for rows of a matrix on the CPU
+            users = self.users.index_select(0, self.user_rows)
+            items = self.items.index_select(0, self.item_rows)
+            self._picked = (users, items, users * items)
+        return self._picked
+
+    def linear(self, layer: nn.Linear) -> torch.Tensor:
+        """``layer`` applied to every row's input, without concatenating it."""
+        d = self.users.shape[1]
+        w = layer.weight
+        terms = self.terms.get(layer)
+        if terms is None:
+            item_term = self.items @ w[:, d : 2 * d].T
+            if layer.bias is not None:
+                item_term = item_term + layer.bias
+            terms = self.terms[layer] = (self.users @ w[:, :d].T, item_term)
+        user_term, item_term = terms
+        out = user_term.index_select(0, self.user_rows)
+        out.addmm_(self.picked()[2], w[:, 2 * d : 3 * d].T)
+        out += item_term.index_select(0, self.item_rows)
+        if self.shared.shape[1]:
+            out.addmm_(self.shared, w[:, 3 * d :].T)
+        return out
+
+    def dense(self) -> torch.Tensor:
+        """The concatenated input, (batch, 3d + s): for heads with no layer."""
+        return torch.cat([*self.picked(), self.shared], dim=1)
 
 
-def as_tensor(x: torch.Tensor | PairInput) -> torch.Tensor:
-    return x.dense() if isinstance(x, PairInput) else x
+# The head's input without its concatenation: a linear layer over it splits into terms
+FactoredInput = PairInput | RowPairs
+
+
+def apply_linear(layer: nn.Linear, x: torch.Tensor | FactoredInput) -> torch.Tensor:
+    """``layer(x)`` for a tensor, the factored fast path for a ``PairInput`` or ``RowPairs``."""
+    return layer(x) if isinstance(x, torch.Tensor) else x.linear(layer)
+
+
+def as_tensor(x: torch.Tensor | FactoredInput) -> torch.Tensor:
+    return x if isinstance(x, torch.Tensor) else x.dense()

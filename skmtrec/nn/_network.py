@@ -12,7 +12,7 @@ from torch import nn
 from ._balancing import BALANCING
 from ._dot import DotScorer
 from ._heads import HEADS
-from ._inputs import InputLayer
+from ._inputs import InputLayer, RowPairs
 
 
 class MultiTaskNetwork(nn.Module):
@@ -188,6 +188,24 @@ class MultiTaskNetwork(nn.Module):
         """The user's or item's vector for encoded rows (its history read under the codes
         ``history_user`` where given, without the members ``leave_out``, one per row)."""
         return self.inputs.side_vector(role, codes, numeric, categorical, leave_out, history_user)
+
+    def score_rows(
+        self, users, items, user_rows, item_rows, shared, terms=None
+    ) -> tuple[torch.Tensor, ...]:
+        """Task outputs of rows that pick their user vector among ``users`` (``user_rows``) and
+        their item vector among ``items`` (``item_rows``), with their own interaction features
+        ``shared`` (``InputLayer.shared_input``): what ``forward`` gives for those rows. Batches
+        picking among the same vectors may share one ``terms`` dict, which keeps each distinct
+        vector's part of the head's first layers (see ``RowPairs``)."""
+        head_outputs = ()
+        if self.head is not None:
+            rows = RowPairs(users, items, user_rows, item_rows, shared, terms)
+            head_outputs = self.head(rows)
+        dot = [
+            scorer(users.index_select(0, user_rows), items.index_select(0, item_rows))
+            for scorer in self.dot
+        ]
+        return self._in_task_order(head_outputs, dot)
 
     def score_pairs(
         self, users, items, shared, item_terms=None, tasks=None
