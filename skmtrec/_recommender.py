@@ -40,6 +40,7 @@ from ._features import FeatureEncoder, as_frame
 from ._given_history import split_history
 from ._onnx import encoding_spec, export_onnx
 from ._persistence import save, usable_device
+from ._predict_rows import predict_rows
 from ._projection import content_projections
 from ._recommend import check_k, long_frame, ranking_weights, side_vectors, top_k
 from ._sides import assign_sides
@@ -848,11 +849,16 @@ class MultiTaskRecommender(BaseEstimator):
     def _coded_outputs(self, X) -> tuple[dict, list[np.ndarray]]:
         """The coded rows of X and the network's raw outputs for them."""
         check_is_fitted(self)
+        module = self.net_.module_
+        # rows scored from their distinct users' and items' vectors; the batched forward where
+        # a side is missing or autocast runs (the factored layers would mix precisions)
+        by_rows = len(module.inputs.sides) == 2 and self.net_.autocast is None
         X, given = self._given_histories(X)
-        coded = self._encoder.transform(self._check_X(X, reset=False))
-        with self._serving(coded, given) as inputs:
-            with self.net_.module_.pooled_histories():
-                outputs = self.net_.forward(inputs)
+        coded = self._encoder.transform(self._check_X(X, reset=False), row_major=not by_rows)
+        with self._serving(coded, given) as inputs, module.pooled_histories():
+            if by_rows:
+                return coded, predict_rows(module, inputs, self.net_.device)
+            outputs = self.net_.forward(inputs)
         return coded, [out.numpy() for out in outputs]
 
     def predict_tasks(self, X) -> pd.DataFrame:

@@ -1,0 +1,93 @@
+"""Predicting rows: each distinct user's and item's vector, and its part of the head's first
+layers, computed once per chunk of rows however many rows read it.
+
+Rows of one user (or item) mostly carry the same side features, so within a chunk the rows
+that agree with another row of their code on the side's columns (and on the history they read)
+share its vector; a row that differs stands for itself. A side vector depends on nothing else,
+so the outputs are those of ``forward`` on every row.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+# Rows whose distinct users and items are found together: the distinct vectors and their
+# first-layer terms (at most this many rows of each) bound the memory, whatever the rows.
+_CHUNK_ROWS = 65536
+# Rows through the head at once: on 2 cores, 10^6 MovieLens rows took 1.03 s in batches of
+# 4,096 against 1.13 s at 8,192 and 1.38 s at 16,384 (smaller batches stay in cache).
+_ROWS_PER_BATCH = 4096
+
+
+def distinct_rows(codes: np.ndarray, columns: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Representative rows and each row's position among them.
+
+    Rows share a representative when they have the same code and the same values in every
+    array of ``columns`` (2-D, or 1-D for one value per row); any other row is its own.
+    Returns ``(representatives, inverse)``: ``rows[representatives][inverse]`` is the rows.
+    """
+    n = len(codes)
+    some_row = np.zeros(int(codes.max(initial=0)) + 1, dtype=np.int64)
+    some_row[codes] = np.arange(n)  # a row of each code (which one does not matter)
+    lead = some_row[codes]
+    same = np.ones(n, dtype=bool)
+    for values in columns:
+        agree = values == values[lead]
+        same &= agree.all(axis=1) if agree.ndim == 2 else agree
+    # linear time, no sort: the codes that some row shares, then the rows that stand alone
+    shared = np.flatnonzero(np.bincount(codes[same], minlength=len(some_row)))
+    alone = np.flatnonzero(~same)
+    position = np.zeros(len(some_row), dtype=np.int64)
+    position[shared] = np.arange(len(shared))
+    inverse = np.empty(n, dtype=np.int64)
+    inverse[same] = position[codes[same]]
+    inverse[alone] = len(shared) + np.arange(len(alone))
+    return np.concatenate([some_row[shared], alone]), inverse
+
+
+@torch.no_grad()
+def predict_rows(module, inputs: dict[str, np.ndarray], device) -> list[np.ndarray]:
+    """The network's outputs for encoded rows (``inputs`` as the network reads them, both ids
+    present), as numpy arrays, one per task."""
+    module.eval()
+    layer = module.inputs
+    n = len(inputs["user"])
+    chunks = []
+    for start in range(0, n, _CHUNK_ROWS):
+        rows = {k: v[start : start + _CHUNK_ROWS] for k, v in inputs.items()}
+        numeric = torch.as_tensor(rows["numeric"], device=device)
+        categorical = torch.as_tensor(rows["categorical"], device=device)
+        vectors, picks = {}, {}
+        for role, owners in (("user", rows.get("history_user")), ("item", None)):
+            numeric_cols, categorical_cols = layer.side_columns[role]
+            columns = [rows["numeric"][:, list(numeric_cols)]]
+            columns.append(rows["categorical"][:, list(categorical_cols)])
+            if owners is not None:
+                columns.append(owners)
+            representatives, inverse = distinct_rows(rows[role], columns)
+            picked = torch.as_tensor(representatives, device=device)
+            vectors[role] = layer.side_vector(
+                role,
+                torch.as_tensor(rows[role], device=device).index_select(0, picked),
+                numeric.index_select(0, picked),
+                categorical.index_select(0, picked),
+                history_user=None
+                if owners is None
+                else torch.as_tensor(owners, device=device).index_select(0, picked),
+            )
+            picks[role] = torch.as_tensor(inverse, device=device)
+        shared = layer.shared_input(numeric, categorical)
+        terms = {}  # the distinct users' and items' first-layer terms, for every batch
+        for b in range(0, len(shared), _ROWS_PER_BATCH):
+            part = slice(b, b + _ROWS_PER_BATCH)
+            outputs = module.score_rows(
+                vectors["user"],
+                vectors["item"],
+                picks["user"][part],
+                picks["item"][part],
+                shared[part],
+                terms,
+            )
+            chunks.append([out.cpu() for out in outputs])
+    return [torch.cat(task).numpy() for task in zip(*chunks, strict=True)]

@@ -1,0 +1,79 @@
+"""Predict scores rows from their distinct users' and items' vectors: the same outputs as the
+network's forward on every row, whatever rows share."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from skmtrec import MultiTaskRecommender
+from skmtrec._predict_rows import distinct_rows
+
+
+def test_rows_share_a_vector_only_with_the_same_code_and_side_values():
+    codes = np.array([3, 3, 0, 0, 3, 5, 5, 3, 7, 7])
+    values = np.array([[1, 2]] * 8 + [[1, 2], [1, 3]])
+    owners = np.array([3, 3, 0, 0, 3, 5, 8, 3, 7, 7])
+    representatives, inverse = distinct_rows(codes, [values, owners])
+    groups = {}
+    for row, position in enumerate(inverse):
+        groups.setdefault(position, []).append(row)
+    # rows of one code that agree share (code 0, new to fit, too); an owner or values that
+    # differ split them
+    assert sorted(groups.values()) == [[0, 1, 4, 7], [2, 3], [5], [6], [8], [9]]
+    np.testing.assert_array_equal(codes[representatives][inverse], codes)
+    np.testing.assert_array_equal(values[representatives][inverse], values)
+    np.testing.assert_array_equal(owners[representatives][inverse], owners)
+
+
+@pytest.fixture(scope="module")
+def rows():
+    """Interactions with item features, per-row (interaction) features, a user whose side
+    feature differs between rows, and users and items new to fit."""
+    from skmtrec.datasets import make_interactions
+
+    X, y = make_interactions(n_users=120, n_items=60, n_interactions=3000, random_state=0)
+    rng = np.random.default_rng(0)
+    X = X.drop(columns="item_text").assign(
+        genre=(X["item_id"] % 5).astype(str),
+        price=X["item_id"] * 0.5,
+        hour=rng.integers(0, 24, len(X)).astype(float),
+        device=rng.choice(["phone", "web"], len(X)),
+    )
+    served = X.sample(400, random_state=1).reset_index(drop=True)
+    served.loc[:9, "user_id"] = -1  # one user new to fit, ten rows with their own features
+    served.loc[10:19, "item_id"] = -2
+    older = served.iloc[20:25].assign(user_age=lambda rows: rows["user_age"] + 7)
+    return X, y[["rating", "like"]], pd.concat([served, older], ignore_index=True)
+
+
+@pytest.mark.parametrize("architecture", ["mmoe", "ple", "shared_bottom"])
+def test_predict_gives_the_forward_of_every_row(rows, architecture):
+    X, y, served = rows
+    model = MultiTaskRecommender(
+        {"rating": "regression", "like": "binary"},
+        architecture=architecture,
+        max_epochs=2,
+        random_state=0,
+    ).fit(X, y)
+    module = model.net_.module_
+    assert module.inputs.n_shared > 0  # hour and device reach the head, row by row
+    with module.pooled_histories():  # the batched forward, as predict ran before
+        expected = model.net_.forward(model._encoder.transform(served))
+    for got, want in zip(model._raw_outputs(served), expected, strict=True):
+        np.testing.assert_allclose(got, want.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_rows_giving_histories_are_each_served_their_own(rows):
+    X, y, _ = rows
+    model = MultiTaskRecommender({"rating": "regression"}, max_epochs=2, random_state=0).fit(
+        X, y[["rating"]]
+    )
+    items = X["item_id"].unique()
+    # a user of fit, and one new to it, each with and without histories given
+    served = X.head(1).loc[[X.index[0]] * 8].reset_index(drop=True)
+    served.loc[4:, "user_id"] = -1
+    served["history"] = [list(items[:5]), None, list(items[5:15]), list(items[:5])] * 2
+    together = model.predict_tasks(served)["rating"].to_numpy()
+    alone = [model.predict_tasks(served.iloc[[r]])["rating"].iloc[0] for r in range(8)]
+    np.testing.assert_allclose(together, alone, rtol=1e-5, atol=1e-6)
+    assert len(np.unique(together.round(5))) == 6  # rows 0 and 3 (4 and 7) give one history
