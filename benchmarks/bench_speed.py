@@ -115,13 +115,30 @@ def serving() -> str:
     X, y = movielens_xy(data.train)
     model = MultiTaskRecommender(**DEFAULTS, max_epochs=1).fit(X, y)
     X_big = pd.concat([movielens_xy(data.test)[0]] * 50, ignore_index=True)
-    predict_s, _ = timed(lambda: model.predict(X_big))
-    rows = [(f"predict {len(X_big):,} rows (u1.test 50 times)", predict_s, None, len(X_big))]
+    shuffled = X_big.sample(frac=1.0, random_state=0)
+    rows = []
+    for name, rows_in in (("u1.test 50 times", X_big), ("the same, shuffled", shuffled)):
+        predict_s, _ = timed(lambda r=rows_in: model.predict(r))
+        rows.append((f"predict {len(rows_in):,} rows ({name})", predict_s, None, len(rows_in)))
     rows.append(("recommend top-10 to every user of u1.base", *recommend_all(model, X)))
 
     X, y = make_interactions(n_users=5000, n_items=5000, n_interactions=100_000, random_state=0)
     X = X.drop(columns="item_text")
     model = MultiTaskRecommender(**DEFAULTS, max_epochs=1).fit(X, y[["rating"]])
+    # every row a random pair of the 5,000 users (with their features) and 5,000 items
+    rng = np.random.default_rng(0)
+    people = X.drop_duplicates("user_id").drop(columns="item_id").reset_index(drop=True)
+    pairs = people.iloc[rng.integers(0, len(people), 1_000_000)].reset_index(drop=True)
+    pairs["item_id"] = rng.choice(X["item_id"].unique(), len(pairs))
+    predict_s, _ = timed(lambda: model.predict(pairs[X.columns]))
+    rows.append(
+        (
+            "predict 1,000,000 random pairs of 5,000 users and 5,000 items",
+            predict_s,
+            None,
+            len(pairs),
+        )
+    )
     rows.append(("recommend top-10 to 5,000 users over 5,000 items", *recommend_all(model, X)))
     lines = [
         f"The defaults (rating + implicit; one epoch of training) on MovieLens 100K u1 and on "
