@@ -23,18 +23,17 @@ _ROWS_PER_BATCH = 4096
 def distinct_rows(codes: np.ndarray, columns: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Representative rows and each row's position among them.
 
-    Rows share a representative when they have the same code and the same values in every
-    array of ``columns`` (2-D, or 1-D for one value per row); any other row is its own.
-    Returns ``(representatives, inverse)``: ``rows[representatives][inverse]`` is the rows.
+    Rows share a representative when they have the same code and the same value in every
+    array of ``columns`` (one value per row); any other row is its own. Returns
+    ``(representatives, inverse)``: ``rows[representatives][inverse]`` is the rows.
     """
     n = len(codes)
     some_row = np.zeros(int(codes.max(initial=0)) + 1, dtype=np.int64)
     some_row[codes] = np.arange(n)  # a row of each code (which one does not matter)
     lead = some_row[codes]
     same = np.ones(n, dtype=bool)
-    for values in columns:
-        agree = values == values[lead]
-        same &= agree.all(axis=1) if agree.ndim == 2 else agree
+    for values in columns:  # a column at a time: 4x faster than rows of a column-major block
+        same &= values == values[lead]
     # linear time, no sort: the codes that some row shares, then the rows that stand alone
     shared = np.flatnonzero(np.bincount(codes[same], minlength=len(some_row)))
     alone = np.flatnonzero(~same)
@@ -61,8 +60,8 @@ def predict_rows(module, inputs: dict[str, np.ndarray], device) -> list[np.ndarr
         vectors, picks = {}, {}
         for role, owners in (("user", rows.get("history_user")), ("item", None)):
             numeric_cols, categorical_cols = layer.side_columns[role]
-            columns = [rows["numeric"][:, list(numeric_cols)]]
-            columns.append(rows["categorical"][:, list(categorical_cols)])
+            columns = [rows["numeric"][:, j] for j in numeric_cols]
+            columns += [rows["categorical"][:, j] for j in categorical_cols]
             if owners is not None:
                 columns.append(owners)
             representatives, inverse = distinct_rows(rows[role], columns)

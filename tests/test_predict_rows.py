@@ -13,7 +13,7 @@ def test_rows_share_a_vector_only_with_the_same_code_and_side_values():
     codes = np.array([3, 3, 0, 0, 3, 5, 5, 3, 7, 7])
     values = np.array([[1, 2]] * 8 + [[1, 2], [1, 3]])
     owners = np.array([3, 3, 0, 0, 3, 5, 8, 3, 7, 7])
-    representatives, inverse = distinct_rows(codes, [values, owners])
+    representatives, inverse = distinct_rows(codes, [*values.T, owners])
     groups = {}
     for row, position in enumerate(inverse):
         groups.setdefault(position, []).append(row)
