@@ -10,11 +10,14 @@ so the outputs are those of ``forward`` on every row.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import torch
 
-# Rows whose distinct users and items are found together: the distinct vectors and their
-# first-layer terms (at most this many rows of each) bound the memory, whatever the rows.
-_CHUNK_ROWS = 65536
+# The distinct users' and items' first-layer terms a chunk may keep, in numbers per side: a
+# chunk holds this many over the width of the head's first layers in rows (63,550 at the
+# defaults' 264), within the bounds below, so memory grows with neither the rows nor the head.
+_TERMS_PER_CHUNK = 2**24
+_CHUNK_BOUNDS = (4096, 65536)
 # Rows through the head at once: on 2 cores, 10^6 MovieLens rows took 1.03 s in batches of
 # 4,096 against 1.13 s at 8,192 and 1.38 s at 16,384 (smaller batches stay in cache).
 _ROWS_PER_BATCH = 4096
@@ -28,6 +31,8 @@ def distinct_rows(codes: np.ndarray, columns: list[np.ndarray]) -> tuple[np.ndar
     ``(representatives, inverse)``: ``rows[representatives][inverse]`` is the rows.
     """
     n = len(codes)
+    if n and codes.max() >= 4 * n:  # codes far beyond the rows: number them densely first
+        codes = pd.factorize(codes)[0]
     some_row = np.zeros(int(codes.max(initial=0)) + 1, dtype=np.int64)
     some_row[codes] = np.arange(n)  # a row of each code (which one does not matter)
     lead = some_row[codes]
@@ -45,48 +50,51 @@ def distinct_rows(codes: np.ndarray, columns: list[np.ndarray]) -> tuple[np.ndar
     return np.concatenate([some_row[shared], alone]), inverse
 
 
+def _distinct_vectors(module, role: str, rows: dict, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The distinct side vectors of ``role`` among ``rows`` (encoded), and each row's
+    position among them."""
+    numeric_cols, categorical_cols = module.inputs.side_columns[role]
+    owners = rows.get("history_user") if role == "user" else None
+    columns = [rows["numeric"][:, j] for j in numeric_cols]
+    columns += [rows["categorical"][:, j] for j in categorical_cols]
+    if owners is not None:
+        columns.append(owners)
+    representatives, inverse = distinct_rows(rows[role], columns)
+
+    def picked(values):
+        return None if values is None else torch.as_tensor(values[representatives], device=device)
+
+    vectors = module.side_vector(
+        role,
+        picked(rows[role]),
+        picked(rows["numeric"]),
+        picked(rows["categorical"]),
+        history_user=picked(owners),
+    )
+    return vectors, torch.as_tensor(inverse, device=device)
+
+
 @torch.no_grad()
 def predict_rows(module, inputs: dict[str, np.ndarray], device) -> list[np.ndarray]:
     """The network's outputs for encoded rows (``inputs`` as the network reads them, both ids
     present), as numpy arrays, one per task."""
     module.eval()
-    layer = module.inputs
-    n = len(inputs["user"])
-    chunks = []
-    for start in range(0, n, _CHUNK_ROWS):
-        rows = {k: v[start : start + _CHUNK_ROWS] for k, v in inputs.items()}
-        numeric = torch.as_tensor(rows["numeric"], device=device)
-        categorical = torch.as_tensor(rows["categorical"], device=device)
-        vectors, picks = {}, {}
-        for role, owners in (("user", rows.get("history_user")), ("item", None)):
-            numeric_cols, categorical_cols = layer.side_columns[role]
-            columns = [rows["numeric"][:, j] for j in numeric_cols]
-            columns += [rows["categorical"][:, j] for j in categorical_cols]
-            if owners is not None:
-                columns.append(owners)
-            representatives, inverse = distinct_rows(rows[role], columns)
-            picked = torch.as_tensor(representatives, device=device)
-            vectors[role] = layer.side_vector(
-                role,
-                torch.as_tensor(rows[role], device=device).index_select(0, picked),
-                numeric.index_select(0, picked),
-                categorical.index_select(0, picked),
-                history_user=None
-                if owners is None
-                else torch.as_tensor(owners, device=device).index_select(0, picked),
-            )
-            picks[role] = torch.as_tensor(inverse, device=device)
-        shared = layer.shared_input(numeric, categorical)
+    width = max(1, module.first_layers_width())
+    chunk = int(np.clip(_TERMS_PER_CHUNK // width, *_CHUNK_BOUNDS))
+    batches = []
+    for start in range(0, len(inputs["user"]), chunk):
+        rows = {k: v[start : start + chunk] for k, v in inputs.items()}
+        users, user_rows = _distinct_vectors(module, "user", rows, device)
+        items, item_rows = _distinct_vectors(module, "item", rows, device)
+        shared = module.inputs.shared_input(
+            torch.as_tensor(rows["numeric"], device=device),
+            torch.as_tensor(rows["categorical"], device=device),
+        )
         terms = {}  # the distinct users' and items' first-layer terms, for every batch
         for b in range(0, len(shared), _ROWS_PER_BATCH):
             part = slice(b, b + _ROWS_PER_BATCH)
             outputs = module.score_rows(
-                vectors["user"],
-                vectors["item"],
-                picks["user"][part],
-                picks["item"][part],
-                shared[part],
-                terms,
+                users, items, user_rows[part], item_rows[part], shared[part], terms
             )
-            chunks.append([out.cpu() for out in outputs])
-    return [torch.cat(task).numpy() for task in zip(*chunks, strict=True)]
+            batches.append([out.cpu() for out in outputs])
+    return [torch.cat(task).numpy() for task in zip(*batches, strict=True)]

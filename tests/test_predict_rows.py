@@ -6,6 +6,8 @@ import pandas as pd
 import pytest
 
 from skmtrec import MultiTaskRecommender
+from skmtrec import _predict_rows as predict_rows
+from skmtrec._features import _Codebook
 from skmtrec._predict_rows import distinct_rows
 
 
@@ -43,24 +45,31 @@ def rows():
     served.loc[:9, "user_id"] = -1  # one user new to fit, ten rows with their own features
     served.loc[10:19, "item_id"] = -2
     older = served.iloc[20:25].assign(user_age=lambda rows: rows["user_age"] + 7)
-    return X, y[["rating", "like"]], pd.concat([served, older], ignore_index=True)
+    return X, y, pd.concat([served, older], ignore_index=True)
 
 
-@pytest.mark.parametrize("architecture", ["mmoe", "ple", "shared_bottom"])
-def test_predict_gives_the_forward_of_every_row(rows, architecture):
+@pytest.mark.parametrize(
+    ("architecture", "ranking_loss"),
+    [("mmoe", "bce"), ("ple", "bce"), ("shared_bottom", "bce"), ("mmoe", "softmax")],
+)
+def test_predict_gives_the_forward_of_every_row(rows, architecture, ranking_loss, monkeypatch):
     X, y, served = rows
+    tasks = {"rating": "regression", "like": "binary", "category": "multiclass"}
+    if ranking_loss == "softmax":  # a task scored by the dot product, beside the head's
+        tasks["interacted"] = "implicit"
     model = MultiTaskRecommender(
-        {"rating": "regression", "like": "binary"},
-        architecture=architecture,
-        max_epochs=2,
-        random_state=0,
+        tasks, architecture=architecture, ranking_loss=ranking_loss, max_epochs=2, random_state=0
     ).fit(X, y)
     module = model.net_.module_
     assert module.inputs.n_shared > 0  # hour and device reach the head, row by row
     with module.pooled_histories():  # the batched forward, as predict ran before
         expected = model.net_.forward(model._encoder.transform(served))
-    for got, want in zip(model._raw_outputs(served), expected, strict=True):
-        np.testing.assert_allclose(got, want.numpy(), rtol=1e-5, atol=1e-6)
+    # as it runs, then in chunks of 37 rows and batches of 5: every boundary crossed
+    for patch in ({}, {"_CHUNK_BOUNDS": (37, 37), "_ROWS_PER_BATCH": 5}):
+        for name, value in patch.items():
+            monkeypatch.setattr(predict_rows, name, value)
+        for got, want in zip(model._raw_outputs(served), expected, strict=True):
+            np.testing.assert_allclose(got, want.numpy(), rtol=1e-5, atol=1e-6)
 
 
 def test_rows_giving_histories_are_each_served_their_own(rows):
@@ -77,3 +86,14 @@ def test_rows_giving_histories_are_each_served_their_own(rows):
     alone = [model.predict_tasks(served.iloc[[r]])["rating"].iloc[0] for r in range(8)]
     np.testing.assert_allclose(together, alone, rtol=1e-5, atol=1e-6)
     assert len(np.unique(together.round(5))) == 6  # rows 0 and 3 (4 and 7) give one history
+
+
+@pytest.mark.parametrize("dtype", ["object", "str", "category"])
+def test_a_string_column_is_coded_as_matching_each_row(dtype):
+    """Strings are coded from their distinct values (faster), as matching each row would."""
+    fitted = pd.Series(["b", "a", None, "c"], dtype=dtype)
+    codes = _Codebook.fit(fitted, "genre")
+    served = pd.Series(["c", None, "a", "new", "a", np.nan, "b"], dtype=dtype)
+    expected = codes.values.get_indexer(served) + 1  # every row matched; unseen and missing 0
+    np.testing.assert_array_equal(codes.transform(served), expected)
+    assert expected.tolist() == [3, 0, 2, 0, 2, 0, 1]

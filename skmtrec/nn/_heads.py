@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from ._activation import ReLUDropout
-from ._inputs import FactoredInput, PairInput, apply_linear, as_tensor
+from ._inputs import FactoredInput, PairInput, RowPairs, apply_linear, as_tensor
 
 
 class MLP(nn.Module):
@@ -127,7 +127,7 @@ class Head(nn.Module):
         others, whose own layers (gates, towers) are then not computed."""
         raise NotImplementedError
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def forward(self, x: torch.Tensor | RowPairs) -> tuple[torch.Tensor, ...]:
         return self.outputs(x)
 
     def score_pairs(

@@ -295,6 +295,13 @@ class InputLayer(nn.Module):
             raise ValueError("Scoring pairs needs both user and item ids.")
         return PairInput(users, items, shared, item_terms)
 
+    def row_pairs(self, users, items, user_rows, item_rows, shared, terms=None) -> RowPairs:
+        """The input of rows that pick their user and item among distinct ones; see
+        ``RowPairs``."""
+        if len(self.sides) != 2:
+            raise ValueError("Scoring rows by their users and items needs both ids.")
+        return RowPairs(users, items, user_rows, item_rows, shared, terms)
+
 
 class PairInput:
     """The head's input ``[user, item, user * item, shared]`` for every pair of a block.

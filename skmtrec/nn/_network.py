@@ -12,7 +12,7 @@ from torch import nn
 from ._balancing import BALANCING
 from ._dot import DotScorer
 from ._heads import HEADS
-from ._inputs import InputLayer, RowPairs
+from ._inputs import InputLayer
 
 
 class MultiTaskNetwork(nn.Module):
@@ -189,6 +189,17 @@ class MultiTaskNetwork(nn.Module):
         ``history_user`` where given, without the members ``leave_out``, one per row)."""
         return self.inputs.side_vector(role, codes, numeric, categorical, leave_out, history_user)
 
+    def first_layers_width(self) -> int:
+        """The outputs of the head's layers that read its input, together: what the factored
+        inputs (``RowPairs``, ``PairInput``) keep per distinct user or item."""
+        if self.head is None:
+            return 0
+        return sum(
+            m.out_features
+            for m in self.head.modules()
+            if isinstance(m, nn.Linear) and m.in_features == self.inputs.n_out
+        )
+
     def score_rows(
         self, users, items, user_rows, item_rows, shared, terms=None
     ) -> tuple[torch.Tensor, ...]:
@@ -199,7 +210,7 @@ class MultiTaskNetwork(nn.Module):
         vector's part of the head's first layers (see ``RowPairs``)."""
         head_outputs = ()
         if self.head is not None:
-            rows = RowPairs(users, items, user_rows, item_rows, shared, terms)
+            rows = self.inputs.row_pairs(users, items, user_rows, item_rows, shared, terms)
             head_outputs = self.head(rows)
         dot = [
             scorer(users.index_select(0, user_rows), items.index_select(0, item_rows))
