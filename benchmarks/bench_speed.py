@@ -1,5 +1,6 @@
 """Speed and scale (protocol S): fit and predict on MovieLens u1 beside Surprise and implicit,
-fit with the text cache cold and warm; serving (predict over 10^6 rows, recommend-all on
+fit with the text cache cold and warm; serving (predict over 10^6 rows: u1.test repeated,
+the same shuffled, and random pairs of 5,000 users and items; recommend-all on
 MovieLens and top-10 for 5,000 users over 5,000 items, beside implicit's ALS); and seconds per
 batch (an epoch projected from them) and peak memory on synthetic data of 10^5, 10^6 and 10^7
 rows (100,000 users and 20,000 items at every size, so that the tables stay the same and only
