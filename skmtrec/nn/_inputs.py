@@ -309,9 +309,10 @@ class PairInput:
     ``users`` (n_users, d), ``items`` (n_items, d) and ``shared`` (1, s), a row of interaction
     features common to every pair. Rows are ordered user-major: pair (u, i) is row
     ``u * n_items + i``, as in ``torch.cartesian_prod``. ``item_terms``, a dict, keeps what
-    depends on the items alone (each first layer's item-side term, the items with a column of
-    ones) across the blocks of users scored against the same items (given the same dict, each
-    block computes them no more).
+    depends on the items alone (each first layer's item-side term or, for large catalogs, its
+    item weights with the fixed term; the items with a column of ones) across the blocks of
+    users scored against the same items (given the same dict, each block computes them no
+    more).
     """
 
     def __init__(
@@ -329,32 +330,38 @@ class PairInput:
         d = self.users.shape[1]
         w = layer.weight
         user_term = self.users @ w[:, :d].T
-        item_term = self.item_terms.get(layer)
-        if item_term is None:
-            item_term = self.items @ w[:, d : 2 * d].T + self.shared @ w[:, 3 * d :].T
-            if layer.bias is not None:
-                item_term = item_term + layer.bias
-            self.item_terms[layer] = item_term
         product = w[:, 2 * d : 3 * d]
         if len(self.items) < _ITEMS_FOR_PRODUCTS_PER_USER:
+            item_term = self.item_terms.get(layer)
+            if item_term is None:
+                item_term = self.items @ w[:, d : 2 * d].T + self._fixed_term(layer)
+                self.item_terms[layer] = item_term
             if self._product is None:
                 self._product = self.users[:, None, :] * self.items[None, :, :]
             out = self._product @ product.T
             out += user_term[:, None, :] + item_term[None, :, :]
             return out.reshape(len(self), -1)
-        # user u's rows in one product: [items, 1] @ [(w_product * u).T; user term] plus the
-        # item term; no pairwise user * item tensor and no broadcast sum to write
+        # user u's rows in one product, [items, 1] @ [(w_product * u + w_item).T; user term +
+        # fixed term]: the item term inside it too, so no pairwise user * item tensor, no
+        # broadcast sum and no item term to copy into each user's rows
         items = self.item_terms.get("items_and_one")
         if items is None:
             items = torch.cat([self.items, self.items.new_ones(len(self.items), 1)], dim=1)
             self.item_terms["items_and_one"] = items
+        weights = self.item_terms.get((layer, "weights"))
+        if weights is None:
+            weights = torch.cat([w[:, d : 2 * d].T, self._fixed_term(layer)])
+            self.item_terms[(layer, "weights")] = weights
         rows = [
-            torch.addmm(
-                item_term, items, torch.cat([(product * self.users[u]).T, user_term[u : u + 1]])
-            )
+            items @ (torch.cat([(product * self.users[u]).T, user_term[u : u + 1]]) + weights)
             for u in range(len(self.users))
         ]
         return rows[0] if len(rows) == 1 else torch.cat(rows)
+
+    def _fixed_term(self, layer: nn.Linear) -> torch.Tensor:
+        """What every pair adds alike: the shared features' term and the bias, (1, n_out)."""
+        term = self.shared @ layer.weight[:, 3 * self.users.shape[1] :].T
+        return term if layer.bias is None else term + layer.bias
 
     def dense(self) -> torch.Tensor:
         """The concatenated input, (n_users * n_items, 3d + s): for heads with no layer."""
