@@ -199,10 +199,10 @@ def test_checkerboard_withheld_item_ranks_first(architecture, balancing):
     np.testing.assert_array_equal(recs["item_id"].to_numpy(), np.arange(N))
 
 
-@pytest.mark.parametrize("head", sorted(HEAD_CLASSES))
-def test_every_head_scores_pairs_as_its_forward_at_depth(head):
-    """Deeper than the defaults (PLE: three levels, two experts per task, two-layer experts):
-    the pairwise fast path and a forward on the concatenated inputs give the same outputs."""
+def _deep_head(head: str):
+    """``head`` deeper than the defaults (PLE: three levels, two experts per task, two-layer
+    experts), in eval mode, over inputs of 5-wide user and item vectors and 2 shared columns,
+    for tasks with 1, 3 and 1 outputs."""
     torch.manual_seed(0)
     sizes = {
         "bottom_units": (16, 8),
@@ -214,7 +214,14 @@ def test_every_head_scores_pairs_as_its_forward_at_depth(head):
         "expert_units": (8, 4),
     }
     cls = HEAD_CLASSES[head]
-    net = cls(3 * 5 + 2, [1, 3, 1], **{k: sizes[k] for k in cls.hyperparameters}).eval()
+    return cls(3 * 5 + 2, [1, 3, 1], **{k: sizes[k] for k in cls.hyperparameters}).eval()
+
+
+@pytest.mark.parametrize("head", sorted(HEAD_CLASSES))
+def test_every_head_scores_pairs_as_its_forward_at_depth(head):
+    """Deeper than the defaults (PLE: three levels, two experts per task, two-layer experts):
+    the pairwise fast path and a forward on the concatenated inputs give the same outputs."""
+    net = _deep_head(head)
     # a small catalog (one product for the block) and a large one (a product per user)
     for n_users, n_items in ((4, 6), (2, 1500)):
         pairs = PairInput(torch.randn(n_users, 5), torch.randn(n_items, 5), torch.randn(1, 2))
@@ -236,18 +243,7 @@ def test_every_head_scores_picked_rows_as_its_forward_at_depth(head):
     """Rows that pick their user and item among distinct vectors (predict's fast path), with
     their own interaction features, give what a forward on their concatenated inputs gives,
     in batches that share the distinct vectors' terms."""
-    torch.manual_seed(0)
-    sizes = {
-        "bottom_units": (16, 8),
-        "tower_units": (4,),
-        "dropout": 0.0,
-        "n_experts": 3,
-        "n_task_experts": 2,
-        "n_levels": 3,
-        "expert_units": (8, 4),
-    }
-    cls = HEAD_CLASSES[head]
-    net = cls(3 * 5 + 2, [1, 3, 1], **{k: sizes[k] for k in cls.hyperparameters}).eval()
+    net = _deep_head(head)
     users, items = torch.randn(7, 5), torch.randn(4, 5)
     user_rows, item_rows = torch.randint(0, 7, (50,)), torch.randint(0, 4, (50,))
     shared = torch.randn(50, 2)

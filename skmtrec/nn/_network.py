@@ -208,14 +208,9 @@ class MultiTaskNetwork(nn.Module):
         ``shared`` (``InputLayer.shared_input``): what ``forward`` gives for those rows. Batches
         picking among the same vectors may share one ``terms`` dict, which keeps each distinct
         vector's part of the head's first layers (see ``RowPairs``)."""
-        head_outputs = ()
-        if self.head is not None:
-            rows = self.inputs.row_pairs(users, items, user_rows, item_rows, shared, terms)
-            head_outputs = self.head(rows)
-        dot = [
-            scorer(users.index_select(0, user_rows), items.index_select(0, item_rows))
-            for scorer in self.dot
-        ]
+        rows = self.inputs.row_pairs(users, items, user_rows, item_rows, shared, terms)
+        head_outputs = () if self.head is None else self.head(rows)
+        dot = [scorer(*rows.picked()[:2]) for scorer in self.dot]
         return self._in_task_order(head_outputs, dot)
 
     def score_pairs(
