@@ -32,6 +32,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ._lookup import embed
+
 
 @dataclass
 class Histories:
@@ -174,7 +176,7 @@ class History(nn.Module):
 
     def _entries(self, members: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
         """Each entry's vector: its member's row plus each label times that label's row."""
-        rows = self.table(members).view(len(members), 1 + self.n_values, self.embedding_dim)
+        rows = embed(self.table, members).view(len(members), 1 + self.n_values, self.embedding_dim)
         if not self.n_values:
             return rows[:, 0]
         return (rows * _with_one(values).unsqueeze(2)).sum(1)
