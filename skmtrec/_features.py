@@ -116,6 +116,9 @@ class _Codebook:
                 f"(dtype {series.dtype}): no value would match one seen in fit, so every row "
                 f"would be served as unseen. Convert it back to {self.family}."
             )
+        if series.dtype == bool:
+            # two values to look up, not one per row: 10 -> 2 ms per column of 10^6 rows
+            return (self.values.get_indexer([False, True]) + 1)[series.to_numpy().view(np.uint8)]
         if family == "strings" and len(self.values) <= _FEW_VALUES:
             # each distinct string hashed once: 10x faster than matching every row's string
             # (0.19 s -> 0.02 s for 10^6 rows of pyarrow strings); for string ids, mostly

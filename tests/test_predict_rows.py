@@ -97,3 +97,16 @@ def test_a_string_column_is_coded_as_matching_each_row(dtype):
     expected = codes.values.get_indexer(served) + 1  # every row matched; unseen and missing 0
     np.testing.assert_array_equal(codes.transform(served), expected)
     assert expected.tolist() == [3, 0, 2, 0, 2, 0, 1]
+
+
+@pytest.mark.parametrize(
+    "fitted", [[True, False], [False, True], [True], [False]], ids=["tf", "ft", "t", "f"]
+)
+def test_a_bool_column_is_coded_as_matching_each_row(fitted):
+    """Bools are coded by looking up their two values, as matching each row would: a value
+    unseen in fit is 0."""
+    codes = _Codebook.fit(pd.Series(fitted), "flag")
+    served = pd.Series([True, False, False, True, True])
+    expected = codes.values.get_indexer(served) + 1
+    np.testing.assert_array_equal(codes.transform(served), expected)
+    assert (expected == 0).any() == (len(fitted) == 1)
