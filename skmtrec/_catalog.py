@@ -107,7 +107,8 @@ class NegativeSampler:
         items = torch.randint(1, self.n_items + 1, (len(rows),), generator=generator)
         again = self._seen(users, items)
         items[again] = torch.randint(1, self.n_items + 1, (int(again.sum()),), generator=generator)
-        negatives = {key: value[rows].clone() for key, value in X.items()}
+        # indexing copies: the writes below leave X as it was
+        negatives = {key: value[rows] for key, value in X.items()}
         negatives["item"] = items
         if self.numeric_cols:
             negatives["numeric"][:, self.numeric_cols] = self.item_numeric[items]

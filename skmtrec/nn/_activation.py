@@ -19,9 +19,10 @@ def keep_mask(shape: torch.Size, p: float, device=None) -> torch.Tensor:
     drawn from torch's global generator."""
     n = shape.numel()
     draws = torch.empty((n + 2) // 3, dtype=torch.int64, device=device).random_()
-    # random_ draws from [0, 2**63): the top 16 bits are one bit short, so three lanes of four
-    bits = draws.view(torch.int16).view(-1, 4)[:, :3].reshape(-1)[:n].view(shape)
-    return bits >= round(p * _LEVELS) - _LEVELS // 2
+    # random_ draws from [0, 2**63): the top 16 bits are one bit short, so three lanes of four;
+    # compared where they lie, as copying the lanes out first took a third of the mask's time
+    lanes = draws.view(torch.int16).view(-1, 4)[:, :3]
+    return (lanes >= round(p * _LEVELS) - _LEVELS // 2).view(-1)[:n].view(shape)
 
 
 class ReLUDropout(nn.Module):
