@@ -53,10 +53,13 @@ def skmtrec_lists(model, test: pd.DataFrame, items: pd.DataFrame | None = None) 
     return recs.groupby("user_id")["item_id"].apply(list).to_dict()
 
 
-def machine() -> str:
-    return (
+def machine(device: str = "cpu") -> str:
+    host = (
         f"{platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}"
     )
+    if torch.device(device).type == "cuda":
+        return f"{torch.cuda.get_device_name(device)}, {host}"
+    return host
 
 
 def write(table: str, name: str) -> str:
@@ -86,10 +89,17 @@ class BatchTimer(Callback):
             return
         self.seen += 1
         if self.seen == self.warm_up:
-            self.start = time.perf_counter()
+            self.start = _now(net.device)
         elif self.seen == self.warm_up + self.batches:
-            self.seconds = time.perf_counter() - self.start
+            self.seconds = _now(net.device) - self.start
             raise EnoughBatches
+
+
+def _now(device) -> float:
+    """The time once the device has done the work queued on it (a GPU runs behind the host)."""
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter()
 
 
 class EnoughBatches(Exception):

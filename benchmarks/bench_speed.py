@@ -4,13 +4,17 @@ the same shuffled, and random pairs of 5,000 users and items; recommend-all on
 MovieLens and top-10 for 5,000 users over 5,000 items, beside implicit's ALS); and seconds per
 batch (an epoch projected from them) and peak memory on synthetic data of 10^5, 10^6 and 10^7
 rows (100,000 users and 20,000 items at every size, so that the tables stay the same and only
-the rows grow).
+the rows grow). Where a GPU is present, the GPU table too: fit on u1.base with and without
+mixed precision, seconds per epoch at 10^6, 10^7 and 10^8 rows (projected from batches, as on
+the CPU; a size that does not fit in memory says so), predict rows/s and recommend-all.
 
     SKMTREC_DATA=../shared/data python benchmarks/bench_speed.py
-        [--only movielens|serving|scale] [--scale 100000 1000000 10000000]
+        [--only movielens|serving|scale|gpu] [--scale 100000 1000000 10000000]
+        [--device cuda] [--gpu-sizes 1000000 10000000 100000000]
 
 Prints markdown tables and writes them to benchmarks/results/speed.md (speed_<part>.md with
-``--only``).
+``--only``). ``--only gpu --device cpu`` runs the GPU table's code on the CPU (a check of the
+script, not a figure to quote).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from sklearn.metrics import root_mean_squared_error
 
 from skmtrec import MultiTaskRecommender, _sentence_embedder
 from skmtrec.datasets import load_movielens_100k, make_interactions
@@ -197,31 +202,51 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def per_batch(n_rows: int, n_users: int, n_items: int, batches: int = BATCHES) -> dict:
-    """In a fresh process: generate n_rows, fit the defaults and time ``batches`` training
-    batches after ``WARM_UP``; the seconds per batch and the peak memory. An epoch of 10^7 rows
-    takes tens of minutes, and its per-batch cost is the same all through it (shuffled rows,
-    sampled histories), so the epoch is projected from the batches."""
+def per_batch(
+    n_rows: int, n_users: int, n_items: int, batches: int = BATCHES, device: str = "cpu"
+) -> dict:
+    """In a fresh process: generate n_rows, fit the defaults on ``device`` and time
+    ``batches`` training batches after ``WARM_UP``; the seconds per batch and the peak memory
+    (the device's, on a GPU). An epoch of 10^7 rows takes tens of minutes, and its per-batch
+    cost is the same all through it (shuffled rows, sampled histories), so the epoch is
+    projected from the batches."""
     X, y = make_interactions(
         n_users=n_users, n_items=n_items, n_interactions=n_rows, random_state=0
     )
     X, y = X.drop(columns="item_text"), y[["rating"]]
 
     timer = BatchTimer(batches, WARM_UP)
-    model = MultiTaskRecommender(**DEFAULTS, validation_fraction=0, max_epochs=1, callbacks=[timer])
+    model = MultiTaskRecommender(
+        **DEFAULTS, validation_fraction=0, max_epochs=1, callbacks=[timer], device=device
+    )
     try:
         model.fit(X, y)
     except EnoughBatches:
         pass
     seconds = timer.seconds / batches
+    on_gpu = torch.device(device).type == "cuda"
     return {
         "rows": n_rows,
         "users": n_users,
         "items": n_items,
         "batch_s": seconds,
         "epoch_s": seconds * -(-n_rows // model.batch_size),
-        "peak_mb": peak_mb(),
+        "peak_mb": torch.cuda.max_memory_allocated(device) / 2**20 if on_gpu else peak_mb(),
     }
+
+
+def _per_batch_run(n: int, users: int, items: int, device: str = "cpu") -> dict | None:
+    """``per_batch`` in a fresh process; None where it ran out of memory."""
+    done = subprocess.run(
+        [sys.executable, __file__, "--per-batch", *map(str, (n, users, items)), "--device", device],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        if "out of memory" in done.stderr.lower() or done.returncode in (-9, 137):
+            return None
+        raise RuntimeError(f"per_batch({n}, {users}, {items}, {device!r}) failed:\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def scale(sizes: list[int]) -> str:
@@ -239,13 +264,9 @@ def scale(sizes: list[int]) -> str:
     runs = [(n, SCALE_USERS, SCALE_ITEMS) for n in sizes]
     runs.append((10**6, 10 * SCALE_USERS, 10 * SCALE_ITEMS))
     for n, users, items in runs:
-        out = subprocess.run(
-            [sys.executable, __file__, "--per-batch", str(n), str(users), str(items)],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        r = json.loads(out.strip().splitlines()[-1])
+        r = _per_batch_run(n, users, items)
+        if r is None:
+            raise MemoryError(f"{n:,} rows did not fit in this machine's memory.")
         lines.append(
             f"| {r['rows']:,} | {r['users']:,} | {r['items']:,} | {r['batch_s']:.3f} "
             f"| {1e6 * r['batch_s'] / 1024:.0f} | {r['epoch_s']:,.0f} | {r['peak_mb']:,.0f} |"
@@ -254,15 +275,98 @@ def scale(sizes: list[int]) -> str:
     return "\n".join(lines)
 
 
+def gpu(device: str, sizes: list[int]) -> str:
+    """The defaults on ``device``: fit on u1.base (bf16 autocast where the device supports it,
+    and in float32), seconds per epoch at each of ``sizes`` (100,000 users and 20,000 items,
+    projected from batches as in ``scale``), predict on u1.test 50 times and recommend-all on
+    u1."""
+    data = load_movielens_100k(fold=1)
+    X, y = movielens_xy(data.train)
+    X_test, y_test = movielens_xy(data.test)
+    rows, model = [], None
+    for precision in ("auto", "no"):
+        fit_s, fitted = timed(
+            lambda p=precision: MultiTaskRecommender(
+                **DEFAULTS, device=device, mixed_precision=p
+            ).fit(X, y),
+            repeats=1,
+        )
+        error = root_mean_squared_error(y_test["rating"], fitted.predict_tasks(X_test)["rating"])
+        epochs = len(fitted.net_.history)
+        rows.append(
+            (
+                f"fit u1.base, mixed_precision={precision!r} ({epochs} epochs; RMSE u1.test "
+                f"{error:.4f})",
+                f"{len(X):,}",
+                fit_s,
+                f"{len(X) * epochs / fit_s:,.0f} rows/s",
+                "-",
+            )
+        )
+        if model is None:
+            model = fitted
+    for n in sizes:
+        r = _per_batch_run(n, SCALE_USERS, SCALE_ITEMS, device)
+        name = f"epoch of {n:,} rows (projected from {BATCHES} batches)"
+        if r is None:
+            rows.append((name, f"{n:,}", None, "out of memory", "-"))
+            continue
+        rows.append(
+            (
+                name,
+                f"{n:,}",
+                r["epoch_s"],
+                f"{n / r['epoch_s']:,.0f} rows/s",
+                f"{r['peak_mb']:,.0f}",
+            )
+        )
+    X_big = pd.concat([X_test] * 50, ignore_index=True)
+    predict_s, _ = timed(lambda: model.predict(X_big))
+    rows.append(
+        (
+            "predict u1.test 50 times",
+            f"{len(X_big):,}",
+            predict_s,
+            f"{len(X_big) / predict_s:,.0f} rows/s",
+            "-",
+        )
+    )
+    seconds, als_s, pairs = recommend_all(model, X)
+    rows.append(
+        (
+            f"recommend top-10 to every user of u1.base (ALS on the CPU: {als_s:.3f} s)",
+            f"{pairs:,}",
+            seconds,
+            f"{pairs / seconds:,.0f} pairs/s",
+            "-",
+        )
+    )
+    lines = [
+        f"The defaults (rating + implicit) on `device={device!r}`: {machine(device)}. Fits: one "
+        f"run each; predict and recommend: median of {REPEATS}, with the model of the "
+        "mixed-precision fit. Compare with the CPU tables of the same run.",
+        "",
+        "| task | rows or pairs | seconds | rate | peak device memory (MB) |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for name, n, seconds, rate, memory in rows:
+        cell = "-" if seconds is None else f"{seconds:,.3f}"
+        lines.append(f"| {name} | {n} | {cell} | {rate} | {memory} |")
+        print(lines[-1], flush=True)
+    return "\n".join(lines)
+
+
 def main(argv=None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=["movielens", "serving", "scale"], default=None)
+    parser.add_argument("--only", choices=["movielens", "serving", "scale", "gpu"], default=None)
     parser.add_argument("--scale", type=int, nargs="*", default=[10**5, 10**6, 10**7])
+    parser.add_argument("--device", default="cuda", help="the GPU table's device")
+    parser.add_argument("--gpu-sizes", type=int, nargs="*", default=[10**6, 10**7, 10**8])
     parser.add_argument("--per-batch", type=int, nargs=3, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
     if args.per_batch:
-        print(json.dumps(per_batch(*args.per_batch)))
+        print(json.dumps(per_batch(*args.per_batch, device=args.device)))
         return ""
     parts = []
     if args.only in (None, "movielens"):
@@ -271,6 +375,8 @@ def main(argv=None) -> str:
         parts.append(serving())
     if args.only in (None, "scale"):
         parts.append(scale(args.scale))
+    if args.only == "gpu" or (args.only is None and torch.cuda.is_available()):
+        parts.append(gpu(args.device, args.gpu_sizes))
     name = "speed.md" if args.only is None else f"speed_{args.only}.md"
     return write("\n\n".join(parts), name)
 
