@@ -4,13 +4,14 @@ the same shuffled, and random pairs of 5,000 users and items; recommend-all on
 MovieLens and top-10 for 5,000 users over 5,000 items, beside implicit's ALS); and seconds per
 batch (an epoch projected from them) and peak memory on synthetic data of 10^5, 10^6 and 10^7
 rows (100,000 users and 20,000 items at every size, so that the tables stay the same and only
-the rows grow). Where a GPU is present, the GPU table too: fit on u1.base with and without
-mixed precision, seconds per epoch at 10^6, 10^7 and 10^8 rows (projected from batches, as on
-the CPU; a size that does not fit in memory says so), predict rows/s and recommend-all.
+the rows grow). Where a GPU is present, the GPU table too: seconds per epoch at 10^6 and 10^7
+rows (10^8 on request; projected from batches, as on the CPU; a size that runs out of memory
+or time says so), fit on u1.base with and without mixed precision, predict rows/s and
+recommend-all.
 
     SKMTREC_DATA=../shared/data python benchmarks/bench_speed.py
         [--only movielens|serving|scale|gpu] [--scale 100000 1000000 10000000]
-        [--device cuda] [--gpu-sizes 1000000 10000000 100000000]
+        [--device cuda] [--gpu-sizes 1000000 10000000 [100000000]] [--gpu-timeout 600]
 
 Prints markdown tables and writes them to benchmarks/results/speed.md (speed_<part>.md with
 ``--only``). ``--only gpu --device cpu`` runs the GPU table's code on the CPU (a check of the
@@ -97,7 +98,9 @@ def movielens_speed() -> str:
     matrix = sparse.csr_matrix(
         (np.ones(len(train), dtype=np.float32), (users.cat.codes, items.cat.codes))
     )
-    als = AlternatingLeastSquares(factors=64, regularization=0.05, iterations=30, random_state=0)
+    als = AlternatingLeastSquares(
+        factors=64, regularization=0.05, iterations=30, random_state=0, use_gpu=False
+    )
     fit_s, _ = timed(lambda: als.fit(matrix, show_progress=False))
     rows.append(("implicit ALS (64 factors, 30 iterations)", fit_s, float("nan")))
 
@@ -180,7 +183,9 @@ def recommend_all(model, X) -> tuple[float, float, int]:
     )
     seen.sum_duplicates()
     seen.data[:] = 1.0
-    als = AlternatingLeastSquares(factors=64, regularization=0.05, iterations=30, random_state=0)
+    als = AlternatingLeastSquares(
+        factors=64, regularization=0.05, iterations=30, random_state=0, use_gpu=False
+    )
     als.fit(seen, show_progress=False)
     als_s, _ = timed(
         lambda: als.recommend(np.arange(len(users)), seen, N=10, filter_already_liked_items=True)
@@ -235,18 +240,35 @@ def per_batch(
     }
 
 
-def _per_batch_run(n: int, users: int, items: int, device: str = "cpu") -> dict | None:
-    """``per_batch`` in a fresh process; None where it ran out of memory."""
-    done = subprocess.run(
-        [sys.executable, __file__, "--per-batch", *map(str, (n, users, items)), "--device", device],
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
-        if "out of memory" in done.stderr.lower() or done.returncode in (-9, 137):
-            return None
-        raise RuntimeError(f"per_batch({n}, {users}, {items}, {device!r}) failed:\n{done.stderr}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+# what a child's error output says when it ran out of the device's memory or the host's
+# (in this order: torch's OutOfMemoryError holds "memoryerror" too)
+_OUT_OF_MEMORY = {
+    "device": ("cuda out of memory", "cublas_status_alloc_failed", "outofmemoryerror"),
+    "host": ("memoryerror", "unable to allocate"),
+}
+
+
+def _per_batch_run(
+    n: int, users: int, items: int, device: str = "cpu", timeout: float | None = None
+) -> tuple[dict | None, str]:
+    """``per_batch`` in a fresh process: its result, or None and why it gave none (out of
+    host or device memory, out of time, or the error's last line)."""
+    command = [sys.executable, __file__, "--per-batch", *map(str, (n, users, items))]
+    try:
+        done = subprocess.run(
+            [*command, "--device", device], capture_output=True, text=True, timeout=timeout
+        )
+    except subprocess.TimeoutExpired:
+        return None, f"over {timeout:.0f} s"
+    if done.returncode == 0:
+        return json.loads(done.stdout.strip().splitlines()[-1]), ""
+    error = done.stderr.lower()
+    for where, signs in _OUT_OF_MEMORY.items():
+        if any(sign in error for sign in signs):
+            return None, f"out of {where} memory"
+    if done.returncode in (-9, 137):
+        return None, "killed (out of host memory?)"
+    return None, "failed: " + (done.stderr.strip().splitlines() or ["no message"])[-1]
 
 
 def scale(sizes: list[int]) -> str:
@@ -264,9 +286,9 @@ def scale(sizes: list[int]) -> str:
     runs = [(n, SCALE_USERS, SCALE_ITEMS) for n in sizes]
     runs.append((10**6, 10 * SCALE_USERS, 10 * SCALE_ITEMS))
     for n, users, items in runs:
-        r = _per_batch_run(n, users, items)
+        r, why = _per_batch_run(n, users, items)
         if r is None:
-            raise MemoryError(f"{n:,} rows did not fit in this machine's memory.")
+            raise RuntimeError(f"{n:,} rows: {why}")
         lines.append(
             f"| {r['rows']:,} | {r['users']:,} | {r['items']:,} | {r['batch_s']:.3f} "
             f"| {1e6 * r['batch_s'] / 1024:.0f} | {r['epoch_s']:,.0f} | {r['peak_mb']:,.0f} |"
@@ -275,15 +297,44 @@ def scale(sizes: list[int]) -> str:
     return "\n".join(lines)
 
 
-def gpu(device: str, sizes: list[int]) -> str:
-    """The defaults on ``device``: fit on u1.base (bf16 autocast where the device supports it,
-    and in float32), seconds per epoch at each of ``sizes`` (100,000 users and 20,000 items,
-    projected from batches as in ``scale``), predict on u1.test 50 times and recommend-all on
-    u1."""
+def gpu(device: str, sizes: list[int], timeout: float) -> str:
+    """The defaults on ``device``: seconds per epoch at each of ``sizes`` (100,000 users and
+    20,000 items, projected from batches as in ``scale``, each in a fresh process given at most
+    ``timeout`` seconds), fit on u1.base with bf16 autocast where the device supports it and in
+    float32, predict on u1.test 50 times and recommend-all on u1. Each row is printed as soon
+    as it is measured, so that a run cut short keeps what it measured."""
+    lines = [
+        f"The defaults (rating + implicit) on `device={device!r}`: {machine(device)} (the host's "
+        f"threads prepare the batches). Epochs: each size in a fresh process, projected from "
+        f"{BATCHES} batches after {WARM_UP}; fits: one run each, after an untimed warm-up fit; "
+        f"predict and recommend: median of {REPEATS}, with the model of the mixed-precision "
+        "fit. Compare with the CPU tables of the same run.",
+        "",
+        "| task | rows or pairs | seconds | rate | peak device memory (MB) |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    print("\n".join(lines), flush=True)
+
+    def row(name, n, seconds, rate, memory="-"):
+        cell = "-" if seconds is None else f"{seconds:,.3f}"
+        lines.append(f"| {name} | {n} | {cell} | {rate} | {memory} |")
+        print(lines[-1], flush=True)
+
+    # the children first, while this process holds nothing on the device
+    for n in sizes:
+        r, why = _per_batch_run(n, SCALE_USERS, SCALE_ITEMS, device, timeout)
+        name = f"epoch of {n:,} rows (projected)"
+        if r is None:
+            row(name, f"{n:,}", None, why)
+        else:
+            rate = f"{n / r['epoch_s']:,.0f} rows/s"
+            row(name, f"{n:,}", r["epoch_s"], rate, f"{r['peak_mb']:,.0f}")
     data = load_movielens_100k(fold=1)
     X, y = movielens_xy(data.train)
     X_test, y_test = movielens_xy(data.test)
-    rows, model = [], None
+    # the device's first use (its context, libraries and kernels) is no fit's time
+    MultiTaskRecommender(**DEFAULTS, device=device, max_epochs=1).fit(X[:5000], y[:5000])
+    model = None
     for precision in ("auto", "no"):
         fit_s, fitted = timed(
             lambda p=precision: MultiTaskRecommender(
@@ -293,66 +344,21 @@ def gpu(device: str, sizes: list[int]) -> str:
         )
         error = root_mean_squared_error(y_test["rating"], fitted.predict_tasks(X_test)["rating"])
         epochs = len(fitted.net_.history)
-        rows.append(
-            (
-                f"fit u1.base, mixed_precision={precision!r} ({epochs} epochs; RMSE u1.test "
-                f"{error:.4f})",
-                f"{len(X):,}",
-                fit_s,
-                f"{len(X) * epochs / fit_s:,.0f} rows/s",
-                "-",
-            )
-        )
+        name = f"fit u1.base, mixed_precision={precision!r} ({epochs} epochs; RMSE {error:.4f})"
+        row(name, f"{len(X):,}", fit_s, f"{len(X) * epochs / fit_s:,.0f} rows/s")
         if model is None:
             model = fitted
-    for n in sizes:
-        r = _per_batch_run(n, SCALE_USERS, SCALE_ITEMS, device)
-        name = f"epoch of {n:,} rows (projected from {BATCHES} batches)"
-        if r is None:
-            rows.append((name, f"{n:,}", None, "out of memory", "-"))
-            continue
-        rows.append(
-            (
-                name,
-                f"{n:,}",
-                r["epoch_s"],
-                f"{n / r['epoch_s']:,.0f} rows/s",
-                f"{r['peak_mb']:,.0f}",
-            )
-        )
     X_big = pd.concat([X_test] * 50, ignore_index=True)
     predict_s, _ = timed(lambda: model.predict(X_big))
-    rows.append(
-        (
-            "predict u1.test 50 times",
-            f"{len(X_big):,}",
-            predict_s,
-            f"{len(X_big) / predict_s:,.0f} rows/s",
-            "-",
-        )
+    row(
+        "predict u1.test 50 times",
+        f"{len(X_big):,}",
+        predict_s,
+        f"{len(X_big) / predict_s:,.0f} rows/s",
     )
     seconds, als_s, pairs = recommend_all(model, X)
-    rows.append(
-        (
-            f"recommend top-10 to every user of u1.base (ALS on the CPU: {als_s:.3f} s)",
-            f"{pairs:,}",
-            seconds,
-            f"{pairs / seconds:,.0f} pairs/s",
-            "-",
-        )
-    )
-    lines = [
-        f"The defaults (rating + implicit) on `device={device!r}`: {machine(device)}. Fits: one "
-        f"run each; predict and recommend: median of {REPEATS}, with the model of the "
-        "mixed-precision fit. Compare with the CPU tables of the same run.",
-        "",
-        "| task | rows or pairs | seconds | rate | peak device memory (MB) |",
-        "| --- | --- | --- | --- | --- |",
-    ]
-    for name, n, seconds, rate, memory in rows:
-        cell = "-" if seconds is None else f"{seconds:,.3f}"
-        lines.append(f"| {name} | {n} | {cell} | {rate} | {memory} |")
-        print(lines[-1], flush=True)
+    name = f"recommend top-10 to every user of u1.base (ALS on the CPU: {als_s:.3f} s)"
+    row(name, f"{pairs:,}", seconds, f"{pairs / seconds:,.0f} pairs/s")
     return "\n".join(lines)
 
 
@@ -361,7 +367,8 @@ def main(argv=None) -> str:
     parser.add_argument("--only", choices=["movielens", "serving", "scale", "gpu"], default=None)
     parser.add_argument("--scale", type=int, nargs="*", default=[10**5, 10**6, 10**7])
     parser.add_argument("--device", default="cuda", help="the GPU table's device")
-    parser.add_argument("--gpu-sizes", type=int, nargs="*", default=[10**6, 10**7, 10**8])
+    parser.add_argument("--gpu-sizes", type=int, nargs="*", default=[10**6, 10**7])
+    parser.add_argument("--gpu-timeout", type=float, default=600, help="seconds per GPU size")
     parser.add_argument("--per-batch", type=int, nargs=3, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
@@ -376,7 +383,7 @@ def main(argv=None) -> str:
     if args.only in (None, "scale"):
         parts.append(scale(args.scale))
     if args.only == "gpu" or (args.only is None and torch.cuda.is_available()):
-        parts.append(gpu(args.device, args.gpu_sizes))
+        parts.append(gpu(args.device, args.gpu_sizes, args.gpu_timeout))
     name = "speed.md" if args.only is None else f"speed_{args.only}.md"
     return write("\n\n".join(parts), name)
 

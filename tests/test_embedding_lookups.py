@@ -10,11 +10,12 @@ from skmtrec.nn._lookup import gather_rows
 
 @pytest.mark.parametrize("shape", [(500,), (100, 7)])
 @pytest.mark.parametrize("rows", [3, 900])
-def test_rows_and_their_gradient_are_the_embeddings(shape, rows):
+@pytest.mark.parametrize("width", [5, 16, 64])  # index_add_ sorts its indices from width 16
+def test_rows_and_their_gradient_are_the_embeddings(shape, rows, width):
     torch.manual_seed(0)
-    weight = torch.randn(rows, 5, requires_grad=True)
+    weight = torch.randn(rows, width, requires_grad=True)
     codes = torch.randint(0, rows, shape)  # repeated codes: their gradients add up
-    upstream = torch.randn(*shape, 5)
+    upstream = torch.randn(*shape, width)
     expected = F.embedding(codes, weight)
     (expected_grad,) = torch.autograd.grad(expected, weight, upstream)
     got = gather_rows(weight, codes)
@@ -24,11 +25,12 @@ def test_rows_and_their_gradient_are_the_embeddings(shape, rows):
 
 
 def test_categorical_columns_read_together_are_read_as_one_by_one():
-    """Columns of one width share one lookup; the vector and every table's gradient are the
-    per-column lookups'."""
+    """In training, adjacent columns of one width share one lookup; the vector and every
+    table's gradient are the per-column lookups'."""
     torch.manual_seed(0)
-    # widths 3, 3, 2, 9, 3, 3: runs of two, one, one and two columns
-    cardinalities = [2, 2, 1, 21, 2, 2]
+    # widths 3, 3, 3, 2, 9, 3, 3: runs of three, one, one and two columns; the first run's
+    # tables have 3, 4 and 3 rows, so each offset must add up the tables before it
+    cardinalities = [2, 3, 2, 1, 21, 2, 2]
     layer = InputLayer(
         n_users=0,
         n_items=0,
@@ -38,7 +40,7 @@ def test_categorical_columns_read_together_are_read_as_one_by_one():
         embedding_dim=16,
     )
     widths = [table.embedding_dim for table in layer.categorical_embeddings]
-    assert widths == [3, 3, 2, 9, 3, 3]
+    assert widths == [3, 3, 3, 2, 9, 3, 3]
     n = 400
     categorical = torch.stack([torch.randint(0, c + 1, (n,)) for c in cardinalities], dim=1)
     numeric = torch.randn(n, 1)
@@ -53,5 +55,5 @@ def test_categorical_columns_read_together_are_read_as_one_by_one():
     assert torch.equal(got, expected)
     for grad, expected_grad in zip(grads, expected_grads, strict=True):
         assert torch.equal(grad, expected_grad)
-    with torch.no_grad():  # serving reads them the same way
-        assert torch.equal(layer.shared_input(numeric, categorical), expected)
+    with torch.no_grad():  # serving reads them a column at a time, to the same vector
+        assert torch.equal(layer.eval().shared_input(numeric, categorical), expected)

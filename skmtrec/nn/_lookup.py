@@ -9,8 +9,16 @@ from torch import nn
 
 def embed(table: nn.Embedding, codes: torch.Tensor) -> torch.Tensor:
     """``table(codes)``, with a faster gradient for a dense table on the CPU; see
-    ``gather_rows``."""
-    return table(codes) if table.sparse else gather_rows(table.weight, codes)
+    ``gather_rows``. A table with options that ``gather_rows`` does not apply (sparse
+    gradients, a padding row, a maximum norm, gradients scaled by frequency) keeps its own
+    lookup."""
+    plain = not (
+        table.sparse
+        or table.padding_idx is not None
+        or table.max_norm is not None
+        or table.scale_grad_by_freq
+    )
+    return gather_rows(table.weight, codes) if plain else table(codes)
 
 
 def gather_rows(weight: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
