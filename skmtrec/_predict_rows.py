@@ -31,9 +31,11 @@ def distinct_rows(codes: np.ndarray, columns: list[np.ndarray]) -> tuple[np.ndar
     ``(representatives, inverse)``: ``rows[representatives][inverse]`` is the rows.
     """
     n = len(codes)
-    if n and codes.max() >= 4 * n:  # codes far beyond the rows: number them densely first
-        codes = pd.factorize(codes)[0]
-    some_row = np.zeros(int(codes.max(initial=0)) + 1, dtype=np.int64)
+    top = int(codes.max(initial=0))
+    if n and top >= 4 * n:  # codes far beyond the rows: number them densely first
+        codes, distinct = pd.factorize(codes)
+        top = len(distinct) - 1
+    some_row = np.zeros(top + 1, dtype=np.int64)
     some_row[codes] = np.arange(n)  # a row of each code (which one does not matter)
     lead = some_row[codes]
     same = np.ones(n, dtype=bool)

@@ -198,10 +198,9 @@ class InputLayer(nn.Module):
     def _features(
         self, numeric, categorical, numeric_cols, categorical_cols, projection=None
     ) -> list:
-        parts = [
-            self._embed_columns(categorical, run)
-            for run in self._equal_width_runs(categorical_cols)
-        ]
+        parts = []
+        for run in self._equal_width_runs(categorical_cols):
+            parts += self._embed_columns(categorical, run)
         if numeric_cols:
             values = numeric[:, list(numeric_cols)]
             parts.append(values if projection is None else values @ projection)
@@ -212,8 +211,9 @@ class InputLayer(nn.Module):
         width = lambda j: self.categorical_embeddings[j].embedding_dim  # noqa: E731
         return [list(run) for _, run in groupby(columns, key=width)]
 
-    def _embed_columns(self, categorical: torch.Tensor, columns: list[int]) -> torch.Tensor:
-        """The embeddings of ``columns`` (of one width), side by side.
+    def _embed_columns(self, categorical: torch.Tensor, columns: list[int]) -> list[torch.Tensor]:
+        """The embeddings of ``columns`` (of one width), in order, for the caller to put side by
+        side: one tensor per column, or one for them all.
 
         Training on the CPU, columns whose tables are small beside the batch are one lookup
         into their tables stacked, whose gradient (a sum per row in row order, split back per
@@ -231,13 +231,10 @@ class InputLayer(nn.Module):
             and sum(len(t) for t in tables) <= len(categorical)
         )
         if not stack:
-            parts = [
-                gather_rows(t, categorical[:, j]) for t, j in zip(tables, columns, strict=True)
-            ]
-            return parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
+            return [gather_rows(t, categorical[:, j]) for t, j in zip(tables, columns, strict=True)]
         offsets = torch.tensor([0, *(len(t) for t in tables[:-1])]).cumsum(0)
         codes = categorical[:, columns] + offsets
-        return gather_rows(torch.cat(tables), codes).flatten(1)
+        return [gather_rows(torch.cat(tables), codes).flatten(1)]
 
     def side_vector(
         self, role: str, codes, numeric, categorical, leave_out=None, history_user=None, hide=None
