@@ -14,6 +14,12 @@ from skmtrec.nn import MultiTaskNetwork
 
 TASKS = {"rating": "regression", "like": "binary", "category": "multiclass"}
 
+# Under pytest-xdist (`-n 2`) the workers share the cores: each gets its share of torch
+# threads, or two workers of two threads each would fight over two cores.
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    workers = int(os.environ["PYTEST_XDIST_WORKER_COUNT"])
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+
 
 @pytest.fixture(autouse=True)
 def _seed():
