@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback, EarlyStopping
+from skorch.dataset import get_len
 from skorch.utils import to_tensor
 from torch import nn
 from torch.utils.data import Subset
@@ -20,7 +21,8 @@ class MultiTaskLoss(nn.Module):
 
     ``y_true`` holds each task's target columns side by side (``widths``), NaN where a label is
     missing. ``forward`` returns one loss per task (mean over present labels; 0 where a batch
-    has none) and the count of present labels per task.
+    has none). ``labelled_rows`` says which rows those are; the net finds them on the host, so
+    that a batch on a GPU needs no boolean mask, which would make the host wait for the device.
     """
 
     def __init__(self, losses: Sequence[Callable], widths: Sequence[int]):
@@ -29,18 +31,28 @@ class MultiTaskLoss(nn.Module):
         bounds = np.cumsum([0, *widths])
         self.columns = [slice(int(a), int(b)) for a, b in pairwise(bounds)]
 
-    def forward(self, y_pred: tuple[torch.Tensor, ...], y_true: torch.Tensor):
-        losses, counts = [], []
-        for loss, columns, out in zip(self.losses, self.columns, y_pred, strict=True):
-            target = y_true[:, columns]
-            present = ~torch.isnan(target[:, 0])
-            n = present.sum()
-            counts.append(n)
-            if not bool(n):
+    def labelled_rows(self, y_true: torch.Tensor) -> list[torch.Tensor]:
+        """Each task's rows with a present label, in order."""
+        return [torch.nonzero(~torch.isnan(y_true[:, c.start])).flatten() for c in self.columns]
+
+    def forward(
+        self,
+        y_pred: tuple[torch.Tensor, ...],
+        y_true: torch.Tensor,
+        rows: Sequence[torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        if rows is None:
+            rows = self.labelled_rows(y_true)
+        losses = []
+        for loss, columns, out, labelled in zip(
+            self.losses, self.columns, y_pred, rows, strict=True
+        ):
+            if not len(labelled):
                 losses.append(out.flatten()[:1].sum() * 0.0)  # a softmax's may hold -inf
                 continue
-            losses.append(loss(out[present], target[present]))
-        return torch.stack(losses), torch.stack(counts)
+            target = y_true[:, columns].index_select(0, labelled)
+            losses.append(loss(out.index_select(0, labelled), target))
+        return torch.stack(losses)
 
 
 class MultiTaskNet(NeuralNet):
@@ -59,6 +71,7 @@ class MultiTaskNet(NeuralNet):
         self.accelerator = accelerator
         self.autocast = autocast
         self.interrupted = False
+        self._unread = None
 
     # Data-parallel training (an ``accelerate.Accelerator`` over several processes): every
     # process holds the whole data and the same weights; each reads its share of every training
@@ -86,6 +99,8 @@ class MultiTaskNet(NeuralNet):
         return self
 
     def infer(self, x, **fit_params):
+        if isinstance(x, dict):
+            x = {key: self._upload(value) for key, value in x.items()}
         if self.autocast is None:
             return super().infer(x, **fit_params)
         with torch.autocast(torch.device(self.device).type, dtype=self.autocast):
@@ -127,15 +142,6 @@ class MultiTaskNet(NeuralNet):
             self.interrupted = not self._stopped_early()
             raise
 
-    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
-        try:
-            super().run_single_epoch(iterator, training, prefix, step_fn, **fit_params)
-        finally:
-            # rows of embedding tables that batches left out take the decay they missed, so
-            # validation and checkpoints see AdamW's weights (see RowwiseAdamW)
-            if training and hasattr(self.optimizer_, "catch_up"):
-                self.optimizer_.catch_up()
-
     def _stopped_early(self) -> bool:
         return any(
             isinstance(callback, EarlyStopping) and callback.misses_ == callback.patience
@@ -164,23 +170,86 @@ class MultiTaskNet(NeuralNet):
             return super().validation_step(batch, **fit_params)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
-        y_true = to_tensor(y_true, device=self.device)
-        losses, counts = self.criterion_(y_pred, y_true)
+        # each task's labelled rows are found on the host, before the labels reach the device
+        y_true = to_tensor(y_true, device="cpu")
+        rows = self.criterion_.labelled_rows(y_true)
+        counts = [len(labelled) for labelled in rows]
+        losses = self.criterion_(
+            y_pred, self._upload(y_true), [self._upload(labelled) for labelled in rows]
+        )
         prefix = "train" if training else "valid"
-        recorded, present = losses.detach(), counts
+        recorded, recorded_counts = losses.detach(), counts
         if training and self.world_size > 1:
             # each task's loss over the whole batch: its present labels in every process
-            totals = torch.stack([recorded * counts, counts.to(recorded.dtype)])
-            totals = self._sum_over_processes(totals)
-            present = totals[1]
-            recorded = totals[0] / present.clamp(min=1)
-        for name, loss, count in zip(self.task_names, recorded.tolist(), present, strict=True):
+            counted = torch.tensor(counts, dtype=recorded.dtype, device=recorded.device)
+            totals = self._sum_over_processes(torch.stack([recorded * counted, counted]))
+            recorded_counts = totals[1].tolist()
+            recorded = totals[0] / totals[1].clamp(min=1)
+        for name, loss, count in zip(self.task_names, recorded, recorded_counts, strict=True):
             if count > 0:
-                self.history.record_batch(f"{prefix}_{name}_loss", loss)
+                self._record_batch(f"{prefix}_{name}_loss", loss)
         balancing = self.module_.balancing
         if training:
-            return balancing.training_loss(losses, counts > 0, self.module_)
+            present = self._upload(torch.tensor([count > 0 for count in counts]))
+            return balancing.training_loss(losses, present, self.module_)
         return balancing.validation_loss(losses)
+
+    # Host synchronisation. On a GPU, reading a number back from the device makes the host wait
+    # for every kernel queued before it, so a step that does so cannot queue the next one while
+    # the device works. A batch's losses are therefore recorded in the history at the end of
+    # the epoch, all read at once, unless a callback acts on each batch (a progress bar shows
+    # the running loss): then each batch's as it ends, as skorch does. Batches go up to a GPU
+    # from pinned host memory, without waiting: a copy from pageable memory may wait for the
+    # stream (CUDA's "API synchronization behavior").
+    def _upload(self, values) -> torch.Tensor:
+        device = torch.device(self.device)
+        tensor = torch.as_tensor(values)
+        if device.type == "cuda" and tensor.device.type == "cpu":
+            return tensor.pin_memory().to(device, non_blocking=True)
+        return tensor.to(device)
+
+    def _record_batch(self, key: str, value: torch.Tensor) -> None:
+        if self._unread is None:
+            self.history.record_batch(key, value.item())
+        else:
+            self._unread.append((len(self.history[-1]["batches"]) - 1, key, value))
+
+    def _read_recorded(self) -> None:
+        """Writes the batches' losses kept on the device into the history, in one read."""
+        unread, self._unread = self._unread or [], None
+        if unread:
+            values = torch.stack([value for _, _, value in unread]).tolist()
+            batches = self.history[-1]["batches"]
+            for (batch, key, _), value in zip(unread, values, strict=True):
+                batches[batch][key] = value
+
+    def _acts_on_each_batch(self) -> bool:
+        return any(
+            type(callback).on_batch_end is not Callback.on_batch_end
+            for _, callback in self.callbacks_
+        )
+
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        # skorch's loop, but for when the losses are read (see _record_batch)
+        if iterator is None:
+            return
+        self._unread = None if self._acts_on_each_batch() else []
+        try:
+            batch_count = 0
+            for batch in iterator:
+                self.notify("on_batch_begin", batch=batch, training=training)
+                step = step_fn(batch, **fit_params)
+                self._record_batch(f"{prefix}_loss", step["loss"].detach())
+                self.history.record_batch(f"{prefix}_batch_size", get_len(batch[0]))
+                self.notify("on_batch_end", batch=batch, training=training, **step)
+                batch_count += 1
+            self.history.record(f"{prefix}_batch_count", batch_count)
+        finally:
+            self._read_recorded()
+            # rows of embedding tables that batches left out take the decay they missed, so
+            # validation and checkpoints see AdamW's weights (see RowwiseAdamW)
+            if training and hasattr(self.optimizer_, "catch_up"):
+                self.optimizer_.catch_up()
 
 
 class FiniteLoss(Callback):
