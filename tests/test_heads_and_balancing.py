@@ -155,7 +155,7 @@ def test_pickle_round_trip_and_rebuild_from_the_spec(fitted, data):
 
 
 def test_clone_refits_to_identical_predictions(fitted, data):
-    """Two clones of a fitted model fit alike (two epochs: determinism shows in the first)."""
+    """Two clones of a fitted model fit alike, to the bit (two epochs each show it)."""
     X, y, X_test, _ = data
     *_, model = fitted
     first, again = (clone(model).set_params(max_epochs=2).fit(X, y) for _ in range(2))

@@ -166,7 +166,7 @@ def test_a_callback_on_each_batch_sees_each_batchs_loss(interactions):
 
 def test_history_pooling_is_what_still_reads_per_batch(reads, interactions):
     """Not yet sync-free: pooling a history finds the batch's distinct owners (torch.unique)
-    and picks its path from their history lengths (two reads) on every batch. This test pins
+    and picks its path from their history lengths (up to two reads) on every batch. This test pins
     that down, so a change that adds reads elsewhere, or removes these, shows here."""
     mode, _ = reads
     X, y = interactions
