@@ -21,8 +21,8 @@ class MultiTaskLoss(nn.Module):
 
     ``y_true`` holds each task's target columns side by side (``widths``), NaN where a label is
     missing. ``forward`` returns one loss per task (mean over present labels; 0 where a batch
-    has none). ``labelled_rows`` says which rows those are; the net finds them on the host, so
-    that a batch on a GPU needs no boolean mask, which would make the host wait for the device.
+    has none), given each task's ``labelled_rows``: the net finds them on the host, so that a
+    batch on a GPU needs no boolean mask, which would make the host wait for the device.
     """
 
     def __init__(self, losses: Sequence[Callable], widths: Sequence[int]):
@@ -39,10 +39,8 @@ class MultiTaskLoss(nn.Module):
         self,
         y_pred: tuple[torch.Tensor, ...],
         y_true: torch.Tensor,
-        rows: Sequence[torch.Tensor] | None = None,
+        rows: Sequence[torch.Tensor],
     ) -> torch.Tensor:
-        if rows is None:
-            rows = self.labelled_rows(y_true)
         losses = []
         for loss, columns, out, labelled in zip(
             self.losses, self.columns, y_pred, rows, strict=True
