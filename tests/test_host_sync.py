@@ -3,8 +3,9 @@
 On a GPU such a read (``.item()``, ``.tolist()``, ``bool(t)``, a boolean mask, ``torch.unique``)
 makes the host wait for every kernel queued before it. The ops that read are the same on every
 device, so they are counted here on the CPU, with a dispatch mode that sees every op. The
-batch's assembly (the iterator, sampled negatives included) and each task's labelled rows
-(``labelled_rows``) are host work on host data, and are not counted.
+batch's assembly (the iterator, sampled negatives included), each task's labelled rows
+(``labelled_rows``) and the histories' pooling plans (``plan_histories``) are host work on host
+data, and are not counted.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from skmtrec import MultiTaskRecommender
-from skmtrec.nn import _net
+from skmtrec.nn import _history, _net, _network
 
 # ops whose result the host must see before it can go on: a value, or an output size
 READS = {
@@ -105,15 +106,16 @@ def reads(monkeypatch):
         _net.ArrayBatchIterator, "__iter__", host_iterator(_net.ArrayBatchIterator.__iter__)
     )
     monkeypatch.setattr(_net.MultiTaskLoss, "labelled_rows", host(_net.MultiTaskLoss.labelled_rows))
+    network = _network.MultiTaskNetwork
+    monkeypatch.setattr(network, "plan_histories", host(network.plan_histories))
     monkeypatch.setattr(torch.Tensor, "tolist", counted_tolist)
     return mode, lists
 
 
 def test_an_epoch_reads_its_losses_once_however_many_batches(reads, interactions):
-    """Without histories (whose pooling still reads per batch, see below), an epoch of a
-    regression, a binary task with missing labels and an implicit task (sampled negatives,
-    cold-item copies) reads from the device once per pass (training, then validation): its
-    batches' losses, all at once."""
+    """An epoch of a regression, a binary task with missing labels and an implicit task
+    (sampled negatives, cold-item copies), without histories (see below for them), reads from
+    the device once per pass (training, then validation): its batches' losses, all at once."""
     mode, lists = reads
     X, y = interactions
     model = MultiTaskRecommender(
@@ -164,15 +166,33 @@ def test_a_callback_on_each_batch_sees_each_batchs_loss(interactions):
     assert watched.net_.history[:, "train_loss"] == plain.net_.history[:, "train_loss"]
 
 
-def test_history_pooling_is_what_still_reads_per_batch(reads, interactions):
-    """Not yet sync-free: pooling a history finds the batch's distinct owners (torch.unique)
-    and picks its path from their history lengths (up to two reads) on every batch. This test pins
-    that down, so a change that adds reads elsewhere, or removes these, shows here."""
-    mode, _ = reads
+@pytest.mark.parametrize("path", ["all", "gathered", "sampled"])
+def test_pooling_histories_reads_nothing(reads, interactions, monkeypatch, path):
+    """With both histories, on each of the pooling's paths (one product over every owner, each
+    owner's entries gathered, entries drawn at random), an epoch still reads once per pass: the
+    batches' distinct owners, their entries and the entries drawn are planned on the host."""
+    mode, lists = reads
+    monkeypatch.setattr(_history, "_FULL_PRODUCT_SHARE", 10**9 if path == "all" else 0)
+    made = []
+    plan = _history.History.plan
+
+    def watched(self, owners):
+        made.append(found := plan(self, owners))
+        return found
+
+    monkeypatch.setattr(_history.History, "plan", watched)
     X, y = interactions
     model = MultiTaskRecommender(
-        {"rating": "regression"}, item_history=False, max_epochs=1, random_state=0
+        {"rating": "regression"},
+        user_history=True,
+        item_history=True,
+        history_sample=2 if path == "sampled" else None,
+        max_epochs=1,
+        random_state=0,
     ).fit(X, y[["rating"]])
-    n_batches = len(model.net_.history[-1]["batches"])
-    assert set(mode.reads) == {"aten._unique2.default", "aten._local_scalar_dense.default"}
-    assert mode.reads["aten._unique2.default"] == n_batches
+    assert mode.reads == {}, mode.reads
+    assert len(lists) == 2
+    # a plan per history per batch, training and validation, each on the path asked for
+    assert len(made) == 2 * len(model.net_.history[-1]["batches"])
+    assert made[0].how == path
+

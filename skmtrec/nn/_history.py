@@ -18,15 +18,21 @@ random, each weighted by ``n / sample``: the sum is then an unbiased estimate of
 a batch reads at most ``sample`` entries per owner. Pooling is exact whenever that reads fewer
 than ``1 / _FULL_PRODUCT_SHARE`` of the entries the full product reads, and always at predict
 time.
+
+What a batch's pooling reads (its distinct owners, their entries, the entries drawn) is planned
+on the host (``History.plan``), from the owners' codes before they go up to the device and a host
+copy of the CSR arrays: every size the device works with is then known to the host, so a training
+step never waits for the device to report one (``torch.unique``, a sum read back, an output size
+of ``repeat_interleave``). On a GPU such a read makes the host wait for every kernel queued.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 import torch
@@ -70,6 +76,42 @@ class Histories:
         return Histories(self.members, self.owners, self.values, self.n_members, self.n_owners)
 
 
+@dataclass
+class PoolingPlan:
+    """What pooling a batch's histories reads, planned on the host (``History.plan``).
+
+    ``distinct`` are the batch's distinct owners (sorted), ``row_owner`` each row's position
+    among them and ``lengths`` their entries. ``how`` is the path: ``"all"`` (one sparse
+    product over every owner's history), ``"gathered"`` (each distinct owner's own entries) or
+    ``"sampled"`` (entries drawn per owner while training). The gathered and sampled paths read
+    the entries ``entry``, in owner order; gathered adds entry e to ``owner[e]``; sampled weighs
+    it by ``weight[e]``, with ``crow`` the sparse rows' pointers and ``columns`` the
+    ``n_columns`` table rows the entries read (``table_rows``: those rows' codes, when the table
+    gives sparse gradients; else the member codes themselves).
+    """
+
+    distinct: torch.Tensor
+    row_owner: torch.Tensor
+    lengths: torch.Tensor
+    how: str
+    entry: torch.Tensor | None = None
+    owner: torch.Tensor | None = None
+    weight: torch.Tensor | None = None
+    crow: torch.Tensor | None = None
+    columns: torch.Tensor | None = None
+    table_rows: torch.Tensor | None = None
+    n_columns: int = 0
+
+    def to(self, move: Callable[[torch.Tensor], torch.Tensor]) -> PoolingPlan:
+        """The plan with ``move`` (an upload to the device) applied to each tensor."""
+        moved = {
+            f.name: move(value)
+            for f in fields(self)
+            if isinstance(value := getattr(self, f.name), torch.Tensor)
+        }
+        return replace(self, **moved)
+
+
 # Pool through one sparse product over every owner's history once a batch's owners hold at least
 # 1/_FULL_PRODUCT_SHARE of the entries: the product costs ~20x less per entry than gathering (on
 # MovieLens u1.base, every batch with its sampled negatives touches nearly every item).
@@ -111,6 +153,7 @@ class History(nn.Module):
         for name in ("indptr", "members", "values", "keys", "pooled"):
             self.register_buffer(name, None, persistent=False)
         self._matrix = self._matrix_of = None  # _weights_matrices() of the members built for
+        self._host_copies: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # see _on_host
         if arrays is not None:
             self.set_arrays(arrays)
 
@@ -174,6 +217,77 @@ class History(nn.Module):
         finally:
             self.pooled = None
 
+    def __getstate__(self):
+        # caches, rebuilt on use (an unpickled module holds new buffers, which they do not match)
+        return {**super().__getstate__(), "_matrix": None, "_matrix_of": None, "_host_copies": {}}
+
+    @property
+    def serves_pooled(self) -> bool:
+        """Whether the table pooled once (``pooled_once``) serves the owners, outside training
+        and with nothing left out: then pooling needs no plan."""
+        return self.pooled is not None and not self.training
+
+    def plan(self, owners: torch.Tensor) -> PoolingPlan:
+        """What pooling the histories of ``owners`` reads, worked out on the host: the distinct
+        owners, the path and, for the gathered and sampled paths, the entries read (drawn at
+        random while training, see the module's docstring). ``owners`` on a device are read back
+        first; the plan's tensors are on the host (``PoolingPlan.to`` uploads them)."""
+        owners = owners.cpu()
+        distinct, row_owner = torch.unique(owners, return_inverse=True)
+        indptr = self._on_host("indptr")
+        starts = indptr[distinct]
+        lengths = indptr[distinct + 1] - starts
+        if self.training and self.sample is not None:
+            drawn = lengths.clamp(max=self.sample)
+            if _FULL_PRODUCT_SHARE * int(drawn.sum()) < len(self.members):
+                return self._sampled_plan(distinct, row_owner, starts, lengths, drawn)
+        if _FULL_PRODUCT_SHARE * int(lengths.sum()) >= len(self.members):
+            return PoolingPlan(distinct, row_owner, lengths, "all")
+        owner = torch.repeat_interleave(torch.arange(len(distinct)), lengths)
+        first = torch.cumsum(lengths, 0) - lengths
+        entry = torch.arange(len(owner)) - first[owner] + starts[owner]
+        return PoolingPlan(distinct, row_owner, lengths, "gathered", entry=entry, owner=owner)
+
+    def _sampled_plan(self, distinct, row_owner, starts, lengths, drawn) -> PoolingPlan:
+        """``drawn`` entries per owner: all of them for an owner with no more, else that many
+        drawn with replacement, each weighted by ``length / drawn`` (unbiased); in owner
+        order, the rows of one sparse product (CSR)."""
+        owner = torch.repeat_interleave(torch.arange(len(starts)), drawn)
+        slot = torch.arange(len(owner)) - (torch.cumsum(drawn, 0) - drawn)[owner]
+        length = lengths[owner]
+        over = length > drawn[owner]
+        random = (torch.rand(len(owner)) * length).long().clamp(max=length - 1)
+        entry = starts[owner] + torch.where(over, random, slot)
+        weight = torch.where(over, length / drawn[owner], 1.0).to(self.values.dtype)
+        width = 1 + self.n_values
+        crow = torch.cat([drawn.new_zeros(1), torch.cumsum(drawn * width, 0)])
+        members, table_rows, n_rows = self._on_host("members")[entry], None, len(self.table.weight)
+        if self.table.sparse:
+            # the product reads the drawn members' rows only, so that its sparse gradient holds
+            # those rows and not the whole table
+            table_rows, members = torch.unique(members, return_inverse=True)
+            n_rows = len(table_rows)
+        return PoolingPlan(
+            distinct,
+            row_owner,
+            lengths,
+            "sampled",
+            entry=entry,
+            weight=weight,
+            crow=crow,
+            columns=self._columns(members),
+            table_rows=table_rows,
+            n_columns=n_rows * width,
+        )
+
+    def _on_host(self, name: str) -> torch.Tensor:
+        """The buffer ``name`` on the host, copied once per tensor kept (on the CPU, itself)."""
+        tensor = getattr(self, name)
+        kept = self._host_copies.get(name)
+        if kept is None or kept[0] is not tensor:
+            kept = self._host_copies[name] = (tensor, tensor.cpu())
+        return kept[1]
+
     def _entries(self, members: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
         """Each entry's vector: its member's row plus each label times that label's row."""
         rows = embed(self.table, members).view(len(members), 1 + self.n_values, self.embedding_dim)
@@ -181,41 +295,25 @@ class History(nn.Module):
             return rows[:, 0]
         return (rows * _with_one(values).unsqueeze(2)).sum(1)
 
-    def _gathered_sums(self, distinct, starts, lengths) -> torch.Tensor:
+    def _gathered_sums(self, plan: PoolingPlan) -> torch.Tensor:
         """Each distinct owner's sum of entry vectors, from its own entries only."""
-        device = distinct.device
-        owner = torch.repeat_interleave(torch.arange(len(distinct), device=device), lengths)
-        first = torch.cumsum(lengths, 0) - lengths
-        entry = torch.arange(len(owner), device=device) - first[owner] + starts[owner]
-        vectors = self._entries(self.members[entry], self.values[entry])
-        return vectors.new_zeros((len(distinct), self.embedding_dim)).index_add_(0, owner, vectors)
+        vectors = self._entries(self.members[plan.entry], self.values[plan.entry])
+        sums = vectors.new_zeros((len(plan.distinct), self.embedding_dim))
+        return sums.index_add_(0, plan.owner, vectors)
 
-    def _sampled_sums(self, starts, lengths, drawn) -> torch.Tensor:
-        """Each owner's sum of entry vectors, estimated from ``drawn`` entries: all of them for
-        an owner with no more, else that many drawn with replacement, each weighted by
-        ``length / drawn`` (unbiased). One sparse product, rows in owner order (CSR)."""
-        device = starts.device
-        owner = torch.repeat_interleave(torch.arange(len(starts), device=device), drawn)
-        slot = torch.arange(len(owner), device=device) - (torch.cumsum(drawn, 0) - drawn)[owner]
-        length = lengths[owner]
-        over = length > drawn[owner]
-        random = (torch.rand(len(owner), device=device) * length).long().clamp(max=length - 1)
-        entry = starts[owner] + torch.where(over, random, slot)
-        weight = torch.where(over, length / drawn[owner], 1.0).to(self.values.dtype)
-        width = 1 + self.n_values
-        crow = torch.cat([drawn.new_zeros(1), torch.cumsum(drawn * width, 0)])
-        members, rows = self.members[entry], self.table.weight
-        if self.table.sparse:
-            # the product reads the drawn members' rows only, so that its sparse gradient holds
-            # those rows and not the whole table
-            distinct, members = torch.unique(members, return_inverse=True)
-            rows = nn.functional.embedding(distinct, rows, sparse=True)
+    def _sampled_sums(self, plan: PoolingPlan) -> torch.Tensor:
+        """Each owner's sum of entry vectors, estimated from the entries drawn (see
+        ``_sampled_plan``): one sparse product."""
+        rows = self.table.weight
+        if plan.table_rows is not None:
+            rows = nn.functional.embedding(plan.table_rows, rows, sparse=True)
+        weights = _with_one(self.values[plan.entry]) * plan.weight.unsqueeze(1)
         with _csr_support():
             matrix = torch.sparse_csr_tensor(
-                crow,
-                self._columns(members),
-                (_with_one(self.values[entry]) * weight.unsqueeze(1)).reshape(-1),
-                (len(starts), len(rows) * width),
+                plan.crow,
+                plan.columns,
+                weights.reshape(-1),
+                (len(plan.distinct), plan.n_columns),
                 check_invariants=False,  # valid by construction; duplicate columns add up
             )
         return matrix @ rows.view(-1, self.embedding_dim)
@@ -238,46 +336,57 @@ class History(nn.Module):
     def _weights_matrices(self) -> tuple[torch.Tensor, torch.Tensor]:
         """A, (owners, members x (1 + n_values)) in CSR, and its transpose in CSR: entry
         (o, m * (1 + v) + k) is 1 for k = 0 and the k-th label of o's entry m otherwise. A's
-        rows are the kept CSR arrays themselves (owners in order, members sorted in each)."""
+        rows are the kept CSR arrays themselves (owners in order, members sorted in each). The
+        transpose's rows are A's entries sorted by column, stably (so owners in order within
+        each), counted per column: every size is known beforehand, where a sparse tensor's
+        ``coalesce`` would have the device report its number of entries."""
         width = 1 + self.n_values
         shape = (len(self.indptr) - 1, (self.n_members + 1) * width)
         columns, values = self._columns(self.members), _with_one(self.values).reshape(-1)
         owners = self.keys // (self.n_members + 1)  # keys are owner * (n_members + 1) + member
-        transposed = torch.sparse_coo_tensor(
-            torch.stack([columns, owners.repeat_interleave(width)]),
-            values,
-            shape[::-1],
-            check_invariants=False,  # valid by construction: CSR arrays of known codes
-        ).coalesce()
+        order = torch.sort(columns, stable=True).indices
+        per_column = torch.zeros(shape[1], dtype=torch.long, device=columns.device)
+        per_column.index_add_(0, columns, torch.ones_like(columns))
         with _csr_support():
             matrix = torch.sparse_csr_tensor(
                 self.indptr * width, columns, values, shape, check_invariants=False
             )
-            return matrix, transposed.to_sparse_csr()
+            transposed = torch.sparse_csr_tensor(
+                torch.cat([per_column.new_zeros(1), per_column.cumsum(0)]),
+                owners.repeat_interleave(width)[order],
+                values[order],
+                shape[::-1],
+                check_invariants=False,  # valid by construction: CSR arrays of known codes
+            )
+        return matrix, transposed
 
-    def forward(self, owners: torch.Tensor, leave_out: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        owners: torch.Tensor,
+        leave_out: torch.Tensor | None = None,
+        plan: PoolingPlan | None = None,
+    ) -> torch.Tensor:
         """Pooled history per row of ``owners``; with ``leave_out`` (member codes), each row's
-        own member is left out of its owner's history."""
-        if self.pooled is not None and leave_out is None and not self.training:
+        own member is left out of its owner's history. ``plan``: ``self.plan(owners)`` on the
+        device, made on the host before the batch went up; without it, made here from the
+        codes read back."""
+        if self.serves_pooled and leave_out is None:
             return self.pooled.index_select(0, owners)
         if owners.numel() == 0:
             return self.table.weight.new_zeros((0, self.embedding_dim))
-        distinct, row_owner = torch.unique(owners, return_inverse=True)
-        starts = self.indptr[distinct]
-        lengths = self.indptr[distinct + 1] - starts
-        drawn = None
-        if self.training and self.sample is not None:
-            drawn = lengths.clamp(max=self.sample)
+        if plan is None:
+            plan = self.plan(owners).to(lambda tensor: tensor.to(owners.device))
         # sparse products have no bfloat16 kernels: pooling stays in float32 under autocast
         with torch.autocast(owners.device.type, enabled=False):
-            if drawn is not None and _FULL_PRODUCT_SHARE * int(drawn.sum()) < len(self.members):
-                sums = self._sampled_sums(starts, lengths, drawn)
-            elif _FULL_PRODUCT_SHARE * int(lengths.sum()) >= len(self.members):
-                sums = self._all_sums().index_select(0, distinct)
+            if plan.how == "sampled":
+                sums = self._sampled_sums(plan)
+            elif plan.how == "all":
+                sums = self._all_sums().index_select(0, plan.distinct)
             else:
-                sums = self._gathered_sums(distinct, starts, lengths)
+                sums = self._gathered_sums(plan)
         # index_select: its backward adds in a fixed order (indexing's may add atomically)
-        pooled, n = sums.index_select(0, row_owner), lengths[row_owner].float()
+        pooled = sums.index_select(0, plan.row_owner)
+        n = plan.lengths.index_select(0, plan.row_owner).float()
         if leave_out is not None and len(self.keys):
             keys = owners * (self.n_members + 1) + leave_out
             at = torch.searchsorted(self.keys, keys).clamp(max=len(self.keys) - 1)

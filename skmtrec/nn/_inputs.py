@@ -30,7 +30,7 @@ from itertools import groupby
 import torch
 from torch import nn
 
-from ._history import History
+from ._history import History, PoolingPlan
 from ._lookup import embed, gather_rows
 
 ROLES = ("user", "item")
@@ -237,19 +237,28 @@ class InputLayer(nn.Module):
         return [gather_rows(torch.cat(tables), codes).flatten(1)]
 
     def side_vector(
-        self, role: str, codes, numeric, categorical, leave_out=None, history_user=None, hide=None
+        self,
+        role: str,
+        codes,
+        numeric,
+        categorical,
+        leave_out=None,
+        history_user=None,
+        hide=None,
+        plan: PoolingPlan | None = None,
     ) -> torch.Tensor:
         """The user's or item's vector: its id embedding plus its mapped side features, and its
         pooled history (without the members ``leave_out``, one per row, if given), read under
         the codes ``history_user`` where given (a user's history passed at predict time, or
         another owner's whose history an explanation swaps in). Rows where the boolean ``hide``
-        is set lose their id and history, as an id new to fit (``ColdItemCopies``)."""
+        is set lose their id and history, as an id new to fit (``ColdItemCopies``). ``plan``:
+        the history's pooling plan for these rows (``history_plans``)."""
         side = self.sides[role]
         history = None
         if role in self.histories:
             owners = codes if history_user is None else history_user
             # under the codes as given; id dropout below replaces them
-            history = self.histories[role](owners, leave_out)
+            history = self.histories[role](owners, leave_out, plan)
         rate = self.id_dropout[role]
         keep = None if hide is None else ~hide
         if self.training and rate > 0:
@@ -285,15 +294,18 @@ class InputLayer(nn.Module):
         history_user=None,
         history_item=None,
         cold_item=None,
+        plans: dict[str, PoolingPlan] | None = None,
     ) -> dict[str, torch.Tensor]:
         """{role: vector} of each row's user and item (the sides the input has); histories
-        read under ``history_user`` (``history_item``) where given; the items of the rows
-        flagged by ``cold_item`` seen as new to fit."""
+        read under ``history_user`` (``history_item``) where given, pooled by ``plans``
+        (``history_plans``) where given; the items of the rows flagged by ``cold_item`` seen as
+        new to fit."""
         ids = {"user": user, "item": item}
         # the user's history leaves the row's own item out, even where the item is hidden
         leave_out = {"user": item, "item": user} if self.training else {}
         owners = {"user": history_user, "item": history_item}
         hidden = {"item": cold_item}
+        plans = plans or {}
         return {
             role: self.side_vector(
                 role,
@@ -303,9 +315,22 @@ class InputLayer(nn.Module):
                 leave_out.get(role),
                 owners.get(role),
                 hidden.get(role),
+                plans.get(role),
             )
             for role in self.sides
         }
+
+    def history_plans(self, batch: dict) -> dict[str, PoolingPlan]:
+        """Each history's pooling plan (``History.plan``) for a batch of host arrays keyed as
+        ``forward``'s arguments, made before the batch goes up to the device; none for a
+        history that the table pooled once serves."""
+        plans = {}
+        for role, history in self.histories.items():
+            owners = batch.get(f"history_{role}")
+            owners = batch.get(role) if owners is None else owners
+            if owners is not None and len(owners) and not history.serves_pooled:
+                plans[role] = history.plan(torch.as_tensor(owners))
+        return plans
 
     def assemble(self, vectors: dict[str, torch.Tensor], numeric, categorical) -> torch.Tensor:
         """The head's input from the side vectors and the interaction features."""

@@ -98,7 +98,12 @@ class MultiTaskNet(NeuralNet):
 
     def infer(self, x, **fit_params):
         if isinstance(x, dict):
+            # what pooling the histories reads is planned from the codes while still on the host
+            plans = self.module_.plan_histories(x)
             x = {key: self._upload(value) for key, value in x.items()}
+            if plans:
+                plans = {role: plan.to(self._upload) for role, plan in plans.items()}
+                fit_params = {**fit_params, "history_plans": plans}
         if self.autocast is None:
             return super().infer(x, **fit_params)
         with torch.autocast(torch.device(self.device).type, dtype=self.autocast):

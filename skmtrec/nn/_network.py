@@ -124,9 +124,10 @@ class MultiTaskNetwork(nn.Module):
         history_user=None,
         history_item=None,
         cold_item=None,
+        history_plans=None,
     ) -> tuple[torch.Tensor, ...]:
         vectors = self.inputs.side_vectors(
-            numeric, categorical, user, item, history_user, history_item, cold_item
+            numeric, categorical, user, item, history_user, history_item, cold_item, history_plans
         )
         x = self.inputs.assemble(vectors, numeric, categorical)
         dot = [
@@ -162,6 +163,12 @@ class MultiTaskNetwork(nn.Module):
             "item", codes, self.catalog_numeric[codes], self.catalog_categorical[codes]
         )
         return scorer.logits(vectors["user"], vectors["item"], item, catalog, log_q, sampled)
+
+    def plan_histories(self, batch: dict) -> dict:
+        """The histories' pooling plans for a batch of host arrays keyed as ``forward``'s
+        arguments, for ``forward``'s ``history_plans`` once uploaded: see
+        ``InputLayer.history_plans``."""
+        return self.inputs.history_plans(batch)
 
     def set_history(self, histories: dict) -> None:
         """Replace the histories: ``{side: CSR arrays of Histories.arrays()}``."""
