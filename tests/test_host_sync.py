@@ -29,6 +29,7 @@ READS = {
     "aten.unique_dim.default",
     "aten.unique_consecutive.default",
     "aten.masked_scatter.default",
+    "aten._coalesce.default",
 }
 
 
@@ -196,3 +197,26 @@ def test_pooling_histories_reads_nothing(reads, interactions, monkeypatch, path)
     assert len(made) == 2 * len(model.net_.history[-1]["batches"])
     assert made[0].how == path
 
+
+def test_sparse_tables_read_nothing_either(reads, interactions):
+    """With more users and items than a batch reads, the id and history tables give sparse
+    gradients; RowwiseAdamW sums a row's entries without coalescing them (the number of
+    distinct rows is what a device would have to report): still one read per pass."""
+    from skmtrec.nn import RowwiseAdamW
+
+    mode, lists = reads
+    X, y = interactions
+    model = MultiTaskRecommender(
+        {"rating": "regression"},
+        user_history=True,
+        item_history=True,
+        history_sample=2,
+        batch_size=32,
+        max_epochs=1,
+        random_state=0,
+    ).fit(X, y[["rating"]])
+    tables = model.net_.module_.inputs.growing_tables()
+    assert len(tables) == 4 and all(table.sparse for table, _ in tables)
+    assert isinstance(model.net_.optimizer_, RowwiseAdamW)
+    assert mode.reads == {}, mode.reads
+    assert len(lists) == 2

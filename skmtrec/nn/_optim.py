@@ -91,7 +91,7 @@ class RowwiseAdamW(Optimizer):
                     state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                 if p.grad.is_sparse and p.grad.sparse_dim() == 1:
                     state["step"] += 1
-                    _sparse_update(p, p.grad, state, group)
+                    _sparse_update(p, p.grad, state, group, self._zeros_like(p))
                     continue
                 if "last_step" in state:  # every row is updated: first, the decay owed
                     _catch_up(p, state, group)
@@ -104,6 +104,15 @@ class RowwiseAdamW(Optimizer):
             if dense["params"]:
                 _adamw(dense, steps, group)
         return loss
+
+    def _zeros_like(self, p: torch.Tensor) -> torch.Tensor:
+        """A buffer shaped as ``p``, zero between steps, where ``_sparse_update`` sums a
+        gradient's entries; not state (a checkpoint need not hold it, nor a pickle: torch's
+        optimizers pickle their state and groups only)."""
+        buffers = self.__dict__.setdefault("_gradient_sums", {})
+        if p not in buffers:
+            buffers[p] = torch.zeros_like(p, memory_format=torch.preserve_format)
+        return buffers[p]
 
     @torch.no_grad()
     def catch_up(self) -> None:
@@ -163,11 +172,20 @@ def _moments(exp_avg, exp_avg_sq, grad, step, betas, eps) -> torch.Tensor:
     return exp_avg / denominator / (1 - torch.pow(beta1, step))
 
 
-def _sparse_update(p, grad, state, group) -> None:
+def _sparse_update(p, grad, state, group, sums: torch.Tensor) -> None:
     """AdamW on the rows of a sparse (COO, first dimension) gradient, each first decayed by
-    the steps it missed; no other row is read."""
-    grad = grad.coalesce()  # one entry per row: repeated rows of a batch add up
-    rows, values = grad.indices()[0], grad.values()
+    the steps it missed; no other row is read.
+
+    A row a batch read several times has an entry per read. Their sum is taken in ``sums``, a
+    buffer shaped as the table and zero between steps (added into, read at each entry, the rows
+    zeroed again), not by ``coalesce``, whose number of rows only the device knows (on a GPU,
+    reading it makes the host wait). Each of a row's entries then computes the same update and
+    writes it back to the same row.
+    """
+    rows, values = grad._indices()[0], grad._values()
+    sums.index_add_(0, rows, values)
+    values = sums.index_select(0, rows)
+    sums.index_fill_(0, rows, 0)
     exp_avg = state["exp_avg"].index_select(0, rows)
     exp_avg_sq = state["exp_avg_sq"].index_select(0, rows)
     direction = _moments(exp_avg, exp_avg_sq, values, state["step"], group["betas"], group["eps"])
