@@ -335,11 +335,13 @@ class SoftmaxImplicitTask(ImplicitTask):
 
     @staticmethod
     def loss(output, target):
-        positive = target[:, 0] == 1
-        if not bool(positive.any()):
-            return output[:, 0].sum() * 0.0  # the other columns may be -inf
-        own = torch.zeros(int(positive.sum()), dtype=torch.long, device=output.device)
-        return F.cross_entropy(output[positive], own)
+        # the mean over the positive rows, weighting every row rather than selecting some: a
+        # selection's size is what a device would have to report. Column 0 (the row's own
+        # item) is finite, so every row's cross entropy is, and a weight of 0 leaves it out
+        positive = (target[:, 0] == 1).to(output.dtype)
+        own = torch.zeros(len(output), dtype=torch.long, device=output.device)
+        losses = F.cross_entropy(output, own, reduction="none")
+        return (losses * positive).sum() / positive.sum().clamp(min=1)
 
     def spec(self) -> dict:
         return {**super().spec(), "scorer": "dot", "softmax_items": self.softmax_items}

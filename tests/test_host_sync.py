@@ -220,3 +220,22 @@ def test_sparse_tables_read_nothing_either(reads, interactions):
     assert isinstance(model.net_.optimizer_, RowwiseAdamW)
     assert mode.reads == {}, mode.reads
     assert len(lists) == 2
+
+
+@pytest.mark.parametrize("softmax_items", [10_000, 50])
+def test_a_softmax_over_the_catalog_reads_nothing(reads, interactions, softmax_items):
+    """A softmax-ranked implicit task pools the items' histories of its catalog on every
+    batch: all 150 items, or 50 drawn by popularity, drawn on the host with their plan."""
+    mode, lists = reads
+    X, y = interactions
+    model = MultiTaskRecommender(
+        {"rating": "regression", "interacted": "implicit"},
+        ranking_loss="softmax",
+        softmax_items=softmax_items,
+        item_history=True,
+        max_epochs=1,
+        random_state=0,
+    ).fit(X, y[["rating"]])
+    assert "item" in model.net_.module_.inputs.histories
+    assert mode.reads == {}, mode.reads
+    assert len(lists) == 2

@@ -104,6 +104,7 @@ class MultiTaskNetwork(nn.Module):
         counts = np.maximum(np.asarray(table["counts"], dtype=np.float64)[1:], 1.0)
         log_q = np.concatenate([[-np.inf], np.log(counts / counts.sum())])  # 0: never drawn
         self.log_popularity = torch.as_tensor(log_q, dtype=torch.float32)
+        self._host_log_popularity = torch.as_tensor(log_q, dtype=torch.float32)  # stays on the CPU
 
     @contextmanager
     def training_loss_form(self):
@@ -130,11 +131,12 @@ class MultiTaskNetwork(nn.Module):
             numeric, categorical, user, item, history_user, history_item, cold_item, history_plans
         )
         x = self.inputs.assemble(vectors, numeric, categorical)
+        plans = history_plans or {}
         dot = [
-            self._logits(scorer, limit, vectors, item)
+            self._logits(scorer, limit, vectors, item, plans.get(f"catalog_{j}"))
             if self.loss_form
             else scorer(vectors["user"], vectors["item"])
-            for scorer, limit in zip(self.dot, self.softmax_items, strict=True)
+            for j, (scorer, limit) in enumerate(zip(self.dot, self.softmax_items, strict=True))
         ]
         return self._in_task_order(self.head(x) if self.head is not None else (), dot)
 
@@ -143,32 +145,47 @@ class MultiTaskNetwork(nn.Module):
         outputs.update(zip(self.dot_positions, dot_outputs, strict=True))
         return tuple(outputs[j] for j in range(len(outputs)))
 
-    def _logits(self, scorer: DotScorer, limit: int, vectors, item) -> torch.Tensor:
-        """A dot-scored task's softmax logits: against every item while the catalog has at
-        most ``limit``, else against ``limit`` items drawn by popularity (logQ-corrected)."""
-        n_codes = len(self.catalog_numeric)
-        sampled = log_q = None
-        if n_codes - 1 > limit:
-            # the same draw for every validation batch, so that its loss compares over epochs
-            generator = None
-            if not self.training:
-                generator = torch.Generator(device=item.device).manual_seed(0)
-            probabilities = self.log_popularity.exp()
-            sampled = torch.multinomial(probabilities, limit, replacement=True, generator=generator)
-            log_q = self.log_popularity + float(np.log(limit))
-            codes = sampled
+    def _logits(self, scorer: DotScorer, limit: int, vectors, item, plan=None) -> torch.Tensor:
+        """A dot-scored task's softmax logits against its catalog (``_catalog_codes``), or
+        against the codes of ``plan``, their histories' pooling plan, drawn on the host
+        (``plan_histories``)."""
+        if plan is None:
+            codes = self._catalog_codes(limit, on_host=False)
         else:
-            codes = torch.arange(n_codes, device=item.device)
+            codes = plan.distinct.index_select(0, plan.row_owner)
+        sampled = log_q = None
+        if len(self.catalog_numeric) - 1 > limit:
+            sampled, log_q = codes, self.log_popularity + float(np.log(limit))
         catalog = self.inputs.side_vector(
-            "item", codes, self.catalog_numeric[codes], self.catalog_categorical[codes]
+            "item", codes, self.catalog_numeric[codes], self.catalog_categorical[codes], plan=plan
         )
         return scorer.logits(vectors["user"], vectors["item"], item, catalog, log_q, sampled)
+
+    def _catalog_codes(self, limit: int, on_host: bool) -> torch.Tensor:
+        """Every item code while the catalog has at most ``limit`` items, else ``limit`` codes
+        drawn by popularity (logQ-corrected in ``_logits``); on the host or the module's
+        device."""
+        n_codes = len(self.catalog_numeric)
+        device = torch.device("cpu") if on_host else self.catalog_numeric.device
+        if n_codes - 1 <= limit:
+            return torch.arange(n_codes, device=device)
+        # the same draw for every validation batch, so that its loss compares over epochs
+        generator = None if self.training else torch.Generator(device=device).manual_seed(0)
+        log_popularity = self._host_log_popularity if on_host else self.log_popularity
+        return torch.multinomial(log_popularity.exp(), limit, replacement=True, generator=generator)
 
     def plan_histories(self, batch: dict) -> dict:
         """The histories' pooling plans for a batch of host arrays keyed as ``forward``'s
         arguments, for ``forward``'s ``history_plans`` once uploaded: see
-        ``InputLayer.history_plans``."""
-        return self.inputs.history_plans(batch)
+        ``InputLayer.history_plans``. Inside ``training_loss_form``, with items' histories,
+        also each dot-scored task's catalog (``catalog_<j>``), drawn here so that its
+        histories are planned too."""
+        plans = self.inputs.history_plans(batch)
+        if self.loss_form and "item" in self.inputs.histories:
+            history = self.inputs.histories["item"]
+            for j, limit in enumerate(self.softmax_items):
+                plans[f"catalog_{j}"] = history.plan(self._catalog_codes(limit, on_host=True))
+        return plans
 
     def set_history(self, histories: dict) -> None:
         """Replace the histories: ``{side: CSR arrays of Histories.arrays()}``."""
