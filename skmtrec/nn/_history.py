@@ -153,7 +153,6 @@ class History(nn.Module):
         for name in ("indptr", "members", "values", "keys", "pooled"):
             self.register_buffer(name, None, persistent=False)
         self._matrix = self._matrix_of = None  # _weights_matrices() of the members built for
-        self._host_copies: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # see _on_host
         if arrays is not None:
             self.set_arrays(arrays)
 
@@ -283,9 +282,10 @@ class History(nn.Module):
     def _on_host(self, name: str) -> torch.Tensor:
         """The buffer ``name`` on the host, copied once per tensor kept (on the CPU, itself)."""
         tensor = getattr(self, name)
-        kept = self._host_copies.get(name)
+        copies = self.__dict__.setdefault("_host_copies", {})  # a module pickled before had none
+        kept = copies.get(name)
         if kept is None or kept[0] is not tensor:
-            kept = self._host_copies[name] = (tensor, tensor.cpu())
+            kept = copies[name] = (tensor, tensor.cpu())
         return kept[1]
 
     def _entries(self, members: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
