@@ -30,6 +30,7 @@ READS = {
     "aten.unique_consecutive.default",
     "aten.masked_scatter.default",
     "aten._coalesce.default",
+    "aten.index_fill_.int_Tensor",  # fills with a tensor's value, which it reads back
 }
 
 
@@ -239,3 +240,34 @@ def test_a_softmax_over_the_catalog_reads_nothing(reads, interactions, softmax_i
     assert "item" in model.net_.module_.inputs.histories
     assert mode.reads == {}, mode.reads
     assert len(lists) == 2
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("ranking_loss", ["bce", "softmax"])
+def test_a_training_step_never_waits_for_the_gpu(interactions, monkeypatch, ranking_loss):
+    """On a GPU, CUDA's sync debug mode raises on every operation that waits for the device,
+    reads inside kernels and copies to the host included, which the counts on the CPU above
+    cannot see. Every training step runs under it: both histories, sampled pooling, sparse
+    tables, and sampled negatives or a softmax over a drawn catalog."""
+    step = _net.MultiTaskNet.train_step_single
+
+    def strict(self, *args, **kwargs):
+        torch.cuda.set_sync_debug_mode("error")
+        try:
+            return step(self, *args, **kwargs)
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+
+    monkeypatch.setattr(_net.MultiTaskNet, "train_step_single", strict)
+    X, y = interactions
+    model = MultiTaskRecommender(
+        {"rating": "regression", "interacted": "implicit"},
+        ranking_loss=ranking_loss,
+        softmax_items=50,
+        history_sample=2,
+        batch_size=32,
+        max_epochs=1,
+        device="cuda",
+        random_state=0,
+    ).fit(X, y[["rating"]])
+    assert any(table.sparse for table, _ in model.net_.module_.inputs.growing_tables())

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 import warnings
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
@@ -84,10 +85,11 @@ class PoolingPlan:
     among them and ``lengths`` their entries. ``how`` is the path: ``"all"`` (one sparse
     product over every owner's history), ``"gathered"`` (each distinct owner's own entries) or
     ``"sampled"`` (entries drawn per owner while training). The gathered and sampled paths read
-    the entries ``entry``, in owner order; gathered adds entry e to ``owner[e]``; sampled weighs
-    it by ``weight[e]``, with ``crow`` the sparse rows' pointers and ``columns`` the
-    ``n_columns`` table rows the entries read (``table_rows``: those rows' codes, when the table
-    gives sparse gradients; else the member codes themselves).
+    the entries ``entry``, in owner order. Gathered adds the i-th of them to distinct owner
+    ``owner[i]``. Sampled weighs the i-th by ``weight[i]`` in one sparse product: ``crow`` its
+    rows' pointers, ``columns`` its column indices (member m's k-th table row is column
+    ``m * (1 + n_values) + k``, m counted among ``table_rows``, the table rows read, when the
+    table gives sparse gradients, else among every member) and ``n_columns`` its width.
     """
 
     distinct: torch.Tensor
@@ -280,12 +282,14 @@ class History(nn.Module):
         )
 
     def _on_host(self, name: str) -> torch.Tensor:
-        """The buffer ``name`` on the host, copied once per tensor kept (on the CPU, itself)."""
+        """The buffer ``name`` on the host, copied once per tensor kept (on the CPU, itself).
+        The copy is keyed by a weak reference, so a buffer replaced (``extended``,
+        ``set_arrays``) is not kept alive by it."""
         tensor = getattr(self, name)
         copies = self.__dict__.setdefault("_host_copies", {})  # a module pickled before had none
         kept = copies.get(name)
-        if kept is None or kept[0] is not tensor:
-            kept = copies[name] = (tensor, tensor.cpu())
+        if kept is None or kept[0]() is not tensor:
+            kept = copies[name] = (weakref.ref(tensor), tensor.cpu())
         return kept[1]
 
     def _entries(self, members: torch.Tensor, values: torch.Tensor) -> torch.Tensor:

@@ -102,7 +102,7 @@ class MultiTaskNet(NeuralNet):
             plans = self.module_.plan_histories(x)
             x = {key: self._upload(value) for key, value in x.items()}
             if plans:
-                plans = {role: plan.to(self._upload) for role, plan in plans.items()}
+                plans = {name: plan.to(self._upload) for name, plan in plans.items()}
                 fit_params = {**fit_params, "history_plans": plans}
         if self.autocast is None:
             return super().infer(x, **fit_params)

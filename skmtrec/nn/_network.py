@@ -171,7 +171,11 @@ class MultiTaskNetwork(nn.Module):
             return torch.arange(n_codes, device=device)
         # the same draw for every validation batch, so that its loss compares over epochs
         generator = None if self.training else torch.Generator(device=device).manual_seed(0)
-        log_popularity = self._host_log_popularity if on_host else self.log_popularity
+        log_popularity = self.log_popularity
+        if on_host:  # a module pickled before the host copy existed makes it here
+            log_popularity = self.__dict__.get("_host_log_popularity")
+            if log_popularity is None:
+                log_popularity = self._host_log_popularity = self.log_popularity.cpu()
         return torch.multinomial(log_popularity.exp(), limit, replacement=True, generator=generator)
 
     def plan_histories(self, batch: dict) -> dict:

@@ -91,7 +91,7 @@ class RowwiseAdamW(Optimizer):
                     state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                 if p.grad.is_sparse and p.grad.sparse_dim() == 1:
                     state["step"] += 1
-                    _sparse_update(p, p.grad, state, group, self._zeros_like(p))
+                    _sparse_update(p, p.grad, state, group, self._summing_buffer(p))
                     continue
                 if "last_step" in state:  # every row is updated: first, the decay owed
                     _catch_up(p, state, group)
@@ -105,7 +105,7 @@ class RowwiseAdamW(Optimizer):
                 _adamw(dense, steps, group)
         return loss
 
-    def _zeros_like(self, p: torch.Tensor) -> torch.Tensor:
+    def _summing_buffer(self, p: torch.Tensor) -> torch.Tensor:
         """A buffer shaped as ``p``, zero between steps, where ``_sparse_update`` sums a
         gradient's entries; not state (a checkpoint need not hold it, nor a pickle: torch's
         optimizers pickle their state and groups only)."""
@@ -183,9 +183,12 @@ def _sparse_update(p, grad, state, group, sums: torch.Tensor) -> None:
     writes it back to the same row.
     """
     rows, values = grad._indices()[0], grad._values()
-    sums.index_add_(0, rows, values)
-    values = sums.index_select(0, rows)
-    sums.index_fill_(0, rows, 0)
+    try:
+        # index_put_'s accumulation adds in a fixed order on a GPU too (index_add_'s is atomic)
+        sums.index_put_((rows,), values, accumulate=True)
+        values = sums.index_select(0, rows)
+    finally:
+        sums.index_fill_(0, rows, 0)
     exp_avg = state["exp_avg"].index_select(0, rows)
     exp_avg_sq = state["exp_avg_sq"].index_select(0, rows)
     direction = _moments(exp_avg, exp_avg_sq, values, state["step"], group["betas"], group["eps"])
@@ -198,4 +201,5 @@ def _sparse_update(p, grad, state, group, sums: torch.Tensor) -> None:
     weights.mul_(_decay(group, missed, weights))
     weights.mul_(1 - group["lr"] * group["weight_decay"]).sub_(direction, alpha=group["lr"])
     p.index_copy_(0, rows, weights)
-    state["last_step"].index_fill_(0, rows, state["step"])
+    # index_copy_ of the step, not index_fill_ with it: index_fill_ reads a tensor value back
+    state["last_step"].index_copy_(0, rows, state["step"].expand(len(rows)))
