@@ -271,3 +271,48 @@ def test_a_training_step_never_waits_for_the_gpu(interactions, monkeypatch, rank
         random_state=0,
     ).fit(X, y[["rating"]])
     assert any(table.sparse for table, _ in model.net_.module_.inputs.growing_tables())
+
+
+def test_a_data_parallel_batch_reads_its_task_counts_with_its_losses(
+    reads, interactions, monkeypatch
+):
+    """In a data-parallel fit, a task's recorded loss is its mean over the labelled rows of
+    every process, and whether there were any is a sum only the device holds: it is kept with
+    the losses and read with them at the end of the pass, and a task with none is left out of
+    the batch's history. One process stands for them all here (the sum over processes is the
+    identity), on a real batch of a fit whose binary task lost its labels."""
+    mode, lists = reads
+    X, y = interactions
+    batches = []
+    get_loss = _net.MultiTaskNet.get_loss
+
+    def kept(self, y_pred, y_true, *args, **kwargs):
+        batches.append((tuple(out.detach() for out in y_pred), y_true.clone()))
+        return get_loss(self, y_pred, y_true, *args, **kwargs)
+
+    monkeypatch.setattr(_net.MultiTaskNet, "get_loss", kept)
+    tasks = {"rating": "regression", "like": "binary"}
+    net = (
+        MultiTaskRecommender(
+            tasks, user_history=False, item_history=False, max_epochs=1, random_state=0
+        )
+        .fit(X, y[["rating", "like"]])
+        .net_
+    )
+    y_pred, y_true = batches[0]
+    y_true[:, 1] = float("nan")  # no label of the binary task in this batch
+    recorded, n_lists = {}, len(lists)
+    for world in (1, 2):
+        monkeypatch.setattr(_net.MultiTaskNet, "world_size", property(lambda self, n=world: n))
+        monkeypatch.setattr(_net.MultiTaskNet, "_sum_over_processes", lambda self, t: t)
+        net.history.new_batch()
+        net._unread = []
+        mode.counting = True
+        with mode:
+            get_loss(net, y_pred, y_true, training=True)
+        mode.counting = False
+        assert mode.reads == {} and len(lists) == n_lists, (world, mode.reads)
+        net._read_recorded()
+        recorded[world] = net.history[-1, "batches", -1]
+    assert set(recorded[1]) == set(recorded[2]) == {"train_rating_loss"}
+    assert recorded[2]["train_rating_loss"] == pytest.approx(recorded[1]["train_rating_loss"])

@@ -181,16 +181,18 @@ class MultiTaskNet(NeuralNet):
             y_pred, self._upload(y_true), [self._upload(labelled) for labelled in rows]
         )
         prefix = "train" if training else "valid"
-        recorded, recorded_counts = losses.detach(), counts
         if training and self.world_size > 1:
-            # each task's loss over the whole batch: its present labels in every process
-            counted = torch.tensor(counts, dtype=recorded.dtype, device=recorded.device)
-            totals = self._sum_over_processes(torch.stack([recorded * counted, counted]))
-            recorded_counts = totals[1].tolist()
+            # each task's loss over the whole batch: its present labels in every process, a
+            # count the device holds, read with the losses (see _record_batch)
+            counted = torch.tensor(counts, dtype=losses.dtype, device=losses.device)
+            totals = self._sum_over_processes(torch.stack([losses.detach() * counted, counted]))
             recorded = totals[0] / totals[1].clamp(min=1)
-        for name, loss, count in zip(self.task_names, recorded, recorded_counts, strict=True):
-            if count > 0:
-                self._record_batch(f"{prefix}_{name}_loss", loss)
+            for name, loss, count in zip(self.task_names, recorded, totals[1], strict=True):
+                self._record_batch(f"{prefix}_{name}_loss", loss, count)
+        else:
+            for name, loss, count in zip(self.task_names, losses.detach(), counts, strict=True):
+                if count > 0:
+                    self._record_batch(f"{prefix}_{name}_loss", loss)
         balancing = self.module_.balancing
         if training:
             present = self._upload(torch.tensor([count > 0 for count in counts]))
@@ -211,20 +213,27 @@ class MultiTaskNet(NeuralNet):
             return tensor.pin_memory().to(device, non_blocking=True)
         return tensor.to(device)
 
-    def _record_batch(self, key: str, value: torch.Tensor) -> None:
+    def _record_batch(self, key: str, value: torch.Tensor, count: torch.Tensor | None = None):
+        """Records ``value`` (on the device) under ``key`` in the batch's history; with
+        ``count`` (on the device too), only where it is above 0."""
         if self._unread is None:
-            self.history.record_batch(key, value.item())
+            if count is None or count.item() > 0:
+                self.history.record_batch(key, value.item())
         else:
-            self._unread.append((len(self.history[-1]["batches"]) - 1, key, value))
+            count = value.new_ones(()) if count is None else count
+            self._unread.append((len(self.history[-1]["batches"]) - 1, key, value, count))
 
     def _read_recorded(self) -> None:
         """Writes the batches' losses kept on the device into the history, in one read."""
         unread, self._unread = self._unread or [], None
         if unread:
-            values = torch.stack([value for _, _, value in unread]).tolist()
+            values, counts = torch.stack(
+                [torch.stack([value, count.to(value.dtype)]) for *_, value, count in unread], 1
+            ).tolist()
             batches = self.history[-1]["batches"]
-            for (batch, key, _), value in zip(unread, values, strict=True):
-                batches[batch][key] = value
+            for (batch, key, *_), value, count in zip(unread, values, counts, strict=True):
+                if count > 0:
+                    batches[batch][key] = value
 
     def _acts_on_each_batch(self) -> bool:
         return any(
