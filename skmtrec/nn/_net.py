@@ -220,19 +220,20 @@ class MultiTaskNet(NeuralNet):
             if count is None or count.item() > 0:
                 self.history.record_batch(key, value.item())
         else:
-            count = value.new_ones(()) if count is None else count
             self._unread.append((len(self.history[-1]["batches"]) - 1, key, value, count))
 
     def _read_recorded(self) -> None:
-        """Writes the batches' losses kept on the device into the history, in one read."""
+        """Writes the batches' losses kept on the device into the history, in one read (the
+        counts that decide whether a loss is recorded, where given, in the same one)."""
         unread, self._unread = self._unread or [], None
         if unread:
-            values, counts = torch.stack(
-                [torch.stack([value, count.to(value.dtype)]) for *_, value, count in unread], 1
-            ).tolist()
+            values = [value for _, _, value, _ in unread]
+            counts = [count.to(value.dtype) for _, _, value, count in unread if count is not None]
+            read = torch.stack(values + counts).tolist()
+            read_counts = iter(read[len(values) :])  # in the order of the losses that have one
             batches = self.history[-1]["batches"]
-            for (batch, key, *_), value, count in zip(unread, values, counts, strict=True):
-                if count > 0:
+            for (batch, key, _, count), value in zip(unread, read, strict=False):
+                if count is None or next(read_counts) > 0:
                     batches[batch][key] = value
 
     def _acts_on_each_batch(self) -> bool:
