@@ -223,6 +223,31 @@ def test_sparse_tables_read_nothing_either(reads, interactions):
     assert len(lists) == 2
 
 
+@pytest.mark.parametrize("task_balancing", ["gradnorm", "uncertainty", "dwa"])
+def test_adaptive_task_balancing_reads_nothing(reads, interactions, task_balancing):
+    """The adaptive balancings, GradNorm's per-task gradient norms included, branch on which
+    tasks a batch labels from the host's flags, not the device's: still one read per pass,
+    with a binary task missing half its labels."""
+    mode, lists = reads
+    X, y = interactions
+    y = y[["rating", "like"]].copy()
+    y.loc[y.index[: len(y) // 2], "like"] = float("nan")
+    model = MultiTaskRecommender(
+        {"rating": "regression", "like": "binary"},
+        task_balancing=task_balancing,
+        user_history=False,
+        item_history=False,
+        batch_size=256,
+        max_epochs=1,
+        random_state=0,
+    ).fit(X, y)
+    assert mode.reads == {}, mode.reads
+    assert len(lists) == 2
+    weights = model.net_.module_.balancing.weights()
+    if task_balancing == "gradnorm":  # it learned: the weights moved from 1
+        assert not torch.allclose(weights, torch.ones(2))
+
+
 @pytest.mark.parametrize("softmax_items", [10_000, 50])
 def test_a_softmax_over_the_catalog_reads_nothing(reads, interactions, softmax_items):
     """A softmax-ranked implicit task pools the items' histories of its catalog on every

@@ -15,6 +15,11 @@ The adaptive state lives in the module (parameters or buffers), so it is saved a
 the network. Validation uses the fixed weights only (``validation_loss``), so a moving weight
 cannot fake an improvement for early stopping. A task absent from a batch (every label missing)
 has a loss of 0 there and adds nothing to any method's update.
+
+``training_loss`` gets which tasks are present twice: ``present``, a bool tensor beside the
+losses, for arithmetic, and ``present_on_host``, the same flags as Python bools, known before the
+step, for control flow. A method that branched on the tensor would make the host wait for the
+device every batch.
 """
 
 from __future__ import annotations
@@ -23,6 +28,11 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
+
+
+# ``present_on_host`` where a caller (a unit test) gives only the tensor
+def _on_host(present: torch.Tensor, present_on_host: Sequence[bool] | None) -> list[bool]:
+    return present.tolist() if present_on_host is None else list(present_on_host)
 
 
 class TaskBalancing(nn.Module):
@@ -44,7 +54,10 @@ class TaskBalancing(nn.Module):
         """The effective weight of each task in training now."""
         return (self.task_weights * self.factors()).detach()
 
-    def training_loss(self, losses, present, network) -> torch.Tensor:
+    def training_loss(self, losses, present, network, present_on_host=None) -> torch.Tensor:
+        """The loss a training batch backpropagates: ``losses`` per task (0 where absent),
+        ``present`` (a bool tensor on their device) and ``present_on_host`` (the same, as
+        bools; taken from ``present`` when None) say which tasks the batch labels."""
         return (self.task_weights * self.factors() * losses).sum()
 
     def validation_loss(self, losses) -> torch.Tensor:
@@ -68,7 +81,7 @@ class UncertaintyWeighting(TaskBalancing):
     def factors(self):
         return torch.exp(-self.log_variance)
 
-    def training_loss(self, losses, present, network):
+    def training_loss(self, losses, present, network, present_on_host=None):
         terms = self.task_weights * (self.factors() * losses + self.log_variance)
         return (terms * present).sum()
 
@@ -92,25 +105,27 @@ class GradNorm(TaskBalancing):
     def factors(self):
         return self.n_tasks * torch.softmax(self.logits, dim=0)
 
-    def training_loss(self, losses, present, network):
+    def training_loss(self, losses, present, network, present_on_host=None):
         factors = self.factors()
         loss = (self.task_weights * factors.detach() * losses).sum()
-        if not torch.is_grad_enabled() or int(present.sum()) < 2:
+        tasks = [j for j, here in enumerate(_on_host(present, present_on_host)) if here]
+        if not torch.is_grad_enabled() or len(tasks) < 2:
             return loss
         shared = network.head.shared_parameters()
         norms = torch.zeros_like(losses)
-        for j in torch.nonzero(present).flatten().tolist():
+        for j in tasks:
             grads = torch.autograd.grad(
                 self.task_weights[j] * losses[j], shared, retain_graph=True, allow_unused=True
             )
             norms[j] = torch.sqrt(sum((g * g).sum() for g in grads if g is not None))
+        # arithmetic on the masks, not indexing by them: nothing is read back from the device
         first = torch.isnan(self.initial_losses) & present
-        self.initial_losses[first] = losses.detach()[first]
+        self.initial_losses.copy_(torch.where(first, losses.detach(), self.initial_losses))
         with torch.no_grad():
             progress = torch.where(present, losses / self.initial_losses, 0.0)
-            relative = progress / progress[present].mean()
+            relative = progress / (progress.sum() / len(tasks))
             G = factors.detach() * norms
-            target = G[present].mean() * relative**self.alpha
+            target = (G * present).sum() / len(tasks) * relative**self.alpha
         gap = ((factors * norms - target).abs() * present).sum()
         # adds the gap's gradient (for the logits) without changing the reported loss
         return loss + gap - gap.detach()

@@ -195,8 +195,9 @@ class MultiTaskNet(NeuralNet):
                     self._record_batch(f"{prefix}_{name}_loss", loss)
         balancing = self.module_.balancing
         if training:
-            present = self._upload(torch.tensor([count > 0 for count in counts]))
-            return balancing.training_loss(losses, present, self.module_)
+            on_host = [count > 0 for count in counts]
+            present = self._upload(torch.tensor(on_host))
+            return balancing.training_loss(losses, present, self.module_, on_host)
         return balancing.validation_loss(losses)
 
     # Host synchronisation. On a GPU, reading a number back from the device makes the host wait
