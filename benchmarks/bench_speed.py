@@ -199,7 +199,7 @@ def first_layer_floor(model, n: int, per_pair: bool) -> float:
     rows or recommended pairs, at the best rate this machine gives such a product now: d x
     width per row, (d + 1) x width per pair (``model``'s embedding width d and first-layer
     outputs, as ``predict`` and ``recommend`` compute them)."""
-    d = model.embedding_dim + per_pair
+    d = model.embedding_dim + (1 if per_pair else 0)
     width = model.net_.module_.first_layers_width()
     a, b = torch.randn(5000, d), torch.randn(d, width)
     best = np.inf
