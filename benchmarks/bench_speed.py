@@ -126,23 +126,11 @@ def serving() -> str:
     model = MultiTaskRecommender(**DEFAULTS, max_epochs=1).fit(X, y)
     X_big = pd.concat([movielens_xy(data.test)[0]] * 50, ignore_index=True)
     shuffled = X_big.sample(frac=1.0, random_state=0)
-    rows = []
-    for name, rows_in in (("u1.test 50 times", X_big), ("the same, shuffled", shuffled)):
-        predict_s, _ = timed(lambda r=rows_in: model.predict(r))
-        floor = first_layer_floor(model, len(rows_in), per_pair=False)
-        rows.append(
-            (f"predict {len(rows_in):,} rows ({name})", predict_s, None, len(rows_in), floor)
-        )
-    seconds, als_s, n = recommend_all(model, X)
-    rows.append(
-        (
-            "recommend top-10 to every user of u1.base",
-            seconds,
-            als_s,
-            n,
-            first_layer_floor(model, n, per_pair=True),
-        )
-    )
+    rows = [
+        predict_row(f"predict {len(rows_in):,} rows ({name})", model, rows_in)
+        for name, rows_in in (("u1.test 50 times", X_big), ("the same, shuffled", shuffled))
+    ]
+    rows.append(recommend_row("recommend top-10 to every user of u1.base", model, X))
 
     X, y = make_interactions(n_users=5000, n_items=5000, n_interactions=100_000, random_state=0)
     X = X.drop(columns="item_text")
@@ -152,26 +140,9 @@ def serving() -> str:
     people = X.drop_duplicates("user_id").drop(columns="item_id").reset_index(drop=True)
     pairs = people.iloc[rng.integers(0, len(people), 1_000_000)].reset_index(drop=True)
     pairs["item_id"] = rng.choice(X["item_id"].unique(), len(pairs))
-    predict_s, _ = timed(lambda: model.predict(pairs[X.columns]))
-    rows.append(
-        (
-            "predict 1,000,000 random pairs of 5,000 users and 5,000 items",
-            predict_s,
-            None,
-            len(pairs),
-            first_layer_floor(model, len(pairs), per_pair=False),
-        )
-    )
-    seconds, als_s, n = recommend_all(model, X)
-    rows.append(
-        (
-            "recommend top-10 to 5,000 users over 5,000 items",
-            seconds,
-            als_s,
-            n,
-            first_layer_floor(model, n, per_pair=True),
-        )
-    )
+    name = "predict 1,000,000 random pairs of 5,000 users and 5,000 items"
+    rows.append(predict_row(name, model, pairs[X.columns]))
+    rows.append(recommend_row("recommend top-10 to 5,000 users over 5,000 items", model, X))
     lines = [
         f"The defaults (rating + implicit; one epoch of training) on MovieLens 100K u1 and on "
         f"`make_interactions` (100,000 rows); median of {REPEATS}; {machine()}. "
@@ -192,6 +163,18 @@ def serving() -> str:
             f"| {name} | {n:,} | {seconds:.3f} | {n / seconds:,.0f} | {floor:.3f} | {als_cell} |"
         )
     return "\n".join(lines)
+
+
+def predict_row(name: str, model, X) -> tuple:
+    """A serving table's row for predicting ``X``: name, seconds, no ALS time, rows, floor."""
+    seconds, _ = timed(lambda: model.predict(X))
+    return name, seconds, None, len(X), first_layer_floor(model, len(X), per_pair=False)
+
+
+def recommend_row(name: str, model, X) -> tuple:
+    """A serving table's row for recommending to every user of ``X`` (``recommend_all``)."""
+    seconds, als_s, n = recommend_all(model, X)
+    return name, seconds, als_s, n, first_layer_floor(model, n, per_pair=True)
 
 
 def first_layer_floor(model, n: int, per_pair: bool) -> float:
