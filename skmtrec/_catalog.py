@@ -8,6 +8,10 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from ._state_checks import expect_array, expect_csr, expect_keys
+
+_TABLES = ("item_numeric", "item_categorical", "user_numeric", "user_categorical")
+
 
 def _table(codes: np.ndarray, values: np.ndarray, n_codes: int) -> np.ndarray:
     """One row of ``values`` per code (row 0, the unseen code, stays zero: the population)."""
@@ -58,9 +62,16 @@ class Catalog:
     @classmethod
     def from_state(cls, state: dict[str, np.ndarray]) -> Catalog:
         """The catalog of ``state()``."""
-        tables = {k: v for k, v in state.items() if not k.startswith("seen_")}
+        expect_keys(state, [*_TABLES, "seen_indptr", "seen_indices"], "catalog")
+        tables = {k: state[k] for k in _TABLES}
+        for name, table in tables.items():
+            expect_array(table, f"catalog.{name}", kinds="f" if "numeric" in name else "iu", ndim=2)
         n_users, n_items = len(tables["user_numeric"]), len(tables["item_numeric"])
+        for role, n in (("user", n_users), ("item", n_items)):
+            if len(tables[f"{role}_categorical"]) != n:
+                raise ValueError(f"catalog.{role}_categorical has {n} rows, as {role}_numeric")
         indptr, indices = state["seen_indptr"], state["seen_indices"]
+        expect_csr(indptr, indices, n_users, n_items, "catalog.seen")
         seen = sp.csr_matrix(
             (np.ones(len(indices), dtype=bool), indices, indptr), shape=(n_users, n_items)
         )

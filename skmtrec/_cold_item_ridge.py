@@ -26,6 +26,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from ._state_checks import expect_array, expect_int, expect_keys
+
 # A wide numeric side (a text embedding) enters through this many taste directions: a user's
 # hundred ratings cannot place a weight per column. On MovieLens items held out of R3's training
 # fold, 16 directions of the title embeddings rated new items better than 8 or 32.
@@ -119,9 +121,23 @@ class ItemContent:
         return dict(vars(self))
 
     @classmethod
-    def from_state(cls, state: dict) -> ItemContent:
+    def from_state(cls, state: dict, field: str = "content") -> ItemContent:
+        """The content of ``state()``, checked (it may come from a file)."""
         content = cls.__new__(cls)
-        content.__dict__.update(state)
+        content.__dict__.update(
+            expect_keys(state, ("numeric", "categorical", "levels", "projection"), field)
+        )
+        for name in ("numeric", "categorical", "levels"):
+            value = getattr(content, name)
+            if not isinstance(value, list):
+                raise ValueError(f"{field}.{name} must be a list of ints")
+            for j, n in enumerate(value):
+                expect_int(n, f"{field}.{name}[{j}]")
+        if len(content.levels) != len(content.categorical):
+            raise ValueError(f"{field}.levels has one entry per categorical column")
+        if content.projection is not None:
+            n = len(content.numeric)
+            expect_array(content.projection, f"{field}.projection", kinds="f", ndim=2, length=n)
         return content
 
 
@@ -271,9 +287,21 @@ class ColdItemRidge:
         return {**state, "content": self.content.state()}
 
     @classmethod
-    def from_state(cls, state: dict) -> ColdItemRidge:
-        ridge = cls(ItemContent.from_state(state["content"]), state["n_users"])
+    def from_state(cls, state: dict, field: str = "cold_ridge") -> ColdItemRidge:
+        """The ridge of ``state()``, checked (it may come from a file)."""
+        keys = ("content", "n_users", "penalties", "mean", "user_offset", "item_weights")
+        state = expect_keys(state, (*keys, "user_weights"), field)
+        content = ItemContent.from_state(state["content"], f"{field}.content")
+        ridge = cls(content, expect_int(state["n_users"], f"{field}.n_users"))
         ridge.__dict__.update({k: v for k, v in state.items() if k != "content"})
+        width, n = content.width, ridge.n_users + 1
+        if not isinstance(ridge.mean, float) or not np.isfinite(ridge.mean):
+            raise ValueError(f"{field}.mean must be a finite float")
+        expect_array(ridge.user_offset, f"{field}.user_offset", kinds="f", ndim=1, length=n)
+        expect_array(ridge.item_weights, f"{field}.item_weights", kinds="f", ndim=1, length=width)
+        expect_array(ridge.user_weights, f"{field}.user_weights", kinds="f", ndim=2, length=n)
+        if ridge.user_weights.shape[1] != width:
+            raise ValueError(f"{field}.user_weights must have {width} columns")
         return ridge
 
 

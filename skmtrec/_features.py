@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ._state_checks import expect_array, expect_keys
+
 _Column = str | int
 
 
@@ -130,6 +132,21 @@ class _Codebook:
     def __len__(self) -> int:
         return len(self.values)
 
+    @classmethod
+    def from_state(cls, state: dict | None, field: str) -> _Codebook | None:
+        """The codebook of ``vars(codebook)`` read back from a file, checked."""
+        if state is None:
+            return None
+        book = cls(**expect_keys(state, ("values", "label", "family"), field))
+        if not isinstance(book.values, pd.Index) or not book.values.is_unique:
+            raise ValueError(f"{field}.values must be an index of distinct values")
+        if book.values.hasnans:
+            raise ValueError(f"{field}.values holds a missing value")
+        if book.family not in (None, *_FAMILIES.values()):
+            raise ValueError(f"{field}.family is {book.family!r}")
+        return book
+
+
 
 def _check_ids(series: pd.Series, label, role: str) -> None:
     """Ids must be present: a missing or infinite id is an error, an unseen one is not."""
@@ -149,6 +166,21 @@ def _hashable(value) -> bool:
     except TypeError:
         return False
     return True
+
+
+_ENCODER_STATE = (
+    "user_col",
+    "item_col",
+    "user_label",
+    "item_label",
+    "numeric_labels",
+    "categorical_labels",
+    "user_codes",
+    "item_codes",
+    "categorical_codes",
+    "mean",
+    "scale",
+)
 
 
 class FeatureEncoder:
@@ -222,14 +254,25 @@ class FeatureEncoder:
     def from_state(cls, state: dict) -> FeatureEncoder:
         """The fitted encoder of ``state()``."""
 
-        def book(values: dict | None) -> _Codebook | None:
-            return None if values is None else _Codebook(**values)
-
+        state = expect_keys(state, _ENCODER_STATE, "encoder")
         encoder = cls(state["user_col"], state["item_col"])
         encoder.__dict__.update(state)
         for name in ("user_codes", "item_codes"):
-            setattr(encoder, name, book(state[name]))
-        encoder.categorical_codes = [book(values) for values in state["categorical_codes"]]
+            setattr(encoder, name, _Codebook.from_state(state[name], f"encoder.{name}"))
+        for name in ("numeric_labels", "categorical_labels", "categorical_codes"):
+            if not isinstance(state[name], list):
+                raise ValueError(f"encoder.{name} must be a list")
+        if len(state["categorical_codes"]) != len(state["categorical_labels"]):
+            raise ValueError("encoder.categorical_codes has one codebook per categorical column")
+        encoder.categorical_codes = [
+            _Codebook.from_state(values, f"encoder.categorical_codes[{j}]")
+            for j, values in enumerate(state["categorical_codes"])
+        ]
+        n = len(encoder.numeric_labels)
+        expect_array(state["mean"], "encoder.mean", kinds="f", ndim=1, length=n)
+        expect_array(state["scale"], "encoder.scale", kinds="f", ndim=1, length=n)
+        if (state["scale"] <= 0).any():
+            raise ValueError("encoder.scale holds a scale that is not positive")
         return encoder
 
     @staticmethod

@@ -1,17 +1,19 @@
 """Safe persistence: an estimator as a folder of JSON, NumPy arrays and safetensors, no pickle.
 
 ``estimator.json`` holds the structure: parameters, vocabularies, task encodings, the network
-spec and a format version, as tagged JSON (a tuple, a non-string dict key, an array kept
-elsewhere are small objects such as ``{"__tuple__": [...]}``). ``arrays.npz`` holds the numeric
-arrays, read with ``allow_pickle=False``. The network weights are safetensors files written by
-skorch. Loading rebuilds only classes of scikit-learn and skmtrec, so a model file from anyone
-runs no code of its own; an object of any other class is refused when saved.
+spec, the size and SHA-256 digest of every other file, and a format version, as tagged JSON (a
+tuple, a non-string dict key, an array kept elsewhere are small objects such as
+``{"__tuple__": [...]}``). ``arrays.npz`` holds the numeric arrays, read member by member after
+checking each header. The network weights are safetensors files. Loading rebuilds only the
+classes, types and functions listed in ``skmtrec._trusted``, after checking the whole file
+names nothing else, so a model folder from anyone runs no code of its own.
 """
 
 from __future__ import annotations
 
-import importlib
+import io
 import json
+import math
 import zipfile
 import zlib
 from collections.abc import Callable
@@ -20,55 +22,70 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import _trusted
+from ._model_folder import (
+    MANIFEST,
+    MAX_MANIFEST_BYTES,
+    FolderReader,
+    FolderWriter,
+    ModelFileError,
+    check_records,
+    check_target,
+    read_regular,
+    write_folder,
+)
+
 FORMAT = "skmtrec"
-FORMAT_VERSION = 1
-MANIFEST = "estimator.json"
+FORMAT_VERSION = 2  # 2: public class names, `files` with each side file's size and digest
 ARRAYS = "arrays.npz"
-# Objects are rebuilt of classes from these packages only; types given as parameters (a dtype)
-# may also be numpy's or these builtins.
-_TRUSTED_PACKAGES = ("sklearn", "skmtrec")
-_TRUSTED_TYPES = {"builtins." + t.__name__: t for t in (bool, int, float, complex, str, object)}
 _STORED_KINDS = "biufcUMm"  # array dtypes that npz keeps without pickle
+_SCALAR_KINDS = "biufcUSMm"
+# each tag of the tagged JSON, with the keys its object has
+_TAGS = {
+    "__scalar__": {"value"},
+    "__array__": set(),
+    "__objects__": {"shape"},
+    "__index__": {"dtype", "name"},
+    "__categorical_index__": {"categories", "ordered", "name"},
+    "__tuple__": set(),
+    "__items__": set(),
+    "__slice__": set(),
+    "__path__": set(),
+    "__dtype__": set(),
+    "__type__": set(),
+    "__function__": set(),
+    "__object__": {"state"},
+}
+# what rebuilding an object from altered state raises, before it is said to be the file's fault
+_STATE_ERRORS = (
+    ValueError,
+    TypeError,
+    KeyError,
+    IndexError,
+    AttributeError,
+    OverflowError,
+    RecursionError,
+)
 
-
-class Folder:
-    """The folder of one save or load: side files (weights, histories) by unique names."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self._names: set[str] = set()
-
-    def new_file(self, name: str) -> Path:
-        """A path in the folder for a new side file, ``name`` numbered if already taken."""
-        stem, dot, suffix = name.partition(".")
-        candidate, n = name, 1
-        while candidate in self._names:
-            candidate, n = f"{stem}-{n}{dot}{suffix}", n + 1
-        self._names.add(candidate)
-        return self.path / candidate
-
-    def file(self, name: str) -> Path:
-        """An existing side file named in ``estimator.json``."""
-        if Path(name).name != name:
-            raise ValueError(f"{self.path / MANIFEST} names a file outside its folder: {name!r}.")
-        path = self.path / name
-        if not path.is_file():
-            raise FileNotFoundError(f"{path} is missing: the saved model is incomplete.")
-        return path
+__all__ = ["ModelFileError", "check_target", "load", "save", "usable_device"]
 
 
 def save(estimator, path) -> Path:
     """Save an estimator to the folder ``path`` without pickle.
 
     A fitted ``MultiTaskRecommender``, a ``SentenceEmbedder``, or a scikit-learn ``Pipeline``
-    or ``ColumnTransformer`` built of them and of scikit-learn's own estimators.
+    or ``ColumnTransformer`` built of them and of scikit-learn's transformers (the list is in
+    ``skmtrec.load``).
+
+    The folder is written whole beside ``path`` and then put in its place in one step, so an
+    interrupted save leaves an earlier model in ``path`` as it was.
 
     Parameters
     ----------
     estimator : estimator
         The estimator to save, fitted or not.
     path : str or path-like
-        A folder, created if needed; files of an earlier save in it are replaced.
+        A folder: new, empty, or holding a model an earlier save wrote (it is replaced).
 
     Returns
     -------
@@ -78,9 +95,11 @@ def save(estimator, path) -> Path:
     Raises
     ------
     TypeError
-        Naming the parameter or attribute that holds an object of a class outside
-        scikit-learn and skmtrec (say a custom callback or function), which cannot be loaded
-        without running its code.
+        Naming the parameter or attribute that holds an object of a class skmtrec does not
+        load (say a custom callback or function), which cannot be loaded without running its
+        code.
+    ValueError
+        If ``path`` is a file, or a folder holding files other than a model's.
 
     Examples
     --------
@@ -96,23 +115,37 @@ def save(estimator, path) -> Path:
     >>> bool((loaded.predict(X) == model.predict(X)).all())
     True
     """
-    folder = Path(path)
-    folder.mkdir(parents=True, exist_ok=True)
-    writer = _Writer(Folder(folder))
-    tree = writer.encode(estimator, "estimator")
-    manifest = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "skmtrec_version": _version(),
-        "estimator": tree,
-    }
-    np.savez(folder / ARRAYS, **writer.arrays)
-    (folder / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
-    return folder
+
+    def write(folder: FolderWriter) -> None:
+        writer = _Writer(folder)
+        tree = writer.encode(estimator, "estimator")
+        np.savez(folder.path / ARRAYS, **writer.arrays)
+        manifest = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "skmtrec_version": _version(),
+            "files": folder.records(),
+            "estimator": tree,
+        }
+        (folder.path / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+
+    return write_folder(path, write)
 
 
 def load(path, *, device: str | None = None):
-    """Load an estimator saved by ``save``, without unpickling anything.
+    """Load an estimator saved by ``save``, without unpickling or running anything of the file.
+
+    The folder is checked before anything is built: ``estimator.json`` may name only
+    skmtrec's estimators (``MultiTaskRecommender``, ``SentenceEmbedder``) and these
+    scikit-learn classes, by their public import path: ``Pipeline``, ``FeatureUnion``,
+    ``ColumnTransformer``, ``StandardScaler``, ``MinMaxScaler``, ``MaxAbsScaler``,
+    ``RobustScaler``, ``Normalizer``, ``Binarizer``, ``OneHotEncoder``, ``OrdinalEncoder``,
+    ``KBinsDiscretizer``, ``PolynomialFeatures``, ``PowerTransformer``,
+    ``QuantileTransformer``, ``FunctionTransformer`` (its function one of a few NumPy ufuncs,
+    such as ``np.log1p``), ``SimpleImputer``, ``MissingIndicator``, ``PCA``,
+    ``TruncatedSVD``; as values, Python's and NumPy's scalar types. Each other file must be a
+    regular file inside the folder, of the size and SHA-256 digest ``estimator.json`` records,
+    and hold arrays and weights of the types and shapes the model needs.
 
     Parameters
     ----------
@@ -129,49 +162,47 @@ def load(path, *, device: str | None = None):
 
     Raises
     ------
-    FileNotFoundError, ValueError
-        Naming the file at fault: a file missing, truncated or corrupted, an array or a weight
-        of the wrong shape, a format version this skmtrec does not know, a class outside
-        scikit-learn and skmtrec.
+    FileNotFoundError
+        Naming a file that is missing.
+    ValueError
+        Naming the file and the field at fault: a class, type or function that skmtrec does
+        not load; a file truncated, corrupted, altered or of another save (its size or digest
+        differ), not a regular file, or leading out of the folder; arrays or weights of the
+        wrong type or shape; a format version this skmtrec does not read.
     """
     folder = Path(path)
     manifest_path = folder / MANIFEST
-    if not manifest_path.is_file():
-        raise FileNotFoundError(
-            f"{manifest_path} is missing: {folder} is not a folder written by skmtrec.save."
-        )
     try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(
-            f"{manifest_path} is not valid JSON ({exc}): it is truncated or corrupted."
-        ) from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise ValueError(f"{manifest_path} is not a skmtrec model file (no 'format': 'skmtrec').")
-    version = manifest.get("format_version")
-    if version != FORMAT_VERSION:
-        raise ValueError(
-            f"{manifest_path} has format version {version!r}, which this skmtrec "
-            f"({_version()}) does not read: it reads version {FORMAT_VERSION}. Load it with "
-            f"the skmtrec that saved it ({manifest.get('skmtrec_version')!r})."
-        )
-    arrays_path = folder / ARRAYS
-    try:
-        with np.load(arrays_path, allow_pickle=False) as stored:
-            arrays = {key: stored[key] for key in stored.files}
+        text = read_regular(manifest_path, inside=folder, limit=MAX_MANIFEST_BYTES)
     except FileNotFoundError:
         raise FileNotFoundError(
-            f"{arrays_path} is missing: the saved model is incomplete."
+            f"{manifest_path} is missing: {folder} is not a folder written by skmtrec.save."
         ) from None
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
-        raise ValueError(
-            f"{arrays_path} cannot be read ({exc}): it is truncated or corrupted."
-        ) from None
-    reader = _Reader(Folder(folder), arrays, manifest_path, device)
+    manifest = _parse_json(text, manifest_path)
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise ModelFileError(
+            f"{manifest_path} is not a skmtrec model file (no 'format': 'skmtrec')."
+        )
+    version = manifest.get("format_version")
+    if version not in (1, FORMAT_VERSION) or isinstance(version, bool):
+        raise ModelFileError(
+            f"{manifest_path} has format version {version!r}, which this skmtrec "
+            f"({_version()}) does not read: it reads versions 1 and {FORMAT_VERSION}. Load it "
+            f"with the skmtrec that saved it ({manifest.get('skmtrec_version')!r})."
+        )
+    if "estimator" not in manifest or (version > 1 and "files" not in manifest):
+        raise ModelFileError(f"{manifest_path} has no `estimator` and `files`: it was altered.")
+    records = None if version == 1 else check_records(manifest["files"], manifest_path)
+    reader = FolderReader(folder, records)
+    classes = _audit(manifest["estimator"], manifest_path, old_names=version == 1)
+    arrays = _Arrays(reader.read(ARRAYS, "the arrays"), folder / ARRAYS)
+    decoder = _Reader(reader, arrays, classes, device)
     try:
-        return reader.decode(manifest["estimator"], "estimator")
-    except KeyError as exc:
-        raise ValueError(f"{manifest_path} is missing the entry {exc}: it was altered.") from None
+        return decoder.decode(manifest["estimator"], "estimator")
+    except (ModelFileError, FileNotFoundError):
+        raise
+    except _STATE_ERRORS as exc:
+        raise ModelFileError(f"{manifest_path}: {exc}; it was altered.") from None
 
 
 def usable_device(saved: str | None, requested: str | None) -> str | None:
@@ -183,7 +214,7 @@ def usable_device(saved: str | None, requested: str | None) -> str | None:
 
     try:
         torch.empty(0, device=saved)
-    except (RuntimeError, AssertionError):
+    except (RuntimeError, AssertionError, TypeError):
         return "cpu"
     return saved
 
@@ -194,19 +225,115 @@ def _version() -> str:
     return __version__
 
 
-def _qualified(cls: type) -> str:
-    return f"{cls.__module__}.{cls.__qualname__}"
+def _parse_json(data: bytes, path: Path):
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelFileError(
+            f"{path} is not valid JSON ({exc}): it is truncated or corrupted."
+        ) from None
+    except RecursionError:
+        raise ModelFileError(f"{path} is nested too deeply to be a model file.") from None
 
 
-def _is_trusted(module: str, *, types: bool = False) -> bool:
-    packages = (*_TRUSTED_PACKAGES, "numpy") if types else _TRUSTED_PACKAGES
-    return module.partition(".")[0] in packages
+def _audit(tree, manifest: Path, *, old_names: bool) -> dict[str, type]:
+    """``{name in the file: class}`` of every object ``tree`` asks for, once every class,
+    type and function it names is found trusted; else a ModelFileError listing them all.
+    Nothing is imported but the trusted classes' own modules."""
+    found: dict[str, type] = {}
+    refused: list[str] = []
+    renames = _trusted.defining_names() if old_names else {}
+
+    def visit(value, where: str) -> None:
+        if isinstance(value, list):
+            for i, v in enumerate(value):
+                visit(v, f"{where}[{i}]")
+            return
+        if not isinstance(value, dict):
+            return
+        name = value.get("__object__")
+        if isinstance(name, str) and name not in found:
+            try:
+                found[name] = _trusted.resolve_class(renames.get(name, name))
+            except KeyError:
+                refused.append(f"class {name!r} at {where}")
+        elif "__object__" in value and not isinstance(name, str):
+            refused.append(f"class {name!r} at {where}")
+        for tag, trusted in (("__type__", _trusted.TYPES), ("__function__", _trusted.FUNCTIONS)):
+            if tag in value and value[tag] not in trusted:
+                refused.append(f"{tag.strip('_')} {value[tag]!r} at {where}")
+        for key, v in value.items():
+            visit(v, f"{where}.{key}" if not key.startswith("__") else where)
+
+    try:
+        visit(tree, "estimator")
+    except RecursionError:
+        raise ModelFileError(f"{manifest} is nested too deeply to be a model file.") from None
+    if refused:
+        raise ModelFileError(
+            f"{manifest} names what skmtrec never loads (only its own estimators, the "
+            f"scikit-learn classes that skmtrec.load lists, and plain types): "
+            f"{'; '.join(refused[:10])}{'; ...' if len(refused) > 10 else ''}."
+        )
+    return found
+
+
+class _Arrays:
+    """The arrays of ``arrays.npz``, each read only when the tree names it, after its header
+    is checked against its bytes."""
+
+    def __init__(self, data: bytes, path: Path):
+        self.path, self.size = path, len(data)
+        try:
+            self.zip = zipfile.ZipFile(io.BytesIO(data))
+        except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+            raise ModelFileError(
+                f"{path} cannot be read ({exc}): it is truncated or corrupted."
+            ) from None
+
+    def get(self, key, where: str) -> np.ndarray:
+        try:
+            info = self.zip.getinfo(f"{key}.npy")
+        except (KeyError, TypeError):
+            raise ModelFileError(
+                f"{self.path} has no array {key!r}, which {where} needs: the saved model was "
+                "altered."
+            ) from None
+        if info.compress_type != zipfile.ZIP_STORED or info.file_size > self.size:
+            raise ModelFileError(f"{self.path}: array {key!r} is compressed or oversized.")
+        try:
+            return _npy(self.zip.read(info))
+        except (ValueError, EOFError, OSError, zipfile.BadZipFile, zlib.error) as exc:
+            raise ModelFileError(
+                f"{self.path}: array {key!r}, which {where} needs, cannot be read ({exc})."
+            ) from None
+
+
+def _npy(data: bytes) -> np.ndarray:
+    """The array of the .npy bytes ``data``, refusing a header that does not fit them."""
+    stream = io.BytesIO(data)
+    version = np.lib.format.read_magic(stream)
+    if version == (1, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_1_0(stream)
+    elif version == (2, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_2_0(stream)
+    else:
+        raise ValueError(f"npy format version {version} is not one numpy.savez writes")
+    if dtype.kind not in _STORED_KINDS or dtype.fields is not None or dtype.subdtype is not None:
+        raise ValueError(f"dtype {dtype} is not one skmtrec saves")
+    count = math.prod(shape)
+    if count * dtype.itemsize != len(data) - stream.tell():
+        raise ValueError(
+            f"its header declares shape {shape} of {dtype}, which its {len(data)} bytes do not hold"
+        )
+    flat = np.frombuffer(data, dtype=dtype, count=count, offset=stream.tell())
+    return flat.reshape(shape, order="F" if fortran else "C").copy()
 
 
 class _Writer:
     """Turns an object tree into tagged JSON, collecting its numeric arrays."""
 
-    def __init__(self, folder: Folder):
+    def __init__(self, folder: FolderWriter):
         self.folder = folder
         self.arrays: dict[str, np.ndarray] = {}
 
@@ -233,10 +360,10 @@ class _Writer:
             return {"__path__": str(value)}
         if isinstance(value, np.dtype):
             return {"__dtype__": value.str}
-        if isinstance(value, type) and (
-            _is_trusted(value.__module__, types=True) or _qualified(value) in _TRUSTED_TYPES
-        ):
-            return {"__type__": _qualified(value)}
+        if isinstance(value, type) and _trusted.type_name(value):
+            return {"__type__": _trusted.type_name(value)}
+        if _trusted.function_name(value):
+            return {"__function__": _trusted.function_name(value)}
         return self._object(value, where)
 
     def _array(self, array: np.ndarray, where: str) -> dict:
@@ -278,108 +405,159 @@ class _Writer:
 
     def _object(self, value, where: str) -> dict:
         cls = type(value)
-        if not _is_trusted(cls.__module__):
+        name = _trusted.class_name(cls)
+        if name is None:
             raise TypeError(
-                f"{where} is a {_qualified(cls)}, which skmtrec cannot save safely: only "
-                "scikit-learn and skmtrec objects, arrays and plain values are kept, so that "
-                "loading runs no code from the file. Replace it (e.g. with set_params) before "
-                "saving, and set it again after loading."
+                f"{where} is a {cls.__module__}.{cls.__qualname__}, which skmtrec cannot save "
+                "safely: only skmtrec's estimators, the scikit-learn classes that skmtrec.load "
+                "lists, arrays and plain values are kept, so that loading runs no code from "
+                "the file. Replace it (e.g. with set_params) before saving, and set it again "
+                "after loading."
             )
         if hasattr(value, "__safe_state__"):
             state = value.__safe_state__(self.folder)
         else:
             state = value.__getstate__() if hasattr(value, "__getstate__") else vars(value)
-        return {"__object__": _qualified(cls), "state": self.encode(state, where)}
+        return {"__object__": name, "state": self.encode(state, where)}
 
 
 class _Reader:
-    """Turns tagged JSON back into objects."""
+    """Turns tagged JSON back into objects, each tag's fields checked."""
 
-    def __init__(self, folder: Folder, arrays: dict, manifest: Path, device: str | None):
-        self.folder, self.arrays, self.manifest, self.device = folder, arrays, manifest, device
+    def __init__(self, folder: FolderReader, arrays: _Arrays, classes: dict, device: str | None):
+        self.folder, self.arrays, self.classes, self.device = folder, arrays, classes, device
+        self.manifest = folder.manifest
 
     def decode(self, value, where: str):
         if isinstance(value, list):
             return [self.decode(v, f"{where}[{i}]") for i, v in enumerate(value)]
         if not isinstance(value, dict):
             return value
+        tags = [key for key in value if key.startswith("__")]
+        if not tags:
+            return {k: self.decode(v, f"{where}.{k}") for k, v in value.items()}
+        tag = tags[0]
+        if tag not in _TAGS or set(value) != {tag} | _TAGS[tag]:
+            raise ModelFileError(f"{self.manifest}: {where} is a malformed entry {sorted(value)}.")
         decoders: dict[str, Callable] = {
-            "__scalar__": lambda: np.dtype(value["__scalar__"]).type(value["value"]),
-            "__array__": lambda: self._array(value["__array__"], where),
-            "__objects__": lambda: self._objects(value, where),
-            "__index__": lambda: pd.Index(
-                self.decode(value["__index__"], where),
-                dtype=value["dtype"],
-                name=self.decode(value["name"], where),
-            ),
-            "__categorical_index__": lambda: pd.CategoricalIndex(
-                self.decode(value["__categorical_index__"], where),
-                categories=self.decode(value["categories"], where),
-                ordered=value["ordered"],
-                name=self.decode(value["name"], where),
-            ),
-            "__tuple__": lambda: tuple(self.decode(value["__tuple__"], where)),
-            "__items__": lambda: {
-                self.decode(k, where): self.decode(v, f"{where}[{k!r}]")
-                for k, v in value["__items__"]
-            },
-            "__slice__": lambda: slice(*value["__slice__"]),
-            "__path__": lambda: Path(value["__path__"]),
-            "__dtype__": lambda: np.dtype(value["__dtype__"]),
-            "__type__": lambda: self._class(value["__type__"], where, types=True),
-            "__object__": lambda: self._object(value, where),
+            "__scalar__": self._scalar,
+            "__array__": lambda v, w: self.arrays.get(v["__array__"], w),
+            "__objects__": self._objects,
+            "__index__": self._index,
+            "__categorical_index__": self._categorical_index,
+            "__tuple__": lambda v, w: tuple(self._list(v["__tuple__"], w)),
+            "__items__": self._items,
+            "__slice__": self._slice,
+            "__path__": lambda v, w: Path(self._str(v["__path__"], w)),
+            "__dtype__": lambda v, w: self._dtype(v["__dtype__"], w, "biufcUSMmO"),
+            "__type__": lambda v, w: _trusted.TYPES[v["__type__"]],
+            "__function__": lambda v, w: _trusted.FUNCTIONS[v["__function__"]],
+            "__object__": self._object,
         }
-        tags = [key for key in value if key in decoders]
-        if tags:
-            return decoders[tags[0]]()
-        return {k: self.decode(v, f"{where}[{k!r}]") for k, v in value.items()}
+        return decoders[tag](value, where)
 
-    def _array(self, key: str, where: str) -> np.ndarray:
-        if key not in self.arrays:
-            raise ValueError(
-                f"{self.folder.path / ARRAYS} has no array {key!r}, which {where} needs: "
-                "the saved model was altered."
-            )
-        return self.arrays[key]
+    def _bad(self, where: str, problem: str) -> ModelFileError:
+        return ModelFileError(f"{self.manifest}: {where} {problem}; it was altered.")
+
+    def _list(self, value, where: str) -> list:
+        if not isinstance(value, list):
+            raise self._bad(where, "is not a list")
+        return self.decode(value, where)
+
+    def _str(self, value, where: str) -> str:
+        if not isinstance(value, str):
+            raise self._bad(where, "is not a string")
+        return value
+
+    def _dtype(self, text, where: str, kinds: str) -> np.dtype:
+        try:
+            dtype = np.dtype(self._str(text, where))
+        except (TypeError, ValueError, SyntaxError):
+            raise self._bad(where, f"names no dtype skmtrec saves ({text!r})") from None
+        if dtype.kind not in kinds or dtype.fields is not None or dtype.subdtype is not None:
+            raise self._bad(where, f"names a dtype skmtrec never saves ({text!r})")
+        return dtype
+
+    def _scalar(self, value: dict, where: str):
+        dtype = self._dtype(value["__scalar__"], where, _SCALAR_KINDS)
+        if not isinstance(value["value"], (bool, int, float, str)):
+            raise self._bad(where, "holds a scalar that is not a number or a string")
+        return dtype.type(value["value"])
 
     def _objects(self, value: dict, where: str) -> np.ndarray:
-        items = self.decode(value["__objects__"], where)
+        items = self._list(value["__objects__"], where)
+        shape = value["shape"]
+        if not (
+            isinstance(shape, list)
+            and len(shape) <= 32
+            and all(type(n) is int and n >= 0 for n in shape)
+            and math.prod(shape) == len(items)
+        ):
+            raise self._bad(where, f"has a shape {shape!r} that its {len(items)} items do not fill")
         out = np.empty(len(items), dtype=object)
         out[:] = items
-        return out.reshape(value["shape"])
+        return out.reshape(shape)
 
-    def _class(self, name: str, where: str, *, types: bool = False) -> type:
-        if types and name in _TRUSTED_TYPES:
-            return _TRUSTED_TYPES[name]
-        module_name, _, qualname = name.rpartition(".")
-        # a nested qualname (Outer.Inner) leaves a module path that may not import: walk back
-        while module_name and _is_trusted(module_name, types=types):
-            try:
-                module = importlib.import_module(module_name)
-                break
-            except ImportError:
-                module_name, _, outer = module_name.rpartition(".")
-                qualname = f"{outer}.{qualname}"
-        else:
-            raise ValueError(
-                f"{self.manifest} asks for {name!r} at {where}; skmtrec loads classes of "
-                "scikit-learn and skmtrec only."
-            )
-        found = module
-        for part in qualname.split("."):
-            found = getattr(found, part, None)
-        if not isinstance(found, type):
-            raise ValueError(f"{self.manifest} names {name!r} at {where}, which is not a class.")
-        return found
+    def _index(self, value: dict, where: str) -> pd.Index:
+        return pd.Index(
+            self.decode(value["__index__"], where),
+            dtype=self._str(value["dtype"], where),
+            name=self.decode(value["name"], where),
+        )
+
+    def _categorical_index(self, value: dict, where: str) -> pd.CategoricalIndex:
+        if not isinstance(value["ordered"], bool):
+            raise self._bad(where, "has an `ordered` that is not a bool")
+        return pd.CategoricalIndex(
+            self.decode(value["__categorical_index__"], where),
+            categories=self.decode(value["categories"], where),
+            ordered=value["ordered"],
+            name=self.decode(value["name"], where),
+        )
+
+    def _items(self, value: dict, where: str) -> dict:
+        pairs = value["__items__"]
+        if not isinstance(pairs, list) or not all(
+            isinstance(p, list) and len(p) == 2 for p in pairs
+        ):
+            raise self._bad(where, "is not a list of key-value pairs")
+        return {self.decode(k, where): self.decode(v, f"{where}[{k!r}]") for k, v in pairs}
+
+    def _slice(self, value: dict, where: str) -> slice:
+        parts = value["__slice__"]
+        if not (
+            isinstance(parts, list)
+            and len(parts) == 3
+            and all(p is None or type(p) is int for p in parts)
+        ):
+            raise self._bad(where, "is not a slice of ints")
+        return slice(*parts)
 
     def _object(self, value: dict, where: str):
-        cls = self._class(value["__object__"], where)
-        state = self.decode(value["state"], where)
-        if hasattr(cls, "__from_safe_state__"):
-            return cls.__from_safe_state__(state, self.folder, device=self.device)
-        obj = cls.__new__(cls)
-        if hasattr(obj, "__setstate__"):
+        cls = self.classes[value["__object__"]]
+        state = self.decode(value["state"], f"{where}.state")
+        try:
+            if hasattr(cls, "__from_safe_state__"):
+                return cls.__from_safe_state__(state, self.folder, device=self.device)
+            if not isinstance(state, dict):
+                raise TypeError("its state is not a mapping")
+            obj = cls.__new__(cls)
             obj.__setstate__(state)
-        else:
-            obj.__dict__.update(state)
-        return obj
+            _check_params(obj)
+            return obj
+        except (ModelFileError, FileNotFoundError):
+            raise
+        except _STATE_ERRORS as exc:
+            raise ModelFileError(
+                f"{self.manifest}: {where} (a {cls.__name__}) cannot be rebuilt: {exc}; it was "
+                "altered."
+            ) from None
+
+
+def _check_params(estimator) -> None:
+    """The parameters of a rebuilt scikit-learn estimator, checked as ``fit`` would; and none
+    that reads code from elsewhere (a Pipeline's ``memory`` unpickles its cache)."""
+    if hasattr(estimator, "_parameter_constraints"):
+        estimator._validate_params()
+    if getattr(estimator, "memory", None) is not None:
+        raise ValueError("`memory` must be None in a saved Pipeline (a cache is unpickled)")

@@ -37,6 +37,7 @@ from ._explain import (
     supporting_members,
 )
 from ._features import FeatureEncoder, as_frame
+from ._fitted_state import FITTED_KEYS, check_parts, check_spec, load_history, load_weights
 from ._given_history import split_history
 from ._onnx import encoding_spec, export_onnx
 from ._persistence import save, usable_device
@@ -45,6 +46,7 @@ from ._projection import content_projections
 from ._recommend import check_k, long_frame, ranking_weights, side_vectors, top_k
 from ._sides import assign_sides
 from ._spec import network_spec
+from ._state_checks import expect_array, expect_int, expect_keys
 from ._targets import check_tasks, targets_frame
 from ._tasks import TASK_KINDS, SoftmaxImplicitTask, Task
 from .nn import BALANCING, HEADS, MultiTaskNetwork, RowwiseAdamW
@@ -1256,15 +1258,16 @@ class MultiTaskRecommender(BaseEstimator):
         safetensors weights, loaded back by :func:`skmtrec.load`.
 
         ``estimator.json`` holds the parameters, ``network_spec_``, the task encodings, the id
-        and category vocabularies and a format version; ``arrays.npz`` (read with
-        ``allow_pickle=False``) the catalog, the histories and other arrays;
-        ``weights.safetensors`` the network's weights (skorch's ``save_params``) and
-        ``history.json`` its training history.
+        and category vocabularies, a format version and the size and digest of every other
+        file; ``arrays.npz`` the catalog, the histories and other arrays;
+        ``weights.safetensors`` the network's weights and ``history.json`` its training
+        history. The folder is written beside ``path`` and swapped in at once, so an
+        interrupted save leaves an earlier model there as it was.
 
         Parameters
         ----------
         path : str or path-like
-            A folder, created if needed.
+            A folder: new, empty, or holding a model an earlier save wrote (it is replaced).
 
         Returns
         -------
@@ -1383,44 +1386,59 @@ class MultiTaskRecommender(BaseEstimator):
 
     @classmethod
     def __from_safe_state__(cls, state: dict, folder, device: str | None = None):
-        """The model of ``__safe_state__``, its network on ``device`` (see ``skmtrec.load``)."""
-        model = cls(**state["params"])
+        """The model of ``__safe_state__``, its network on ``device`` (see ``skmtrec.load``).
+        Every part is checked before it is used: a ValueError names the field or file."""
+        state = expect_keys(
+            state, ("params", "fitted") if "fitted" in state else ("params",), "state"
+        )
+        model = cls(**expect_keys(state["params"], cls._get_param_names(), "params"))
+        model._validate_params()
+        if model.callbacks is not None:
+            raise ValueError("params.callbacks must be None in a saved model (callbacks are code)")
         model.set_params(device=usable_device(model.device, device))
-        fitted = state.get("fitted")
-        if fitted is None:
+        if "fitted" not in state:
             return model
+        fitted = expect_keys(state["fitted"], FITTED_KEYS, "fitted")
+        spec = check_spec(fitted["network_spec_"])
+        if not isinstance(fitted["tasks"], list) or not isinstance(fitted["task_states"], list):
+            raise ValueError("fitted.tasks and fitted.task_states must be lists")
         kinds = dict(fitted["tasks"])
+        if any(kind not in TASK_KINDS for kind in kinds.values()):
+            raise ValueError(f"fitted.tasks has a kind outside {sorted(TASK_KINDS)}: {kinds}")
         tasks = [
             model._task(name, kind).set_state(task_state)
             for (name, kind), task_state in zip(fitted["tasks"], fitted["task_states"], strict=True)
         ]
-        spec = fitted["network_spec_"]
+        encoder = FeatureEncoder.from_state(fitted["encoder"])
         catalog = None if fitted["catalog"] is None else Catalog.from_state(fitted["catalog"])
-        histories = fitted["histories"] or None
+        histories = fitted["histories"]
+        if not isinstance(histories, dict) or not isinstance(fitted["cold_ridges"], dict):
+            raise ValueError("fitted.histories and fitted.cold_ridges must be mappings")
+        ridges = {
+            name: ColdItemRidge.from_state(ridge, f"cold_ridges[{name!r}]")
+            for name, ridge in fitted["cold_ridges"].items()
+        }
+        check_parts(spec, tasks, encoder, catalog, histories, ridges)
         # data buffers of the network (item weights, projections) come with its weights
         empty = {"item_counts": None, "item_table": None, "content_projections": None}
-        net = model._make_net(spec, tasks, catalog, empty, None, 0, histories, model.verbose, 1)
-        weights = folder.file(fitted["weights"])
+        net = model._make_net(
+            spec, tasks, catalog, empty, None, 0, histories or None, model.verbose, 1
+        )
         with torch.random.fork_rng(devices=_cuda_devices(net.device)):
             net.initialize()  # draws initial weights, which the saved ones replace
-        try:
-            net.load_params(
-                f_params=weights, f_history=folder.file(fitted["history"]), use_safetensors=True
-            )
-        except (RuntimeError, OSError, ValueError) as exc:
-            raise ValueError(
-                f"{weights} does not hold this model's network ({exc}): it was altered or "
-                "belongs to another model."
-            ) from None
-        ridges = {
-            name: ColdItemRidge.from_state(ridge)
-            for name, ridge in fitted.get("cold_ridges", {}).items()
-        }
-        encoder = FeatureEncoder.from_state(fitted["encoder"])
+        weights = fitted["weights"]
+        load_weights(net.module_, folder.read(weights, "fitted.weights"), folder.path / weights)
+        history = fitted["history"]
+        net.history = load_history(folder.read(history, "fitted.history"), folder.path / history)
         model._set_fitted(net, spec, kinds, tasks, encoder, catalog, ridges)
-        model.n_features_in_ = fitted["n_features_in_"]
+        model.n_features_in_ = expect_int(fitted["n_features_in_"], "fitted.n_features_in_")
         if fitted["feature_names_in_"] is not None:
-            model.feature_names_in_ = fitted["feature_names_in_"]
+            names = expect_array(
+                fitted["feature_names_in_"], "fitted.feature_names_in_", kinds="O", ndim=1
+            )
+            if len(names) != model.n_features_in_:
+                raise ValueError("fitted.feature_names_in_ has one name per feature")
+            model.feature_names_in_ = names
         return model
 
 

@@ -167,8 +167,14 @@ class SentenceEmbedder(TransformerMixin, BaseEstimator):
 
     @classmethod
     def __from_safe_state__(cls, state: dict, folder, device: str | None = None):
+        fitted = {"n_features_in_", "feature_names_in_", "embedding_dim_", "_text_columns"}
+        sklearn = {"_sklearn_version", "_sklearn_output_config"}
+        unknown = set(state) - fitted - sklearn - set(cls._get_param_names())
+        if unknown:
+            raise ValueError(f"the state has unknown entries {sorted(unknown, key=str)}")
         embedder = cls.__new__(cls)
         embedder.__setstate__(state)
+        embedder._validate_params()
         embedder.device = usable_device(embedder.device, device)
         return embedder
 

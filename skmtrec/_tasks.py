@@ -28,6 +28,8 @@ from sklearn.metrics import (
     root_mean_squared_error,
 )
 
+from ._state_checks import expect_array, expect_keys
+
 # metric name -> (function(task, truth, prediction), greater is better, needs probabilities)
 Metric = tuple[Callable[..., float], bool, bool]
 
@@ -145,9 +147,21 @@ class Task:
         return vars(self).copy()
 
     def set_state(self, state: dict) -> Task:
-        """Take back what ``state()`` gave."""
-        self.__dict__.update(state)
+        """Take back what ``state()`` gave, checked (it may come from a file): a ValueError
+        names the task and what is wrong."""
+        field = f"task {self.name!r}"
+        self.__dict__.update(expect_keys(state, vars(self), field))
+        if self.name != state["name"]:
+            raise ValueError(f"{field} holds the state of task {state['name']!r}")
+        self._check_state(field)
         return self
+
+    def _check_state(self, field: str) -> None:
+        if not self.is_classifier:
+            return
+        classes = expect_array(self.classes, f"{field} classes", kinds="biufUSO", ndim=1)
+        if not len(classes) or len(pd.unique(classes)) != len(classes):
+            raise ValueError(f"{field} classes must be distinct values")
 
     def spec(self) -> dict:
         """The task as the network sees it (JSON-serializable)."""
@@ -192,6 +206,14 @@ class RegressionTask(Task):
                 f"{np.abs(values).max():.3g}); rescale the target."
             )
         self.scale = scale if scale > 0 else 1.0
+
+    def _check_state(self, field: str) -> None:
+        for name in ("mean", "scale"):
+            value = getattr(self, name)
+            if type(value) is not float or not np.isfinite(value):
+                raise ValueError(f"{field} {name} must be a finite float; it is {value!r}")
+        if self.scale <= 0:
+            raise ValueError(f"{field} scale must be positive; it is {self.scale!r}")
 
     def _as_float(self, values: pd.Series) -> np.ndarray:
         try:
@@ -289,6 +311,11 @@ class BinaryTask(_ClassificationTask):
 
     def decode(self, raw):
         return self.classes[(raw.reshape(-1) > 0).astype(int)]
+
+    def _check_state(self, field: str) -> None:
+        super()._check_state(field)
+        if len(self.classes) != 2:
+            raise ValueError(f"{field} classes must be two values; they are {len(self.classes)}")
 
 
 class ImplicitTask(BinaryTask):

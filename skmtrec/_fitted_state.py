@@ -1,0 +1,159 @@
+"""A MultiTaskRecommender's fitted state read back from a model folder, checked as a whole.
+
+Each part (a task, the encoder, the catalog, a cold-item ridge) checks its own state as it is
+rebuilt; here the parts are checked against one another and against the network spec, and the
+weights against the network built from the spec, so that a vocabulary, a table or a weight of
+another model is never served with this one.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import torch
+from safetensors.torch import load as load_tensors
+from skorch.history import History
+
+from ._persistence import ModelFileError
+from ._spec import SPEC_VERSION
+from ._state_checks import expect_array, expect_csr, expect_keys
+
+FITTED_KEYS = (
+    "n_features_in_",
+    "feature_names_in_",
+    "network_spec_",
+    "tasks",
+    "task_states",
+    "encoder",
+    "catalog",
+    "histories",
+    "cold_ridges",
+    "weights",
+    "history",
+)
+_SPEC_KEYS = ("version", "tasks", "inputs", "head", "balancing", "features")
+_INPUT_KEYS = ("n_users", "n_items", "cardinalities", "n_numeric", "history_sides")
+
+
+def check_spec(spec) -> dict:
+    """The network spec, of the version this skmtrec builds."""
+    expect_keys(spec, _SPEC_KEYS, "network_spec_")
+    if spec["version"] != SPEC_VERSION:
+        raise ValueError(
+            f"network_spec_ has version {spec['version']!r}; this skmtrec builds version "
+            f"{SPEC_VERSION}"
+        )
+    inputs = spec["inputs"]
+    if not isinstance(inputs, dict) or not set(_INPUT_KEYS) <= set(inputs):
+        raise ValueError(f"network_spec_ inputs must hold {list(_INPUT_KEYS)}")
+    return spec
+
+
+def check_parts(spec: dict, tasks, encoder, catalog, histories: dict, ridges: dict) -> None:
+    """The rebuilt parts of a fitted model, consistent with one another and with ``spec``."""
+    inputs = spec["inputs"]
+    if [task.spec() for task in tasks] != spec["tasks"]:
+        raise ValueError("task_states do not match the tasks of network_spec_")
+    sizes = {
+        "n_users": encoder.n_users,
+        "n_items": encoder.n_items,
+        "cardinalities": list(encoder.cardinalities),
+        "n_numeric": len(encoder.numeric_labels),
+    }
+    for name, value in sizes.items():
+        if inputs[name] != value:
+            raise ValueError(
+                f"the encoder's vocabularies give {name} = {value}, where network_spec_ has "
+                f"{inputs[name]}: they belong to another model"
+            )
+    if catalog is not None:
+        _check_catalog(catalog, encoder)
+    if set(histories) != set(inputs["history_sides"]):
+        raise ValueError(f"histories are kept for {sorted(histories)}, not the spec's sides")
+    for role, arrays in histories.items():
+        _check_history(arrays, role, encoder, inputs.get("history_values"))
+    regression = {task.name for task in tasks if task.kind == "regression"}
+    for name, ridge in ridges.items():
+        if name not in regression:
+            raise ValueError(f"cold_ridges names {name!r}, which is no regression task")
+        if ridge.n_users != encoder.n_users:
+            raise ValueError(f"cold_ridges[{name!r}] is of {ridge.n_users} users")
+        content = ridge.content
+        if any(j >= len(encoder.numeric_labels) for j in content.numeric) or any(
+            j >= len(encoder.cardinalities) or n != encoder.cardinalities[j]
+            for j, n in zip(content.categorical, content.levels, strict=True)
+        ):
+            raise ValueError(f"cold_ridges[{name!r}] reads columns the encoder does not have")
+
+
+def _check_catalog(catalog, encoder) -> None:
+    for role, n in (("user", encoder.n_users), ("item", encoder.n_items)):
+        numeric, categorical = (
+            getattr(catalog, f"{role}_numeric"),
+            getattr(catalog, f"{role}_categorical"),
+        )
+        if numeric.shape != (n + 1, len(encoder.numeric_labels)):
+            raise ValueError(f"catalog.{role}_numeric has shape {numeric.shape}")
+        if categorical.shape != (n + 1, len(encoder.cardinalities)):
+            raise ValueError(f"catalog.{role}_categorical has shape {categorical.shape}")
+        if len(categorical) and (
+            (categorical < 0).any() or (categorical > np.array(encoder.cardinalities)).any()
+        ):
+            raise ValueError(f"catalog.{role}_categorical holds codes past the vocabularies")
+
+
+def _check_history(arrays, role: str, encoder, n_values) -> None:
+    field = f"histories.{role}"
+    expect_keys(arrays, ("indptr", "members", "values"), field)
+    owners, members = (
+        (encoder.n_users, encoder.n_items) if role == "user" else (encoder.n_items, encoder.n_users)
+    )
+    # one more owner than codes: the rows of owners added at predict time start past them
+    expect_csr(arrays["indptr"], arrays["members"], owners + 1, members + 1, field, first=1)
+    values = expect_array(
+        arrays["values"], f"{field}.values", kinds="f", ndim=2, length=len(arrays["members"])
+    )
+    if values.shape[1] != n_values:
+        raise ValueError(f"{field}.values has {values.shape[1]} columns, not {n_values}")
+
+
+def load_weights(module: torch.nn.Module, data: bytes, path) -> None:
+    """Put the safetensors ``data`` (the file ``path``) into ``module``: exactly its tensors,
+    of its dtypes and shapes, finite."""
+    try:
+        tensors = load_tensors(data)
+    except Exception as exc:  # a safetensors parse error of any kind: the bytes are bad
+        raise ModelFileError(f"{path} is not a safetensors file ({exc}).") from None
+    expected = module.state_dict()
+    if set(tensors) != set(expected):
+        missing = sorted(set(expected) - set(tensors))
+        extra = sorted(set(tensors) - set(expected))
+        raise ModelFileError(
+            f"{path} does not hold this model's network: tensors missing {missing[:5]}, "
+            f"unknown {extra[:5]}; it was altered or belongs to another model."
+        )
+    for name, tensor in tensors.items():
+        want = expected[name]
+        if tensor.dtype != want.dtype or tensor.shape != want.shape:
+            raise ModelFileError(
+                f"{path}: tensor {name!r} is {tensor.dtype} of shape {tuple(tensor.shape)}, "
+                f"where this model's network has {want.dtype} of shape {tuple(want.shape)}; "
+                "it was altered or belongs to another model."
+            )
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise ModelFileError(f"{path}: tensor {name!r} holds NaN or infinite values.")
+    module.load_state_dict(tensors)
+
+
+def load_history(data: bytes, path) -> History:
+    """The training history of the JSON ``data`` (the file ``path``)."""
+    try:
+        epochs = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise ModelFileError(
+            f"{path} is not valid JSON ({exc}): it is truncated or corrupted."
+        ) from None
+    if not isinstance(epochs, list) or not all(isinstance(e, dict) for e in epochs):
+        raise ModelFileError(f"{path} is not a training history (a list of epochs).")
+    return History(epochs)
