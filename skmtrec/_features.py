@@ -8,6 +8,7 @@ Numeric columns are standardized with the statistics of fit.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from numbers import Number
 
 import numpy as np
 import pandas as pd
@@ -89,6 +90,18 @@ def _family(values) -> str | None:
     return _FAMILIES.get(pd.api.types.infer_dtype(values, skipna=True))
 
 
+def _numbers_and_strings(values) -> tuple[object, object] | None:
+    """A number and a string of ``values`` where it holds both (such as 7 and "7", two
+    distinct values), else None."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        values = values.dtype.categories
+    if pd.api.types.infer_dtype(values, skipna=True) not in ("mixed-integer", "mixed"):
+        return None
+    number = next((v for v in values if isinstance(v, Number)), None)
+    string = next((v for v in values if isinstance(v, str)), None)
+    return None if number is None or string is None else (number, string)
+
+
 @dataclass
 class _Codebook:
     """Values seen in fit, coded 1..n; everything else is 0. ``family`` (numbers, strings or
@@ -110,13 +123,23 @@ class _Codebook:
             ) from exc
         return cls(values, label, _family(values))
 
-    def transform(self, series: pd.Series) -> np.ndarray:
+    def transform(self, series: pd.Series, *, mixed_ok: bool = False) -> np.ndarray:
+        """The codes of ``series``; ``mixed_ok``: values of fit's type mixed with others (say
+        ints and strs) are coded, the others as unseen, instead of refused."""
         family = _family(series)
         if None not in (family, self.family) and family != self.family:
             raise ValueError(
                 f"Column {self.label!r} held {self.family} in fit but holds {family} now "
                 f"(dtype {series.dtype}): no value would match one seen in fit, so every row "
                 f"would be served as unseen. Convert it back to {self.family}."
+            )
+        mixed = None if family or not self.family or mixed_ok else _numbers_and_strings(series)
+        if mixed:
+            raise ValueError(
+                f"Column {self.label!r} held {self.family} in fit but mixes numbers and strings "
+                f"now (such as {mixed[0]!r} and {mixed[1]!r}): the values that are not "
+                f"{self.family} would match none seen in fit and be served as unseen. Convert it "
+                f"back to {self.family}."
             )
         if series.dtype == bool:
             # two values to look up, not one per row: 10 -> 2 ms per column of 10^6 rows
@@ -147,7 +170,6 @@ class _Codebook:
         return book
 
 
-
 def _check_ids(series: pd.Series, label, role: str) -> None:
     """Ids must be present: a missing or infinite id is an error, an unseen one is not."""
     bad = series.isna().to_numpy()
@@ -157,6 +179,17 @@ def _check_ids(series: pd.Series, label, role: str) -> None:
         raise ValueError(
             f"The {role} id column {label!r} contains NaN or infinity (row {int(bad.argmax())}); "
             "every row needs an id. A new id is fine: it is served from the features."
+        )
+
+
+def _check_one_type(series: pd.Series, label, role: str) -> None:
+    """Ids in fit must not mix numbers and strings: 7 and "7" would be two ids."""
+    mixed = _numbers_and_strings(series)
+    if mixed:
+        raise ValueError(
+            f"The {role} id column {label!r} mixes numbers and strings (such as {mixed[0]!r} "
+            f"and {mixed[1]!r}), so {mixed[0]!r} and {str(mixed[0])!r} would be two different "
+            f"{role}s. Convert the column to one type, e.g. X[{label!r}].astype(str)."
         )
 
 
@@ -200,6 +233,9 @@ class FeatureEncoder:
         self.item_label = self._label(frame, self.item_col, "item")
         if self.user_label is not None and self.user_label == self.item_label:
             raise ValueError(f"`user_col` and `item_col` name the same column {self.user_label!r}.")
+        for label, role in ((self.user_label, "user"), (self.item_label, "item")):
+            if label is not None:
+                _check_one_type(frame[label], label, role)
         ids = {self.user_label, self.item_label} - {None}
         features = [c for c in frame.columns if c not in ids]
         self.numeric_labels = [c for c in features if _is_numeric(frame[c])]

@@ -39,6 +39,13 @@ def _is_missing(value) -> bool:
     return value is None or (isinstance(value, float) and np.isnan(value))
 
 
+def _not_a_history(column, row: int, value) -> ValueError:
+    return ValueError(
+        f"Column {column!r} holds the user's history: a list, tuple, set or array of item ids "
+        f"per row (None: none given); row {row} holds {value!r}."
+    )
+
+
 def split_history(
     frame: pd.DataFrame, column, item_codes
 ) -> tuple[pd.DataFrame, GivenHistories | None]:
@@ -52,11 +59,12 @@ def split_history(
         if _is_missing(value):
             continue
         if isinstance(value, str | bytes) or not isinstance(value, Iterable):
-            raise ValueError(
-                f"Column {column!r} holds the user's history: a list, tuple, set or array of "
-                f"item ids per row (None: none given); row {row} holds {value!r}."
-            )
-        codes = item_codes.transform(pd.Series(list(value), dtype=object))
+            raise _not_a_history(column, row, value)
+        try:
+            # items unseen in fit, of whatever type, are dropped below
+            codes = item_codes.transform(pd.Series(list(value), dtype=object), mixed_ok=True)
+        except TypeError as exc:  # an unhashable item, such as a list in the list
+            raise _not_a_history(column, row, value) from exc
         rows.append(row)
         items.append(np.asarray(codes[codes > 0], dtype=np.int64))
     rest = frame.drop(columns=column)

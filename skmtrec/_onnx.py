@@ -5,7 +5,8 @@ The graph takes integer-coded inputs (``numeric``: float32, standardized; ``cate
 ``predict_proba``. Histories are pooled once at export and kept in the graph as tables, so the
 graph has no sparse products; a history given at predict time is not served by it.
 ``<name>.json`` beside the graph says how to code a row: the vocabularies (code = position +
-1, 0 for a value not seen in fit) and each numeric column's mean and scale.
+1, 0 for a value not seen in fit; the graph reads a code outside its table as 0) and each
+numeric column's mean and scale.
 """
 
 from __future__ import annotations
@@ -25,16 +26,31 @@ from .nn import MultiTaskNetwork
 
 
 class _ScoringGraph(nn.Module):
-    """The network with each task's output decoded (``Task.export_output``)."""
+    """The network with each task's output decoded (``Task.export_output``); a code outside
+    its table (negative, or past the values of fit) is read as 0, unseen, as ``predict``
+    reads a value it does not know, rather than left to Gather (which wraps negative ones)."""
 
-    def __init__(self, network: nn.Module, tasks: list):
+    def __init__(self, network: nn.Module, tasks: list, encoding: dict):
         super().__init__()
         self.network = network
         self.tasks = tasks
+        sizes = [len(column["values"]) + 1 for column in encoding["categorical"]]
+        self.register_buffer("categorical_sizes", torch.tensor(sizes, dtype=torch.long))
+        self.n_users, self.n_items = (
+            0 if encoding[role] is None else len(encoding[role]["values"]) + 1
+            for role in ("user", "item")
+        )
 
     def forward(self, numeric, categorical, user=None, item=None):
+        categorical = _in_table(categorical, self.categorical_sizes)
+        user = None if user is None else _in_table(user, self.n_users)
+        item = None if item is None else _in_table(item, self.n_items)
         outputs = self.network(numeric, categorical, user=user, item=item)
         return tuple(task.export_output(out) for task, out in zip(self.tasks, outputs, strict=True))
+
+
+def _in_table(codes: torch.Tensor, size) -> torch.Tensor:
+    return torch.where((codes >= 0) & (codes < size), codes, 0)
 
 
 def export_onnx(fitted: MultiTaskNetwork, spec: dict, tasks: list, encoding: dict, path) -> Path:
@@ -47,7 +63,7 @@ def export_onnx(fitted: MultiTaskNetwork, spec: dict, tasks: list, encoding: dic
         network = MultiTaskNetwork(spec, history=fitted.history_arrays())
     network.load_state_dict({k: v.cpu() for k, v in fitted.state_dict().items()})
     network.eval()
-    graph = _ScoringGraph(network, tasks)
+    graph = _ScoringGraph(network, tasks, encoding)
     example = {
         "numeric": torch.zeros((2, len(encoding["numeric"])), dtype=torch.float32),
         "categorical": torch.zeros((2, len(encoding["categorical"])), dtype=torch.long),
@@ -106,7 +122,8 @@ def encoding_spec(encoder, tasks: list) -> dict:
     return {
         "inputs": "numeric: float32 (rows, len(numeric)), (value - mean) / scale; categorical: "
         "int64 (rows, len(categorical)); user, item: int64 (rows,). A code is the position of "
-        "the value in its list plus 1; 0 for a value not seen in fit.",
+        "the value in its list plus 1; 0 for a value not seen in fit (the graph reads a code "
+        "outside 0..len(values) as 0).",
         "user": None
         if encoder.user_codes is None
         else {"column": named(encoder.user_label), "values": values(encoder.user_codes)},

@@ -77,8 +77,9 @@ class SentenceEmbedder(TransformerMixin, BaseEstimator):
         Keep embeddings in the process-wide memory cache.
     cache_dir : str or path, default=None
         A folder for an SQLite cache of embeddings that other processes reuse. ``None``: none.
-        A cache file that cannot be read, or that holds embeddings of the wrong width, is
-        bypassed with a warning naming it, and the texts are encoded afresh.
+        A cache file that cannot be read is bypassed, and a cached embedding of the wrong
+        width or whose bytes no longer match its checksum is ignored, with a warning naming
+        the file; their texts are encoded afresh.
 
     Attributes
     ----------
@@ -449,12 +450,28 @@ def _without_lone_surrogates(text: str) -> str:
 # -- the cache on disk -----------------------------------------------------------------------------
 
 
+# bytes of the checksum stored after each cached vector
+_CHECKSUM = 16
+
+
+def _checksum(text: str, vector: bytes) -> bytes:
+    """A digest of the text and its vector's bytes: a changed vector, or one moved to another
+    text, no longer matches it."""
+    digest = hashlib.blake2b(text.encode("utf-8"), digest_size=_CHECKSUM)
+    digest.update(vector)
+    return digest.digest()
+
+
 class _DiskCache:
     """Embeddings in an SQLite file per (weights fingerprint, normalization), safe for several
-    processes. A file that cannot be used is bypassed with a warning that names it."""
+    processes, each vector stored with its checksum. A file that cannot be used is bypassed,
+    and a row that is not a vector with a matching checksum is ignored, with a warning that
+    names the file."""
 
     def __init__(self, folder, fingerprint: str, normalize: bool, *, dim: int):
-        name = hashlib.sha1(f"{fingerprint}|{normalize}".encode()).hexdigest()[:16]
+        # "checksummed": files of the format without checksums are left alone, not misread
+        key = f"{fingerprint}|{normalize}|checksummed"
+        name = hashlib.sha1(key.encode()).hexdigest()[:16]
         self.path = Path(folder).expanduser() / f"embeddings-{name}.sqlite"
         self.dim = dim
         self._broken = False
@@ -510,24 +527,28 @@ class _DiskCache:
         rows = self._run(select) or []
         width = 4 * self.dim
         found = {
-            t: np.frombuffer(v, dtype=np.float32)
+            t: np.frombuffer(v, dtype=np.float32, count=self.dim)
             for t, v in rows
-            if isinstance(v, bytes) and len(v) == width
+            if isinstance(v, bytes)
+            and len(v) == width + _CHECKSUM
+            and v[width:] == _checksum(t, v[:width])
         }
         if len(found) < len(rows):
             warnings.warn(
                 f"SentenceEmbedder ignores {len(rows) - len(found)} embedding(s) in the cache "
-                f"{self.path} that are not {self.dim} float32 values; their texts are encoded "
-                "afresh and rewritten.",
+                f"{self.path} that are not {self.dim} float32 values with a matching checksum "
+                "(the file was changed or damaged); their texts are encoded afresh and "
+                "rewritten.",
                 UserWarning,
                 stacklevel=2,
             )
         return found
 
     def put(self, vectors: dict[str, np.ndarray]) -> None:
-        rows = [
-            (t, np.ascontiguousarray(v, dtype=np.float32).tobytes()) for t, v in vectors.items()
-        ]
+        rows = []
+        for t, v in vectors.items():
+            vector = np.ascontiguousarray(v, dtype=np.float32).tobytes()
+            rows.append((t, vector + _checksum(t, vector)))
         # REPLACE, not IGNORE: it rewrites rows found corrupted
         self._run(
             lambda connection: connection.executemany(

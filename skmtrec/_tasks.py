@@ -133,7 +133,26 @@ class Task:
         """``metric`` on present labels ``truth``; ``prediction`` holds predictions, or
         probabilities where ``needs_proba(metric)``."""
         self.check_metric(metric)
+        if self.needs_proba(metric):
+            self.check_seen(truth)
         return float(self.metrics[metric][0](self, truth, prediction))
+
+    def check_seen(self, truth: pd.Series) -> None:
+        """A ValueError naming the labels of ``truth`` (present ones) that fit never saw: the
+        model has no probability for them, so a metric of probabilities (ROC AUC, log loss)
+        or of a ranking by them is undefined. (Metrics of predictions count them as wrong.)"""
+        unseen = self.unseen(truth)
+        if unseen:
+            raise ValueError(
+                f"Task {self.name!r}: y has labels not seen in fit: {unseen[:5]}; the model never "
+                f"saw them, so it cannot score them (its classes are "
+                f"{np.asarray(self.classes).tolist()[:20]}). "
+                "Drop those rows, or fit on data that holds them."
+            )
+
+    def unseen(self, truth: pd.Series) -> list:
+        """The distinct labels of ``truth`` (present ones) that are not classes of fit."""
+        return []
 
     def check_metric(self, metric: str) -> None:
         if metric not in self.metrics:
@@ -273,6 +292,10 @@ class _ClassificationTask(Task):
             )
         return codes
 
+    def unseen(self, truth):
+        codes = pd.Index(self.classes).get_indexer(truth)
+        return pd.unique(truth[codes < 0]).tolist()
+
 
 class BinaryTask(_ClassificationTask):
     """Two classes; the network outputs the logit of ``classes[1]``."""
@@ -405,7 +428,8 @@ class MulticlassTask(_ClassificationTask):
 
 
 class MultilabelTask(Task):
-    """A set of labels per row: a list, tuple or set of hashable labels (None or NaN: missing).
+    """A set of labels per row: a list, tuple or set of hashable labels (None or NaN: missing;
+    a None or NaN inside a set is dropped, so it never becomes a class).
 
     The network outputs one logit per label; ``predict`` gives the tuple of labels whose
     probability is at least 0.5, in the order of ``classes``.
@@ -433,7 +457,7 @@ class MultilabelTask(Task):
                 f"Task {self.name!r} is 'multilabel': each label must be a list, tuple or set "
                 f"of labels (None or NaN when missing); got {bad[0]!r}."
             )
-        return [list(v) for v in present]
+        return [[label for label in v if not _missing(label)] for v in present]
 
     def _fit(self, present):
         every = [label for labels in self._sets(present) for label in labels]
@@ -451,6 +475,11 @@ class MultilabelTask(Task):
     @property
     def n_targets(self) -> int:
         return len(self.classes)
+
+    def unseen(self, truth):
+        every = pd.Series([label for labels in self._sets(truth) for label in labels], dtype=object)
+        codes = pd.Index(self.classes).get_indexer(every)
+        return pd.unique(every[codes < 0]).tolist()
 
     def _encode(self, present):
         index = pd.Index(self.classes)
@@ -497,7 +526,7 @@ def _indicator_f1(task: MultilabelTask, truth: pd.Series, prediction, average: s
 def _missing(value) -> bool:
     if value is None:
         return True
-    if isinstance(value, float) and np.isnan(value):
+    if isinstance(value, (float, np.floating)) and np.isnan(value):
         return True
     return value is pd.NA or value is pd.NaT
 

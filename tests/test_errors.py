@@ -6,6 +6,7 @@ import pytest
 from sklearn.exceptions import NotFittedError
 
 from skmtrec import MultiTaskRecommender
+from skmtrec.datasets import make_interactions
 
 from .conftest import TASKS
 
@@ -231,6 +232,29 @@ def test_type_drift_at_predict_names_the_column(interactions, column, drift, fit
     # numbers stay numbers: float ids find the int ids of fit
     floats = model.predict_tasks(X.assign(user_id=X["user_id"].astype(float)))
     pd.testing.assert_frame_equal(floats, before)
+
+
+@pytest.mark.parametrize("column", ["user_id", "item_id", "user_segment"])
+def test_a_column_mixing_numbers_and_strings_is_refused(column):
+    """Non-regression test for T9: an id column of ints in fit, given as ints and strs at
+    predict, served the strs as unseen ids without a word; fit took 7 and "7" as two ids."""
+    X, y = make_interactions(n_users=30, n_items=20, n_interactions=300, random_state=0)
+    X = X.drop(columns="item_text")
+    model = MultiTaskRecommender(tasks=TASKS, max_epochs=1, random_state=0).fit(X, y)
+    before = model.predict_tasks(X)
+    values = X[column].astype(object) if column != "user_segment" else X[column].cat.codes
+    mixed = values.astype(object).where(X.index % 2 == 0, values.astype(str))
+    fitted_as = "strings" if column == "user_segment" else "numbers"
+    message = f"Column '{column}' held {fitted_as} in fit but mixes numbers and strings now"
+    with pytest.raises(ValueError, match=message):
+        model.predict(X.assign(**{column: mixed}))
+    if column == "user_id":
+        with pytest.raises(ValueError, match=message):
+            model.recommend(mixed.head(4))
+    if column != "user_segment":
+        with pytest.raises(ValueError, match=f"The {column[:4]} id column '{column}' mixes"):
+            model.fit(X.assign(**{column: mixed}), y)
+    assert_unchanged(model, X, before)
 
 
 def test_score_reads_every_y_form_that_fit_reads(fitted, interactions):

@@ -108,3 +108,23 @@ def test_the_json_beside_the_graph_codes_rows_without_skmtrec(data, tmp_path):
         np.testing.assert_allclose(by_hand[name], expected, rtol=1e-6)
     assert encoding["outputs"]["category"]["classes"] == list(model.classes_["category"])
     assert encoding["outputs"]["rating"] == {"kind": "regression"}
+
+
+def test_codes_outside_their_table_are_served_as_unseen(data, tmp_path):
+    """Non-regression test for T10: Gather wrapped a code of -1 to the table's last row (and a
+    code past the table failed in onnxruntime); both are served as code 0, unseen."""
+    X, y, rows = data
+    model = MultiTaskRecommender(TASKS, max_epochs=1, random_state=0)
+    model.fit(X, y[["rating", "like", "category"]])
+    path = model.export_onnx(tmp_path / "m.onnx")
+    session = onnxruntime.InferenceSession(str(path))
+    encoding = json.loads(path.with_suffix(".json").read_text())
+    inputs = model.onnx_inputs(rows.head(20))
+    sizes = {role: len(encoding[role]["values"]) + 1 for role in ("user", "item")}
+    sizes["categorical"] = max(len(c["values"]) + 1 for c in encoding["categorical"])
+    for role in ("user", "item", "categorical"):
+        unseen = session.run(None, {**inputs, role: np.zeros_like(inputs[role])})
+        for code in (-1, sizes[role] + 5):
+            served = session.run(None, {**inputs, role: np.full_like(inputs[role], code)})
+            for expected, got in zip(unseen, served, strict=True):
+                np.testing.assert_allclose(got, expected, rtol=1e-6, err_msg=f"{role} {code}")

@@ -13,6 +13,8 @@ from sklearn.metrics import (
 from sklearn.preprocessing import MultiLabelBinarizer
 
 from skmtrec import MultiTaskRecommender, make_task_scorer
+from skmtrec.datasets import make_interactions
+from skmtrec.metrics import make_ranking_scorer
 
 from .conftest import TASKS
 
@@ -115,6 +117,32 @@ def test_task_scorers_match_sklearn_metrics(interactions):
         make_task_scorer("clicks", "rmse")(model, X, y)
     with pytest.raises(ValueError, match="Unknown metric 'ndcg'"):
         make_task_scorer("rating", "ndcg")
+
+
+def test_scoring_probabilities_of_a_class_unseen_in_fit_is_refused():
+    """Non-regression test: roc_auc on a class the model never saw returned a number and
+    log_loss raised scikit-learn's own error; both now refuse, naming it. A metric of
+    predictions counts such a row as wrong."""
+    X, y = make_interactions(n_users=30, n_items=20, n_interactions=300, random_state=0)
+    X = X.drop(columns="item_text")
+    model = MultiTaskRecommender(tasks=TASKS, max_epochs=1, random_state=0).fit(X, y)
+    before = model.predict_tasks(X)
+    odd = y.assign(like=y["like"].where(np.arange(len(y)) % 7 != 0, 2.0))
+    for metric in ("roc_auc", "log_loss"):
+        with pytest.raises(
+            ValueError, match=r"Task 'like': .* not seen in fit: \[2.0\]; the model"
+        ):
+            make_task_scorer("like", metric)(model, X, odd)
+    western = y.assign(category=y["category"].where(np.arange(len(y)) % 7 != 0, "western"))
+    with pytest.raises(ValueError, match=r"Task 'category': .* \['western'\]; the model ne"):
+        make_task_scorer("category", "log_loss")(model, X, western)
+    with pytest.raises(ValueError, match=r"Task 'like': .* \[2.0\]; the model never saw"):
+        make_ranking_scorer("ndcg", k=5, relevance=("like", 1))(model, X, odd)
+    present = western["category"].notna()
+    right = (model.predict_tasks(X)["category"] == western["category"])[present].mean()
+    assert make_task_scorer("category", "accuracy")(model, X, western) == pytest.approx(right)
+    pd.testing.assert_frame_equal(model.predict_tasks(X), before)
+    assert 0 <= make_task_scorer("like", "roc_auc")(model, X, y) <= 1
 
 
 def test_task_weights_shape_the_loss(interactions):
@@ -268,3 +296,21 @@ def test_multilabel_labels_must_be_collections(tagged):
     with pytest.raises(ValueError, match=r"Task 'tags': y has labels not seen in fit: \['western'"):
         model.score(X, unknown)
     np.testing.assert_array_equal(model.predict(X), before)
+
+
+@pytest.mark.parametrize("gaps", [(np.nan,), (None,), (np.nan, None)], ids=["nan", "none", "both"])
+def test_missing_values_inside_a_label_set_are_dropped(gaps):
+    """Non-regression test for T8: a NaN or None inside a label set became a class, and NaN
+    beside None in one column raised pandas' InvalidIndexError."""
+    X, _ = make_interactions(n_users=30, n_items=20, n_interactions=300, random_state=0)
+    X = X.drop(columns="item_text")
+    first, last = gaps[0], gaps[-1]
+    cells = [("a", first), ("b", last), ("a", "b"), None, np.nan, (first, last), ["b"]]
+    tags = pd.Series([cells[j % len(cells)] for j in range(len(X))], dtype=object)
+    model = MultiTaskRecommender(tasks={"tags": "multilabel"}, max_epochs=1, random_state=0)
+    model.fit(X, tags.to_frame("tags"))
+    assert list(model.classes_["tags"]) == ["a", "b"]
+    encoded = model.fitted_tasks_["tags"].encode(pd.Series(cells, dtype=object))
+    expected = [[1, 0], [0, 1], [1, 1], [np.nan] * 2, [np.nan] * 2, [0, 0], [0, 1]]
+    np.testing.assert_array_equal(encoded, expected)
+    assert 0 <= model.score(X, tags.to_frame("tags")) <= 1

@@ -302,6 +302,19 @@ def test_a_history_cell_that_is_not_a_list_is_refused(interactions):
         model.predict(X.head(3).assign(history=[[1], "abc", None]))
 
 
+def test_a_history_cell_of_lists_is_refused_naming_the_column_and_row(interactions):
+    """Non-regression test for T11: a history cell holding lists gave pandas' bare
+    "TypeError: unhashable type: 'list'"."""
+    X, y = interactions
+    model = fit(X.head(300), y.head(300), max_epochs=1, history_col="basket")
+    before = model.predict_tasks(X.head(3))
+    with pytest.raises(ValueError, match=r"Column 'basket' .* row 0 holds \[\[1, 2\]\]"):
+        model.predict(X.head(1).assign(basket=[[[1, 2]]]))
+    with pytest.raises(ValueError, match=r"Column 'basket' .* row 2 holds \(3, \{4\}\)"):
+        model.predict(X.head(3).assign(basket=[[1], None, (3, {4})]))
+    pd.testing.assert_frame_equal(model.predict_tasks(X.head(3)), before)
+
+
 def test_a_new_users_history_improves_their_ratings_on_movielens(movielens):
     # u1.base: a tenth of the users are new; half of each new user's items are their history
     ratings = movielens.train

@@ -37,7 +37,10 @@ class _RankingScorer:
         held_out = pd.DataFrame({"user": X[user_col].to_numpy(), "item": X[item_col].to_numpy()})
         if self.relevance is not None:
             task, threshold = self.relevance
-            labels = targets_frame(y, len(X), recommender.tasks_)[task].to_numpy(dtype=float)
+            truth = targets_frame(y, len(X), recommender.tasks_)[task]
+            fitted = recommender.fitted_tasks_[task]
+            fitted.check_seen(truth[fitted.present(truth)])
+            labels = truth.to_numpy(dtype=float)
             held_out = held_out[labels >= threshold]
         if held_out.empty:
             return np.nan

@@ -63,7 +63,10 @@ def make_task_scorer(
     """Make a scorer of one task's metric, for ``scoring=`` in GridSearchCV or cross_validate.
 
     Only the rows where the task's label is present count. Error metrics are negated, as in
-    scikit-learn's ``neg_*`` scorers, so that greater is always better.
+    scikit-learn's ``neg_*`` scorers, so that greater is always better. A metric of
+    probabilities (ROC AUC, log loss) refuses a label of a classification task that the model
+    never saw in fit, with a ValueError naming it (the model has no probability for it); a
+    metric of predictions counts such a row as wrong.
 
     Parameters
     ----------
