@@ -12,17 +12,24 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ._persistence import load, save
+from ._device import check_device
+from ._persistence import check_target, load, save
 from .metrics import make_ranking_scorer, make_task_scorer
 
 _RANKING = ("ndcg", "recall", "hit_rate")
+_TABLES = (".csv", ".tsv", ".parquet")
+# errors a user fixes (a bad option, file or parameter): one line on stderr, exit status 2
+_USER_ERRORS = (ValueError, TypeError, KeyError, OSError, ImportError, FloatingPointError)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -30,10 +37,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     try:
-        args.run(args)
-    except (ValueError, TypeError, KeyError, FileNotFoundError, ImportError) as exc:
-        parser.exit(2, f"skmtrec {args.command}: error: {exc}\n")
-    return 0
+        return args.run(args) or 0
+    except KeyboardInterrupt:
+        parser.exit(130, f"skmtrec {args.command}: interrupted.\n")
+    except _USER_ERRORS as exc:
+        message = " ".join(str(exc).split())  # one line, whatever the message
+        parser.exit(2, f"skmtrec {args.command}: error: {message}\n")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -61,9 +70,18 @@ def _parser() -> argparse.ArgumentParser:
         help="a task, e.g. rating:regression, like:binary, genre:multiclass, "
         "interacted:implicit (no column needed); repeat for several",
     )
-    fit.add_argument("--model", type=Path, required=True, help="folder to save the model to")
-    fit.add_argument("--user-col", default="user_id", help="user id column (default: user_id)")
-    fit.add_argument("--item-col", default="item_id", help="item id column (default: item_id)")
+    fit.add_argument(
+        "--model",
+        type=Path,
+        required=True,
+        help="folder to save the model to: new, empty, or a model to replace",
+    )
+    fit.add_argument(
+        "--user-col", default="user_id", help="user id column, read as text (default: user_id)"
+    )
+    fit.add_argument(
+        "--item-col", default="item_id", help="item id column, read as text (default: item_id)"
+    )
     fit.add_argument("--drop", nargs="+", default=[], metavar="COLUMN", help="columns to ignore")
     fit.add_argument(
         "--set",
@@ -86,7 +104,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     _model_argument(predict)
     predict.add_argument("data", type=Path, help="rows to predict, .csv or .parquet")
-    predict.add_argument("--out", type=Path, required=True, help="predictions, .csv or .parquet")
+    predict.add_argument(
+        "--out", type=Path, required=True, help="predictions, .csv, .tsv or .parquet"
+    )
     predict.set_defaults(run=_predict)
 
     recommend = commands.add_parser(
@@ -105,7 +125,9 @@ def _parser() -> argparse.ArgumentParser:
     recommend.add_argument(
         "--include-seen", action="store_true", help="keep items the user interacted with in fit"
     )
-    recommend.add_argument("--out", type=Path, required=True, help="recommendations file")
+    recommend.add_argument(
+        "--out", type=Path, required=True, help="recommendations, .csv, .tsv or .parquet"
+    )
     recommend.set_defaults(run=_recommend)
 
     evaluate = commands.add_parser(
@@ -132,7 +154,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="TASK:LOW:HIGH",
         help="clip a regression task's predictions first, e.g. rating:1:5",
     )
-    evaluate.add_argument("--out", type=Path, help="also write the metrics as JSON")
+    evaluate.add_argument("--out", type=Path, help="also write the metrics to this .json file")
     evaluate.set_defaults(run=_evaluate)
     return parser
 
@@ -140,19 +162,11 @@ def _parser() -> argparse.ArgumentParser:
 # -- commands ------------------------------------------------------------------------------------
 
 
-def _fit(args) -> None:
+def _fit(args) -> int:
     from ._recommender import MultiTaskRecommender
 
     tasks = dict(_pair(text, "--task", "NAME:KIND") for text in args.tasks)
-    data = _read(args.data).drop(columns=args.drop)
     params = dict(_param(text) for text in args.params)
-    labels = [name for name in tasks if name in data]
-    missing = [n for n, kind in tasks.items() if n not in data and kind != "implicit"]
-    if missing:
-        raise ValueError(
-            f"{args.data} has no column for task(s) {missing}; its columns are "
-            f"{list(data.columns)}."
-        )
     model = MultiTaskRecommender(
         tasks,
         user_col=args.user_col,
@@ -160,24 +174,60 @@ def _fit(args) -> None:
         random_state=args.random_state,
         verbose=args.verbose,
     ).set_params(**params)
-    model.fit(data.drop(columns=labels), data[labels] if labels else None)
-    save(model, args.model)
+    # what fails fast fails before reading the data and training, not after
+    check_target(args.model)
+    check_device(model.device)
+    data = _read(args.data, [args.user_col, args.item_col]).drop(columns=args.drop)
+    labels = [name for name in tasks if name in data]
+    missing = [n for n, kind in tasks.items() if n not in data and kind != "implicit"]
+    if missing:
+        raise ValueError(
+            f"{args.data} has no column for task(s) {missing}; its columns are "
+            f"{list(data.columns)}."
+        )
+    X, y = data.drop(columns=labels), (data[labels] if labels else None)
+    saved = False
+    with _Signals() as signals:
+        try:
+            with warnings.catch_warnings():
+                # the library keeps the epochs an interrupt leaves; the command saves nothing
+                warnings.filterwarnings("ignore", "Training was interrupted", UserWarning)
+                model.fit(X, y)
+            # from here a signal waits for the save to end, so that the report says what is kept
+            signals.hold()
+            if signals.received is None:
+                save(model, args.model)
+                saved = True
+        except KeyboardInterrupt:
+            if signals.received is None:
+                raise
+    if signals.received is not None:
+        stopped = f"skmtrec fit: stopped by {signal.Signals(signals.received).name}"
+        if saved:
+            print(f"{stopped} while saving; the model was saved to {args.model}.", file=sys.stderr)
+        else:
+            print(f"{stopped}; nothing was saved to {args.model}.", file=sys.stderr)
+        return 128 + signals.received
     print(f"fitted {len(data)} rows, tasks {list(tasks)}; saved to {args.model}")
+    return 0
 
 
 def _predict(args) -> None:
+    _check_out(args.out, _TABLES)
     model = load(args.model)
     recommender = _recommender(model)
-    data = _read(args.data)
+    data = _read(args.data, _text_ids(recommender))
     predictions = recommender.predict_tasks(_features(model, data, args.data))
     ids = [c for c in (recommender.user_col_, recommender.item_col_) if c]
     _write(pd.concat([data[ids], predictions], axis=1), args.out)
+    print(f"wrote {len(predictions)} predictions of {list(predictions.columns)} to {args.out}")
 
 
 def _recommend(args) -> None:
+    _check_out(args.out, _TABLES)
     model = load(args.model)
     recommender = _recommender(model)
-    users = _read(args.users)
+    users = _read(args.users, _text_ids(recommender))
     user_col = recommender.user_col_
     if user_col not in users:
         raise ValueError(f"{args.users} has no user id column {user_col!r}.")
@@ -185,20 +235,30 @@ def _recommend(args) -> None:
     table = users[wanted].drop_duplicates(user_col).reset_index(drop=True)
     top = recommender.recommend(table, k=args.k, exclude_seen=not args.include_seen, task=args.task)
     _write(top, args.out)
+    print(f"wrote {len(top)} recommendations for {len(table)} users to {args.out}")
 
 
 def _evaluate(args) -> None:
+    if args.out is not None:
+        _check_out(args.out, (".json",))
     model = load(args.model)
     recommender = _recommender(model)
-    data = _read(args.data)
+    clips = dict(_clip(text, recommender.tasks_) for text in args.clip)
+    relevance = None
+    if args.relevance:
+        task, threshold = _pair(args.relevance, "--relevance", "TASK:THRESHOLD")
+        if task not in recommender.tasks_:
+            raise ValueError(
+                f"--relevance {args.relevance!r}: the model has no task {task!r}; its tasks are "
+                f"{list(recommender.tasks_)}."
+            )
+        relevance = (task, _number(threshold, "--relevance", args.relevance))
+    data = _read(args.data, _text_ids(recommender))
     X = _features(model, data, args.data)
     labels = [name for name in recommender.tasks_ if name in data]
     y = data[labels] if labels else None
-    clips = {}
-    for text in args.clip:
-        task, _, bounds = text.partition(":")
-        low, _, high = bounds.partition(":")
-        clips[task] = (_number(low, "--clip", text), _number(high, "--clip", text))
+    if relevance is not None and relevance[0] not in labels:
+        raise ValueError(f"--relevance: {args.data} has no label column {relevance[0]!r}.")
     metrics = {}
     for name in labels:
         task = recommender.fitted_tasks_[name]
@@ -209,12 +269,6 @@ def _evaluate(args) -> None:
             except ValueError:  # undefined here, e.g. an AUC where the test has one class
                 value = np.nan
             metrics[f"{name} {metric}"] = value if task.greater_is_better(metric) else -value
-    relevance = None
-    if args.relevance:
-        task, threshold = _pair(args.relevance, "--relevance", "TASK:THRESHOLD")
-        if task not in labels:
-            raise ValueError(f"--relevance: {args.data} has no label column {task!r}.")
-        relevance = (task, _number(threshold, "--relevance", args.relevance))
     if recommender.user_col_ is not None and recommender.item_col_ is not None:
         for metric in _RANKING:
             scorer = make_ranking_scorer(metric, args.k, relevance=relevance)
@@ -233,22 +287,73 @@ def _model_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", type=Path, help="a folder saved by skmtrec fit or save")
 
 
-def _read(path: Path) -> pd.DataFrame:
+def _read(path: Path, ids: Sequence = ()) -> pd.DataFrame:
+    """The table at ``path``; in a CSV, the columns ``ids`` as text, so that ``007`` and ``7``
+    stay two ids (Parquet keeps its own types)."""
     if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist.")
-    if path.suffix == ".parquet":
+        raise FileNotFoundError(f"{path} {'is not a file' if path.exists() else 'does not exist'}.")
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
         return pd.read_parquet(path)
-    if path.suffix in (".csv", ".tsv", ".txt"):
-        return pd.read_csv(path, sep="\t" if path.suffix == ".tsv" else ",")
-    raise ValueError(f"{path}: unknown file type {path.suffix!r}; use .csv, .tsv or .parquet.")
+    if suffix not in (".csv", ".tsv", ".txt"):
+        raise ValueError(f"{path}: unknown file type {path.suffix!r}; use .csv, .tsv or .parquet.")
+    try:
+        return pd.read_csv(
+            path, sep="\t" if suffix == ".tsv" else ",", dtype=dict.fromkeys(ids, str)
+        )
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{path} is empty.") from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(
+            f"{path} is not UTF-8 text (byte {exc.start}: {exc.reason}); save it as UTF-8."
+        ) from None
+    except pd.errors.ParserError as exc:
+        raise ValueError(f"{path} cannot be read as a table: {exc}") from None
+
+
+def _check_out(path: Path, suffixes: tuple[str, ...]) -> None:
+    if path.suffix.lower() not in suffixes:
+        raise ValueError(
+            f"--out {path}: unknown file type {path.suffix!r}; use {', '.join(suffixes)}."
+        )
 
 
 def _write(frame: pd.DataFrame, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix == ".parquet":
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
         frame.to_parquet(path, index=False)
     else:
-        frame.to_csv(path, index=False)
+        frame.to_csv(path, index=False, sep="\t" if suffix == ".tsv" else ",")
+
+
+class _Signals:
+    """While active, SIGINT and SIGTERM are noted in ``received`` and raised as a
+    KeyboardInterrupt, which stops training at once; after ``hold()``, only noted."""
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self._raise = True
+        self._previous: dict = {}
+
+    def __enter__(self) -> _Signals:
+        if threading.current_thread() is threading.main_thread():  # handlers only go there
+            for number in (signal.SIGINT, signal.SIGTERM):
+                self._previous[number] = signal.signal(number, self._handle)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+
+    def hold(self) -> None:
+        self._raise = False
+
+    def _handle(self, number: int, frame) -> None:
+        if self.received is None:
+            self.received = number
+        if self._raise:
+            raise KeyboardInterrupt
 
 
 def _recommender(model):
@@ -256,6 +361,20 @@ def _recommender(model):
     while hasattr(model, "steps"):
         model = model.steps[-1][1]
     return model
+
+
+def _text_ids(recommender) -> list:
+    """The model's id columns to read as text: those whose ids were strings in fit, as in any
+    model of ``skmtrec fit``. Ids a model learned as numbers (fitted in Python) are read as
+    numbers, so that they match."""
+    columns = []
+    for label, ids in (
+        (recommender.user_col_, recommender.user_ids_),
+        (recommender.item_col_, recommender.item_ids_),
+    ):
+        if label is not None and ids.inferred_type == "string":
+            columns.append(label)
+    return columns
 
 
 def _features(model, data: pd.DataFrame, path: Path) -> pd.DataFrame:
@@ -287,6 +406,23 @@ def _param(text: str) -> tuple[str, object]:
     if isinstance(parsed, list):
         parsed = tuple(parsed)
     return name, parsed
+
+
+def _clip(text: str, tasks: dict[str, str]) -> tuple[str, tuple[float, float]]:
+    """``TASK:LOW:HIGH`` of --clip, for a regression task of the model and LOW < HIGH."""
+    parts = text.rsplit(":", 2)
+    if len(parts) != 3 or not all(parts):
+        raise ValueError(f"--clip {text!r}: expected TASK:LOW:HIGH.")
+    task, low, high = parts[0], _number(parts[1], "--clip", text), _number(parts[2], "--clip", text)
+    if tasks.get(task) != "regression":
+        regression = [name for name, kind in tasks.items() if kind == "regression"]
+        raise ValueError(
+            f"--clip {text!r}: {task!r} is not a regression task of the model; its regression "
+            f"tasks are {regression}."
+        )
+    if not low < high:
+        raise ValueError(f"--clip {text!r}: LOW must be below HIGH.")
+    return task, (low, high)
 
 
 def _number(text: str, option: str, whole: str) -> float:

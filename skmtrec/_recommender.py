@@ -30,6 +30,7 @@ from skorch.dataset import ValidSplit
 from ._catalog import Catalog, NegativeSampler
 from ._cold_copies import ColdItemCopies
 from ._cold_item_ridge import ColdItemRidge, ItemContent
+from ._device import check_device
 from ._explain import (
     ablated_inputs,
     explained_value,
@@ -303,6 +304,8 @@ class MultiTaskRecommender(BaseEstimator):
         The feature columns folded into the item's and the user's vector.
     user_col_, item_col_ : column label or None
         The id columns of X, as labels.
+    user_ids_, item_ids_ : pandas.Index or None
+        The user and item ids seen in fit (None without that id column).
     n_features_in_ : int
         Number of columns of X in fit, the id columns included.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -505,6 +508,7 @@ class MultiTaskRecommender(BaseEstimator):
         declared = check_tasks(self.tasks)
         head = self._head_params()
         _check_callbacks(self.callbacks)
+        check_device(self.device)
         if self.user_history and isinstance(X, pd.DataFrame) and self.history_col in X:
             X = X.drop(columns=self.history_col)
         frame = self._check_X(X, reset=None)
@@ -566,6 +570,8 @@ class MultiTaskRecommender(BaseEstimator):
         self.user_features_ = spec["features"]["user"]
         self.user_col_ = encoder.user_label
         self.item_col_ = encoder.item_label
+        self.user_ids_ = None if encoder.user_codes is None else encoder.user_codes.values
+        self.item_ids_ = None if encoder.item_codes is None else encoder.item_codes.values
         self._encoder = encoder
         self._catalog = catalog
         self._cold_ridges = ridges

@@ -118,6 +118,8 @@ def test_bad_fit_input_names_the_culprit_and_keeps_the_model(fitted, interaction
         ({"expert_units": (True,)}, r"`expert_units` must be a tuple of positive ints"),
         ({"callbacks": [1]}, r"`callbacks\[0\]` must be a skorch Callback or a \(name, Callback\)"),
         ({"callbacks": [("a", 1)]}, r"`callbacks\[0\]` must be a skorch Callback"),
+        ({"device": "nonsense"}, r"`device` must be a torch device .* got 'nonsense'"),
+        ({"device": "cuda:99"}, r"`device`='cuda:99', but "),
     ],
     ids=[
         "kind",
@@ -136,6 +138,8 @@ def test_bad_fit_input_names_the_culprit_and_keeps_the_model(fitted, interaction
         "expert-units",
         "callback",
         "callback-pair",
+        "device",
+        "device-absent",
     ],
 )
 def test_bad_parameters_name_the_parameter(fitted, interactions, params, message):
@@ -160,6 +164,7 @@ def test_bad_parameters_name_the_parameter(fitted, interactions, params, message
             tower_units=(32,),
             expert_units=(64,),
             callbacks=None,
+            device="cpu",
         )
     assert_unchanged(fitted, X, before)
 
