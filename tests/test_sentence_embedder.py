@@ -197,26 +197,8 @@ def test_a_damaged_disk_cache_is_bypassed_with_a_warning_naming_it(tmp_path, enc
     assert len(encode_calls) == 2
 
 
-def test_cached_rows_of_the_wrong_width_are_encoded_afresh_and_rewritten(tmp_path, encode_calls):
-    expected = SentenceEmbedder(cache_dir=tmp_path).fit_transform(TITLES)
-    (path,) = tmp_path.glob("embeddings-*.sqlite")
-    with sqlite3.connect(path) as connection:
-        short = np.ones(3, dtype=np.float32).tobytes()
-        connection.execute("UPDATE embeddings SET vector = ? WHERE text = 'Toy Story'", [short])
-    connection.close()
-    _sentence_embedder._MEMORY_CACHE.clear()
-    with pytest.warns(UserWarning, match="not 384 float32 values") as record:
-        out = SentenceEmbedder(cache_dir=tmp_path).fit_transform(TITLES)
-    assert any(str(path) in str(w.message) for w in record)
-    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
-    assert encode_calls[-1] == ["Toy Story"]
-
-    _sentence_embedder._MEMORY_CACHE.clear()
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # the row was rewritten: no warning any more
-        again = SentenceEmbedder(cache_dir=tmp_path).fit_transform(TITLES)
-    np.testing.assert_array_equal(again, out)
-    assert len(encode_calls) == 2
+def _short(vector: bytes, other: bytes) -> bytes:
+    return np.ones(3, dtype=np.float32).tobytes()
 
 
 def _changed(vector: bytes, other: bytes) -> bytes:
@@ -227,18 +209,16 @@ def _moved(vector: bytes, other: bytes) -> bytes:
     return other
 
 
-@pytest.mark.parametrize("damage", [_changed, _moved])
-def test_cached_rows_of_the_right_width_with_wrong_values_are_encoded_afresh(
-    tmp_path, encode_calls, damage
-):
-    """Non-regression test: a cached row of the right length with wrong values (its bytes
-    changed, or another text's row) was served as is."""
+@pytest.mark.parametrize("damage", [_short, _changed, _moved])
+def test_damaged_cached_rows_are_encoded_afresh_and_rewritten(tmp_path, encode_calls, damage):
+    """A cached row of the wrong width, or of the right width with wrong values (its bytes
+    changed, or another text's row: served as is before the rows had checksums), is warned
+    about naming the file, encoded afresh and rewritten."""
     expected = SentenceEmbedder(cache_dir=tmp_path).fit_transform(TITLES)
     (path,) = tmp_path.glob("embeddings-*.sqlite")
     with sqlite3.connect(path) as connection:
         rows = dict(connection.execute("SELECT text, vector FROM embeddings").fetchall())
         wrong = damage(rows["Toy Story"], rows["Star Wars"])
-        assert len(wrong) == len(rows["Toy Story"])
         connection.execute("UPDATE embeddings SET vector = ? WHERE text = 'Toy Story'", [wrong])
     connection.close()
     _sentence_embedder._MEMORY_CACHE.clear()
