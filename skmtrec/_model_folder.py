@@ -54,8 +54,11 @@ class FolderWriter:
         """``{name: {"size", "sha256"}}`` of every file written so far."""
         records = {}
         for path in sorted(self.path.iterdir()):
-            data = path.read_bytes()
-            records[path.name] = {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+            digest = hashlib.sha256()
+            with path.open("rb") as file:
+                while chunk := file.read(1 << 24):
+                    digest.update(chunk)
+            records[path.name] = {"size": path.stat().st_size, "sha256": digest.hexdigest()}
         return records
 
 
@@ -213,8 +216,8 @@ def _put_in_place(staging: Path, target: Path) -> None:
     try:
         os.rename(staging, target)  # atomic where target is new or an empty folder
         return
-    except OSError as exc:
-        if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+    except OSError:
+        if not target.exists():
             raise
     if not _exchange(staging, target):
         # no atomic exchange here: two renames, the old model kept aside in between
