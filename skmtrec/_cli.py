@@ -288,19 +288,19 @@ def _model_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def _read(path: Path, ids: Sequence = ()) -> pd.DataFrame:
-    """The table at ``path``; in a CSV, the columns ``ids`` as text, so that ``007`` and ``7``
-    stay two ids (Parquet keeps its own types)."""
+    """The rows of the table at ``path``; in a CSV, the columns ``ids`` as text, so that
+    ``007`` and ``7`` stay two ids (Parquet keeps its own types)."""
     if not path.is_file():
         raise FileNotFoundError(f"{path} {'is not a file' if path.exists() else 'does not exist'}.")
     suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        return pd.read_parquet(path)
-    if suffix not in (".csv", ".tsv", ".txt"):
+    if suffix not in (".parquet", ".csv", ".tsv", ".txt"):
         raise ValueError(f"{path}: unknown file type {path.suffix!r}; use .csv, .tsv or .parquet.")
     try:
-        return pd.read_csv(
-            path, sep="\t" if suffix == ".tsv" else ",", dtype=dict.fromkeys(ids, str)
-        )
+        if suffix == ".parquet":
+            table = pd.read_parquet(path)
+        else:
+            sep = "\t" if suffix == ".tsv" else ","
+            table = pd.read_csv(path, sep=sep, dtype=dict.fromkeys(ids, str))
     except pd.errors.EmptyDataError:
         raise ValueError(f"{path} is empty.") from None
     except UnicodeDecodeError as exc:
@@ -309,6 +309,9 @@ def _read(path: Path, ids: Sequence = ()) -> pd.DataFrame:
         ) from None
     except pd.errors.ParserError as exc:
         raise ValueError(f"{path} cannot be read as a table: {exc}") from None
+    if table.empty:
+        raise ValueError(f"{path} has no rows.")
+    return table
 
 
 def _check_out(path: Path, suffixes: tuple[str, ...]) -> None:

@@ -16,8 +16,9 @@ def check_device(device: str | torch.device) -> None:
     Raises
     ------
     ValueError
-        When ``device`` is not a torch device, or is a CUDA or MPS device this machine does
-        not have. Other kinds of device are left for torch to check.
+        When ``device`` is not a torch device, is ``"meta"`` (which holds no data), or is a
+        CUDA or MPS device this machine does not have. Other kinds of device are left for
+        torch to check.
     """
     try:
         parsed = torch.device(device)
@@ -37,6 +38,8 @@ def check_device(device: str | torch.device) -> None:
                 f"`device`={device!r}, but this machine has {count} CUDA device(s), 'cuda:0' "
                 f"to 'cuda:{count - 1}'."
             )
+    elif parsed.type == "meta":
+        raise ValueError("`device`='meta' holds no data: a model cannot train or predict there.")
     elif parsed.type == "mps" and not torch.backends.mps.is_available():
         raise ValueError(
             f"`device`={device!r}, but MPS (Apple silicon) is not available here; use device='cpu'."

@@ -165,8 +165,8 @@ class _Codebook:
             raise ValueError(f"{field}.values must be an index of distinct values")
         if book.values.hasnans:
             raise ValueError(f"{field}.values holds a missing value")
-        if book.family not in (None, *_FAMILIES.values()):
-            raise ValueError(f"{field}.family is {book.family!r}")
+        if book.family != _family(book.values):
+            raise ValueError(f"{field}.family is {book.family!r}, not that of its values")
         return book
 
 

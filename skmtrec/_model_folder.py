@@ -143,10 +143,11 @@ def read_regular(path: Path, *, inside: Path, size: int | None = None, limit: in
         fd = os.open(resolved, flags)
     except OSError as exc:
         raise ModelFileError(f"{path} cannot be opened ({exc.strerror}).") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise ModelFileError(f"{path} is not a regular file: refused.")
     with os.fdopen(fd, "rb") as file:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise ModelFileError(f"{path} is not a regular file: refused.")
         expected = "" if size is None else f" where {MANIFEST} records {size}"
         if (size is not None and info.st_size != size) or (
             limit is not None and info.st_size > limit
@@ -223,8 +224,15 @@ def _put_in_place(staging: Path, target: Path) -> None:
         # no atomic exchange here: two renames, the old model kept aside in between
         aside = _new_sibling(target, "replaced")
         os.rmdir(aside)
-        os.rename(target, aside)
-        os.rename(staging, target)
+        try:
+            os.rename(target, aside)
+            os.rename(staging, target)
+        except BaseException:
+            if not target.exists():
+                os.rename(aside, target)  # interrupted between the two: the old model back
+            else:
+                shutil.rmtree(aside, ignore_errors=True)  # after both: the new one is in place
+            raise
         staging = aside
     shutil.rmtree(staging, ignore_errors=True)
 

@@ -175,8 +175,15 @@ def load(path, *, device: str | None = None):
     try:
         text = read_regular(manifest_path, inside=folder, limit=MAX_MANIFEST_BYTES)
     except FileNotFoundError:
+        aside = sorted(folder.parent.glob(f".{folder.name}.replaced-*/{MANIFEST}"))
+        hint = (
+            f" A save that was replacing it stopped midway and left the earlier model in "
+            f"{aside[0].parent}: rename that folder back to {folder.name}."
+            if aside
+            else ""
+        )
         raise FileNotFoundError(
-            f"{manifest_path} is missing: {folder} is not a folder written by skmtrec.save."
+            f"{manifest_path} is missing: {folder} is not a folder written by skmtrec.save." + hint
         ) from None
     manifest = _parse_json(text, manifest_path)
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
@@ -210,11 +217,11 @@ def usable_device(saved: str | None, requested: str | None) -> str | None:
     here, else the CPU."""
     if requested is not None or saved is None:
         return requested if requested is not None else saved
-    import torch
+    from ._device import check_device
 
     try:
-        torch.empty(0, device=saved)
-    except (RuntimeError, AssertionError, TypeError):
+        check_device(saved)
+    except ValueError:
         return "cpu"
     return saved
 

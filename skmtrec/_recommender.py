@@ -1411,6 +1411,9 @@ class MultiTaskRecommender(BaseEstimator):
         kinds = dict(fitted["tasks"])
         if any(kind not in TASK_KINDS for kind in kinds.values()):
             raise ValueError(f"fitted.tasks has a kind outside {sorted(TASK_KINDS)}: {kinds}")
+        declared = check_tasks(model.tasks)
+        if declared is not None and declared != kinds:
+            raise ValueError(f"params.tasks {declared} are not the fitted tasks {kinds}")
         tasks = [
             model._task(name, kind).set_state(task_state)
             for (name, kind), task_state in zip(fitted["tasks"], fitted["task_states"], strict=True)

@@ -362,6 +362,7 @@ def test_the_output_format_follows_the_suffix(files, tmp_path):
         (b"", "is empty"),
         ("user_id,item_id\nJos\xe9,1\n".encode("latin-1"), "is not UTF-8 text"),
         (b"user_id,item_id\n1,2\n3,4,5,6\n", "cannot be read as a table"),
+        (b"user_id,item_id,user_age,user_segment\n", "has no rows"),
     ],
 )
 def test_an_unreadable_table_is_named_on_one_line(files, tmp_path, capsys, content, message):

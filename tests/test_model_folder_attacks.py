@@ -204,6 +204,38 @@ def test_an_interrupted_save_leaves_the_old_model(saved, other, data, folder, mo
     assert sorted(p.name for p in folder.parent.iterdir()) == ["model"]  # no staging left
 
 
+def test_without_an_atomic_exchange_an_interrupted_swap_puts_the_old_model_back(
+    saved, other, data, folder, monkeypatch
+):
+    """Where the system has no exchange, the old model is moved aside, then the new one in: an
+    interrupt between the two moves puts the old one back."""
+    model, _ = saved
+    renames = []
+
+    def rename(source, target):
+        renames.append(source)
+        if len(renames) == 3:  # the new folder into place, after a try and the move aside
+            raise KeyboardInterrupt
+        os.replace(source, target)
+
+    monkeypatch.setattr("skmtrec._model_folder._exchange", lambda a, b: False)
+    monkeypatch.setattr("skmtrec._model_folder.os.rename", rename)
+    with pytest.raises(KeyboardInterrupt):
+        other.save(folder)
+    monkeypatch.undo()
+    X, _ = data
+    np.testing.assert_array_equal(skmtrec.load(folder).predict(X), model.predict(X))
+    assert sorted(p.name for p in folder.parent.iterdir()) == ["model"]
+    # a process killed between the two moves leaves the old model aside: load says where
+    aside = shutil.move(folder, folder.with_name(".model.replaced-0123abcd"))
+    assert_refused(folder, str(aside), "rename that folder back", error=FileNotFoundError)
+    shutil.move(aside, folder)
+    monkeypatch.setattr("skmtrec._model_folder._exchange", lambda a, b: False)
+    other.save(folder)  # and without an interrupt, the new model takes its place
+    np.testing.assert_array_equal(skmtrec.load(folder).predict(X), other.predict(X))
+    assert sorted(p.name for p in folder.parent.iterdir()) == ["model"]
+
+
 def test_a_save_killed_before_its_last_step_leaves_the_old_model(saved, data, folder, tmp_path):
     """SIGKILL while the new model is written whole but not yet in place."""
     model, _ = saved
@@ -366,6 +398,9 @@ def set_in(manifest, path, value):
         (["params", "lr"], {"__scalar__": "|O", "value": 1}, "dtype"),
         (["params", "device"], {"__scalar__": "(1000000000,)f8", "value": 1}, "dtype"),
         (["params", "unknown"], 1, "unknown entries ['unknown']"),
+        (["params", "tasks"], {**TASKS, "rating": "binary"}, "are not the fitted tasks"),
+        (["params", "tasks"], {**TASKS, "rating": "nonsense"}, "unknown kind 'nonsense'"),
+        (["fitted", "encoder", "user_codes", "family"], "strings", "not that of its values"),
         (
             ["fitted", "tasks"],
             [["rating", "ranking"], ["like", "binary"], ["seen", "implicit"]],
@@ -451,6 +486,26 @@ def loads_within(folder, seconds=60):
     thread.join(seconds)
     assert not thread.is_alive(), "load blocked"
     return outcome.get("error")
+
+
+@pytest.mark.parametrize(
+    "name", ["estimator.json", "arrays.npz", "weights.safetensors", "history.json"]
+)
+def test_a_folder_in_place_of_a_file_is_named(folder, name):
+    (folder / name).unlink()
+    (folder / name).mkdir()
+    assert_refused(folder, f"{name} is not a regular file")
+
+
+def test_a_device_that_holds_no_data_loads_onto_the_cpu(saved, data, folder):
+    model, _ = saved
+    manifest = read(folder)
+    manifest["estimator"]["state"]["params"]["device"] = "meta"
+    write(folder, manifest)
+    loaded = skmtrec.load(folder)
+    X, _ = data
+    assert loaded.device == "cpu"
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
 
 
 def test_a_fifo_is_refused_without_blocking(folder):
