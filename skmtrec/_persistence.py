@@ -262,7 +262,7 @@ def _audit(tree, manifest: Path, *, old_names: bool) -> dict[str, type]:
         if isinstance(name, str) and name not in found:
             try:
                 found[name] = _trusted.resolve_class(renames.get(name, name))
-            except KeyError:
+            except (KeyError, ImportError, AttributeError):  # off the list, or not here
                 refused.append(f"class {name!r} at {where}")
         elif "__object__" in value and not isinstance(name, str):
             refused.append(f"class {name!r} at {where}")

@@ -133,6 +133,9 @@ def defining_names() -> dict[str, str]:
     model files of format version 1 used."""
     names = {}
     for name in CLASSES:
-        cls = resolve_class(name)
+        try:
+            cls = resolve_class(name)
+        except (KeyError, ImportError, AttributeError):  # not in this scikit-learn
+            continue
         names[f"{cls.__module__}.{cls.__qualname__}"] = name
     return names
