@@ -1,5 +1,6 @@
 """skmtrec: multi-task recommendation with a scikit-learn API, trained through skorch."""
 
+from . import exceptions
 from ._persistence import load, save
 from ._recommender import MultiTaskRecommender
 from ._sentence_embedder import SentenceEmbedder
@@ -11,6 +12,7 @@ __all__ = [
     "MultiTaskRecommender",
     "SentenceEmbedder",
     "__version__",
+    "exceptions",
     "load",
     "make_task_scorer",
     "save",

@@ -24,6 +24,7 @@ import pandas as pd
 
 from ._device import check_device
 from ._persistence import check_target, load, save
+from .exceptions import TrainingInterruptedWarning
 from .metrics import make_ranking_scorer, make_task_scorer
 
 _RANKING = ("ndcg", "recall", "hit_rate")
@@ -191,7 +192,7 @@ def _fit(args) -> int:
         try:
             with warnings.catch_warnings():
                 # the library keeps the epochs an interrupt leaves; the command saves nothing
-                warnings.filterwarnings("ignore", "Training was interrupted", UserWarning)
+                warnings.simplefilter("ignore", TrainingInterruptedWarning)
                 model.fit(X, y)
             # from here a signal waits for the save to end, so that the report says what is kept
             signals.hold()

@@ -83,19 +83,23 @@ _FAMILIES = {
 }
 
 
-def _family(values) -> str | None:
-    """Whether ``values`` are numbers, strings or bools (None: mixed, empty or other)."""
+def _kind(values) -> tuple[object, str]:
+    """``values`` (a categorical's categories) and pandas' inferred kind of them."""
     if isinstance(values.dtype, pd.CategoricalDtype):
         values = values.dtype.categories
-    return _FAMILIES.get(pd.api.types.infer_dtype(values, skipna=True))
+    return values, pd.api.types.infer_dtype(values, skipna=True)
+
+
+def _family(values) -> str | None:
+    """Whether ``values`` are numbers, strings or bools (None: mixed, empty or other)."""
+    return _FAMILIES.get(_kind(values)[1])
 
 
 def _numbers_and_strings(values) -> tuple[object, object] | None:
     """A number and a string of ``values`` where it holds both (such as 7 and "7", two
     distinct values), else None."""
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        values = values.dtype.categories
-    if pd.api.types.infer_dtype(values, skipna=True) not in ("mixed-integer", "mixed"):
+    values, kind = _kind(values)
+    if kind not in ("mixed-integer", "mixed"):
         return None
     number = next((v for v in values if isinstance(v, Number)), None)
     string = next((v for v in values if isinstance(v, str)), None)

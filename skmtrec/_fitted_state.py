@@ -8,16 +8,16 @@ another model is never served with this one.
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import torch
 from safetensors.torch import load as load_tensors
 from skorch.history import History
 
-from ._persistence import ModelFileError
+from ._model_folder import parse_json
 from ._spec import SPEC_VERSION
-from ._state_checks import expect_array, expect_csr, expect_keys
+from ._state_checks import expect_array, expect_csr, expect_int, expect_keys
+from .exceptions import ModelFileError
+from .nn import BALANCING, HEADS, MultiTaskNetwork
 
 FITTED_KEYS = (
     "n_features_in_",
@@ -37,7 +37,7 @@ _INPUT_KEYS = ("n_users", "n_items", "cardinalities", "n_numeric", "history_side
 
 
 def check_spec(spec) -> dict:
-    """The network spec, of the version this skmtrec builds."""
+    """The network spec, of the version, head and balancing this skmtrec builds."""
     expect_keys(spec, _SPEC_KEYS, "network_spec_")
     if spec["version"] != SPEC_VERSION:
         raise ValueError(
@@ -47,7 +47,50 @@ def check_spec(spec) -> dict:
     inputs = spec["inputs"]
     if not isinstance(inputs, dict) or not set(_INPUT_KEYS) <= set(inputs):
         raise ValueError(f"network_spec_ inputs must hold {list(_INPUT_KEYS)}")
+    for part, key, known in (("head", "architecture", HEADS), ("balancing", "method", BALANCING)):
+        value = spec[part].get(key) if isinstance(spec[part], dict) else None
+        if not isinstance(value, str) or value not in known:
+            raise ValueError(f"network_spec_ {part}.{key} is {value!r}, not one of {list(known)}")
+    expect_int(inputs.get("embedding_dim"), "network_spec_ inputs.embedding_dim", minimum=1)
+    if inputs.get("history_sample") is not None:
+        expect_int(inputs["history_sample"], "network_spec_ inputs.history_sample", minimum=1)
     return spec
+
+
+def read_weights(spec: dict, data: bytes, path) -> dict[str, torch.Tensor]:
+    """The tensors of the safetensors ``data`` (the file ``path``), checked against the network
+    of ``spec`` (built on the meta device, so a spec of any size costs no memory): exactly its
+    tensors, of its dtypes and shapes, finite. The network built for real is then no larger
+    than the file."""
+    try:
+        with torch.device("meta"):
+            expected = MultiTaskNetwork(spec).state_dict()
+    except Exception as exc:  # whatever a spec of the wrong form makes torch raise
+        raise ValueError(
+            f"network_spec_ does not describe a network skmtrec builds ({exc})"
+        ) from None
+    try:
+        tensors = load_tensors(data)
+    except Exception as exc:  # a safetensors parse error of any kind: the bytes are bad
+        raise ModelFileError(f"{path} is not a safetensors file ({exc}).") from None
+    if set(tensors) != set(expected):
+        missing = sorted(set(expected) - set(tensors))
+        extra = sorted(set(tensors) - set(expected))
+        raise ModelFileError(
+            f"{path} does not hold this model's network: tensors missing {missing[:5]}, "
+            f"unknown {extra[:5]}; it was altered or belongs to another model."
+        )
+    for name, tensor in tensors.items():
+        want = expected[name]
+        if tensor.dtype != want.dtype or tensor.shape != want.shape:
+            raise ModelFileError(
+                f"{path}: tensor {name!r} is {tensor.dtype} of shape {tuple(tensor.shape)}, "
+                f"where this model's network has {want.dtype} of shape {tuple(want.shape)}; "
+                "it was altered or belongs to another model."
+            )
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise ModelFileError(f"{path}: tensor {name!r} holds NaN or infinite values.")
+    return tensors
 
 
 def check_parts(spec: dict, tasks, encoder, catalog, histories: dict, ridges: dict) -> None:
@@ -118,42 +161,9 @@ def _check_history(arrays, role: str, encoder, n_values) -> None:
         raise ValueError(f"{field}.values has {values.shape[1]} columns, not {n_values}")
 
 
-def load_weights(module: torch.nn.Module, data: bytes, path) -> None:
-    """Put the safetensors ``data`` (the file ``path``) into ``module``: exactly its tensors,
-    of its dtypes and shapes, finite."""
-    try:
-        tensors = load_tensors(data)
-    except Exception as exc:  # a safetensors parse error of any kind: the bytes are bad
-        raise ModelFileError(f"{path} is not a safetensors file ({exc}).") from None
-    expected = module.state_dict()
-    if set(tensors) != set(expected):
-        missing = sorted(set(expected) - set(tensors))
-        extra = sorted(set(tensors) - set(expected))
-        raise ModelFileError(
-            f"{path} does not hold this model's network: tensors missing {missing[:5]}, "
-            f"unknown {extra[:5]}; it was altered or belongs to another model."
-        )
-    for name, tensor in tensors.items():
-        want = expected[name]
-        if tensor.dtype != want.dtype or tensor.shape != want.shape:
-            raise ModelFileError(
-                f"{path}: tensor {name!r} is {tensor.dtype} of shape {tuple(tensor.shape)}, "
-                f"where this model's network has {want.dtype} of shape {tuple(want.shape)}; "
-                "it was altered or belongs to another model."
-            )
-        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
-            raise ModelFileError(f"{path}: tensor {name!r} holds NaN or infinite values.")
-    module.load_state_dict(tensors)
-
-
 def load_history(data: bytes, path) -> History:
     """The training history of the JSON ``data`` (the file ``path``)."""
-    try:
-        epochs = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise ModelFileError(
-            f"{path} is not valid JSON ({exc}): it is truncated or corrupted."
-        ) from None
+    epochs = parse_json(data, path)
     if not isinstance(epochs, list) or not all(isinstance(e, dict) for e in epochs):
         raise ModelFileError(f"{path} is not a training history (a list of epochs).")
     return History(epochs)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import hashlib
+import json
 import os
 import re
 import secrets
@@ -21,17 +22,16 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from .exceptions import ModelFileError
+
 MANIFEST = "estimator.json"
-MAX_MANIFEST_BYTES = 1 << 30
+# JSON expands up to some 20 times in memory when parsed: a bound on what a load may cost
+MAX_MANIFEST_BYTES = 256 << 20
 # the files a save writes; a folder holding only these (and estimator.json) is a model
 _MODEL_FILE = re.compile(
     r"estimator\.json|arrays\.npz|weights(-\d+)?\.safetensors|history(-\d+)?\.json"
 )
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-
-
-class ModelFileError(ValueError):
-    """A model folder's file is altered, corrupted or unsafe; the message names the file."""
 
 
 class FolderWriter:
@@ -90,8 +90,8 @@ class FolderReader:
         record = self.records.get(name)
         if record is None:
             raise ModelFileError(
-                f"{self.manifest}: {field} names {name!r}, for which `files` records no size "
-                "and digest: the file was altered."
+                f"{self.manifest}: `files` records no size and digest for {name!r}, which "
+                f"{field} names: the file was altered."
             )
         data = read_regular(self.path / name, inside=self.path, size=record["size"])
         if hashlib.sha256(data).hexdigest() != record["sha256"]:
@@ -161,6 +161,18 @@ def read_regular(path: Path, *, inside: Path, size: int | None = None, limit: in
     if len(data) != info.st_size:
         raise ModelFileError(f"{path} changed while it was read.")
     return data
+
+
+def parse_json(data: bytes, path: Path):
+    """The JSON of the file ``path`` (its bytes ``data``), or a ModelFileError naming it."""
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelFileError(
+            f"{path} is not valid JSON ({exc}): it is truncated or corrupted."
+        ) from None
+    except RecursionError:
+        raise ModelFileError(f"{path} is nested too deeply to be a model's file.") from None
 
 
 def check_target(path) -> Path:

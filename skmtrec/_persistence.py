@@ -23,17 +23,19 @@ import numpy as np
 import pandas as pd
 
 from . import _trusted
+from ._device import check_device
 from ._model_folder import (
     MANIFEST,
     MAX_MANIFEST_BYTES,
     FolderReader,
     FolderWriter,
-    ModelFileError,
     check_records,
     check_target,
+    parse_json,
     read_regular,
     write_folder,
 )
+from .exceptions import ModelFileError
 
 FORMAT = "skmtrec"
 FORMAT_VERSION = 2  # 2: public class names, `files` with each side file's size and digest
@@ -67,7 +69,7 @@ _STATE_ERRORS = (
     RecursionError,
 )
 
-__all__ = ["ModelFileError", "check_target", "load", "save", "usable_device"]
+__all__ = ["check_target", "load", "save", "usable_device"]
 
 
 def save(estimator, path) -> Path:
@@ -127,7 +129,14 @@ def save(estimator, path) -> Path:
             "files": folder.records(),
             "estimator": tree,
         }
-        (folder.path / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+        text = json.dumps(manifest, indent=1).encode("utf-8")
+        if len(text) > MAX_MANIFEST_BYTES:
+            raise ValueError(
+                f"The model's {MANIFEST} would have {len(text)} bytes, past the "
+                f"{MAX_MANIFEST_BYTES} that load reads: its vocabularies of string ids or "
+                "categories are too large to keep as JSON."
+            )
+        (folder.path / MANIFEST).write_bytes(text)
 
     return write_folder(path, write)
 
@@ -144,8 +153,11 @@ def load(path, *, device: str | None = None):
     ``QuantileTransformer``, ``FunctionTransformer`` (its function one of a few NumPy ufuncs,
     such as ``np.log1p``), ``SimpleImputer``, ``MissingIndicator``, ``PCA``,
     ``TruncatedSVD``; as values, Python's and NumPy's scalar types. Each other file must be a
-    regular file inside the folder, of the size and SHA-256 digest ``estimator.json`` records,
-    and hold arrays and weights of the types and shapes the model needs.
+    regular file inside the folder, of the size and SHA-256 digest ``estimator.json`` records
+    (folders of format version 1, which recorded none, are checked for everything else), and
+    hold arrays and weights of the types and shapes the model needs. A ``SentenceEmbedder``
+    loads its language model from the name or folder it was saved with, running no code of
+    that model's (``trust_remote_code=False``).
 
     Parameters
     ----------
@@ -185,7 +197,7 @@ def load(path, *, device: str | None = None):
         raise FileNotFoundError(
             f"{manifest_path} is missing: {folder} is not a folder written by skmtrec.save." + hint
         ) from None
-    manifest = _parse_json(text, manifest_path)
+    manifest = parse_json(text, manifest_path)
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ModelFileError(
             f"{manifest_path} is not a skmtrec model file (no 'format': 'skmtrec')."
@@ -197,12 +209,13 @@ def load(path, *, device: str | None = None):
             f"({_version()}) does not read: it reads versions 1 and {FORMAT_VERSION}. Load it "
             f"with the skmtrec that saved it ({manifest.get('skmtrec_version')!r})."
         )
-    if "estimator" not in manifest or (version > 1 and "files" not in manifest):
-        raise ModelFileError(f"{manifest_path} has no `estimator` and `files`: it was altered.")
+    for entry in ("estimator", "files") if version > 1 else ("estimator",):
+        if entry not in manifest:
+            raise ModelFileError(f"{manifest_path} has no `{entry}`: it was altered.")
     records = None if version == 1 else check_records(manifest["files"], manifest_path)
     reader = FolderReader(folder, records)
     classes = _audit(manifest["estimator"], manifest_path, old_names=version == 1)
-    arrays = _Arrays(reader.read(ARRAYS, "the arrays"), folder / ARRAYS)
+    arrays = _Arrays(reader.read(ARRAYS, "`__array__` entries"), folder / ARRAYS)
     decoder = _Reader(reader, arrays, classes, device)
     try:
         return decoder.decode(manifest["estimator"], "estimator")
@@ -213,12 +226,14 @@ def load(path, *, device: str | None = None):
 
 
 def usable_device(saved: str | None, requested: str | None) -> str | None:
-    """The device a loaded network goes to: ``requested``, else ``saved`` where it exists
-    here, else the CPU."""
-    if requested is not None or saved is None:
-        return requested if requested is not None else saved
-    from ._device import check_device
-
+    """The device a loaded network goes to: ``requested`` (checked: a ValueError naming
+    ``device`` if it is not usable here), else ``saved`` where it is usable here, else the
+    CPU."""
+    if requested is not None:
+        check_device(requested)
+        return requested
+    if saved is None:
+        return None
     try:
         check_device(saved)
     except ValueError:
@@ -230,17 +245,6 @@ def _version() -> str:
     from . import __version__
 
     return __version__
-
-
-def _parse_json(data: bytes, path: Path):
-    try:
-        return json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelFileError(
-            f"{path} is not valid JSON ({exc}): it is truncated or corrupted."
-        ) from None
-    except RecursionError:
-        raise ModelFileError(f"{path} is nested too deeply to be a model file.") from None
 
 
 def _audit(tree, manifest: Path, *, old_names: bool) -> dict[str, type]:
@@ -267,7 +271,7 @@ def _audit(tree, manifest: Path, *, old_names: bool) -> dict[str, type]:
         elif "__object__" in value and not isinstance(name, str):
             refused.append(f"class {name!r} at {where}")
         for tag, trusted in (("__type__", _trusted.TYPES), ("__function__", _trusted.FUNCTIONS)):
-            if tag in value and value[tag] not in trusted:
+            if tag in value and not (isinstance(value[tag], str) and value[tag] in trusted):
                 refused.append(f"{tag.strip('_')} {value[tag]!r} at {where}")
         for key, v in value.items():
             visit(v, f"{where}.{key}" if not key.startswith("__") else where)
@@ -424,6 +428,10 @@ class _Writer:
         if hasattr(value, "__safe_state__"):
             state = value.__safe_state__(self.folder)
         else:
+            try:
+                _check_params(value)
+            except ValueError as exc:
+                raise TypeError(f"{where} cannot be saved: {exc}") from None
             state = value.__getstate__() if hasattr(value, "__getstate__") else vars(value)
         return {"__object__": name, "state": self.encode(state, where)}
 
@@ -546,10 +554,8 @@ class _Reader:
         try:
             if hasattr(cls, "__from_safe_state__"):
                 return cls.__from_safe_state__(state, self.folder, device=self.device)
-            if not isinstance(state, dict):
-                raise TypeError("its state is not a mapping")
             obj = cls.__new__(cls)
-            obj.__setstate__(state)
+            obj.__setstate__(_instance_state(cls, state))
             _check_params(obj)
             return obj
         except (ModelFileError, FileNotFoundError):
@@ -561,10 +567,31 @@ class _Reader:
             ) from None
 
 
+def _instance_state(cls: type, state) -> dict:
+    """``state`` for an instance of the scikit-learn class ``cls``: a mapping of attribute
+    names, none of which shadows what the class defines (a method, a property, the parameter
+    constraints) but its parameters."""
+    if not isinstance(state, dict):
+        raise TypeError("its state is not a mapping")
+    parameters = set(cls._get_param_names())
+    shadowing = [
+        key
+        for key in state
+        if not isinstance(key, str)
+        or key.startswith("__")
+        or (key not in parameters and hasattr(cls, key))
+    ]
+    if shadowing:
+        raise ValueError(f"its state sets {shadowing[:5]}, which are not attributes of its own")
+    return state
+
+
 def _check_params(estimator) -> None:
-    """The parameters of a rebuilt scikit-learn estimator, checked as ``fit`` would; and none
-    that reads code from elsewhere (a Pipeline's ``memory`` unpickles its cache)."""
+    """The parameters of a rebuilt scikit-learn estimator, checked as ``fit`` would, and those
+    that reach past the model bounded (``_trusted.LOAD_RULES``)."""
     if hasattr(estimator, "_parameter_constraints"):
         estimator._validate_params()
-    if getattr(estimator, "memory", None) is not None:
-        raise ValueError("`memory` must be None in a saved Pipeline (a cache is unpickled)")
+    params = estimator.get_params(deep=False)
+    for name, (allowed, why) in _trusted.LOAD_RULES.items():
+        if name in params and not allowed(params[name]):
+            raise ValueError(f"`{name}` is {params[name]!r}: {why}")

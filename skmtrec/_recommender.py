@@ -38,7 +38,7 @@ from ._explain import (
     supporting_members,
 )
 from ._features import FeatureEncoder, as_frame
-from ._fitted_state import FITTED_KEYS, check_parts, check_spec, load_history, load_weights
+from ._fitted_state import FITTED_KEYS, check_parts, check_spec, load_history, read_weights
 from ._given_history import split_history
 from ._onnx import encoding_spec, export_onnx
 from ._persistence import save, usable_device
@@ -50,6 +50,7 @@ from ._spec import network_spec
 from ._state_checks import expect_array, expect_int, expect_keys
 from ._targets import check_tasks, targets_frame
 from ._tasks import TASK_KINDS, SoftmaxImplicitTask, Task
+from .exceptions import TrainingInterruptedWarning
 from .nn import BALANCING, HEADS, MultiTaskNetwork, RowwiseAdamW
 from .nn._history import Histories
 from .nn._net import (
@@ -1428,6 +1429,8 @@ class MultiTaskRecommender(BaseEstimator):
             for name, ridge in fitted["cold_ridges"].items()
         }
         check_parts(spec, tasks, encoder, catalog, histories, ridges)
+        weights = fitted["weights"]
+        tensors = read_weights(spec, folder.read(weights, "fitted.weights"), folder.path / weights)
         # data buffers of the network (item weights, projections) come with its weights
         empty = {"item_counts": None, "item_table": None, "content_projections": None}
         net = model._make_net(
@@ -1435,8 +1438,7 @@ class MultiTaskRecommender(BaseEstimator):
         )
         with torch.random.fork_rng(devices=_cuda_devices(net.device)):
             net.initialize()  # draws initial weights, which the saved ones replace
-        weights = fitted["weights"]
-        load_weights(net.module_, folder.read(weights, "fitted.weights"), folder.path / weights)
+        net.module_.load_state_dict(tensors)
         history = fitted["history"]
         net.history = load_history(folder.read(history, "fitted.history"), folder.path / history)
         model._set_fitted(net, spec, kinds, tasks, encoder, catalog, ridges)
@@ -1486,7 +1488,7 @@ def _after_interrupt(completed: int) -> None:
         f"Training was interrupted (KeyboardInterrupt) after {completed} completed epoch(s); "
         "the model is fitted with what it learned so far (with early stopping, the best epoch's "
         "weights). Refit to train to the end.",
-        UserWarning,
+        TrainingInterruptedWarning,
         stacklevel=3,
     )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import itertools
 import sqlite3
 import time
 import warnings
@@ -25,6 +26,7 @@ DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 _PIP_LINE = 'pip install "skmtrec[text]"'
 _LOCK_RETRIES = 40
 _MAX_MODELS = 4
+_MAX_MODEL_FILES = 10_000  # files of a model folder looked at for changes
 
 # (weights fingerprint, normalize) -> {text: embedding}; process-wide, so clones, folds and grid
 # candidates share what any of them encoded.
@@ -148,13 +150,15 @@ class SentenceEmbedder(TransformerMixin, BaseEstimator):
     def save(self, path) -> Path:
         """Save the embedder to the folder ``path`` without pickle (see :func:`skmtrec.save`).
 
-        Its parameters and fitted attributes are kept; the language model is not copied, it
-        loads from ``model`` (a name or a folder) on first use after :func:`skmtrec.load`.
+        Its parameters (but ``cache_dir``, a folder of this machine: set it again after
+        loading) and fitted attributes are kept; the language model is not copied, it loads
+        from ``model`` (a name or a folder) on first use after :func:`skmtrec.load`, without
+        running code of its own (``trust_remote_code=False``).
 
         Parameters
         ----------
         path : str or path-like
-            A folder, created if needed.
+            A folder: new, empty, or holding a model an earlier save wrote (it is replaced).
 
         Returns
         -------
@@ -164,7 +168,9 @@ class SentenceEmbedder(TransformerMixin, BaseEstimator):
         return save(self, path)
 
     def __safe_state__(self, folder) -> dict:
-        return self.__getstate__()
+        # the disk cache is the machine's, not the model's: a model file names no folder to
+        # write to
+        return {**self.__getstate__(), "cache_dir": None}
 
     @classmethod
     def __from_safe_state__(cls, state: dict, folder, device: str | None = None):
@@ -173,6 +179,8 @@ class SentenceEmbedder(TransformerMixin, BaseEstimator):
         unknown = set(state) - fitted - sklearn - set(cls._get_param_names())
         if unknown:
             raise ValueError(f"the state has unknown entries {sorted(unknown, key=str)}")
+        if state.get("cache_dir") is not None:
+            raise ValueError("cache_dir must be None in a saved embedder (set it after loading)")
         embedder = cls.__new__(cls)
         embedder.__setstate__(state)
         embedder._validate_params()
@@ -321,9 +329,9 @@ def _folder_state(location: str) -> tuple:
     """Names, sizes and modification times of a local model folder's files (empty for a hub
     name), so that new weights saved to the folder load afresh."""
     folder = Path(location)
-    if not folder.is_dir():
-        return ()
-    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    if not any((folder / name).is_file() for name in ("modules.json", "config.json")):
+        return ()  # a hub name, or no model folder: nothing to walk
+    files = sorted(p for p in itertools.islice(folder.rglob("*"), _MAX_MODEL_FILES) if p.is_file())
     return tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files)
 
 
@@ -332,7 +340,7 @@ def _load(location: str, device: str | None, *, quiet: bool):
 
     try:
         with _quiet_loading(quiet):
-            return SentenceTransformer(location, device=device)
+            return SentenceTransformer(location, device=device, trust_remote_code=False)
     except Exception as exc:  # the hub, the disk or the format: all mean "cannot load"
         raise OSError(
             f"SentenceEmbedder could not load the sentence-transformers model "

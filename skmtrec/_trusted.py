@@ -89,6 +89,19 @@ _UFUNCS = (
 )
 FUNCTIONS = {f"numpy.{name}": getattr(np, name) for name in _UFUNCS}
 
+# Parameters of the trusted scikit-learn classes that reach past the model, and the values a
+# loaded model may hold: {name: (allowed(value), why)}.
+LOAD_RULES = {
+    "memory": (
+        lambda value: value is None,
+        "a Pipeline's cache is unpickled, so a model file names none (set it after loading)",
+    ),
+    "n_jobs": (
+        lambda value: value is None or (type(value) is int and 1 <= abs(value) <= 64),
+        "a model file may ask for at most 64 jobs",
+    ),
+}
+
 _resolved: dict[str, type] = {}
 
 

@@ -164,13 +164,65 @@ def test_callbacks_in_the_parameters_are_refused(folder):
     assert_refused(folder, "estimator.json", "callbacks must be None")
 
 
-def test_a_pipeline_memory_is_refused(pipeline_folder, tmp_path):
-    """A Pipeline's cache is unpickled on fit: a model folder may not point at one."""
+@pytest.mark.parametrize(
+    ("key", "value", "named"),
+    [
+        ("memory", "cache", "`memory` is"),  # a Pipeline's cache is unpickled on fit
+        ("_parameter_constraints", {}, "['_parameter_constraints'], which are not attributes"),
+        ("predict", {"__function__": "numpy.exp"}, "['predict'], which are not attributes"),
+        ("__class__", None, "estimator.state is a malformed entry"),
+    ],
+)
+def test_a_pipeline_state_that_reaches_past_the_model_is_refused(
+    pipeline_folder, tmp_path, key, value, named
+):
     folder = shutil.copytree(pipeline_folder, tmp_path / "memory")
     manifest = read(folder)
-    manifest["estimator"]["state"]["memory"] = str(tmp_path / "cache")
+    manifest["estimator"]["state"][key] = value
     write(folder, manifest)
-    assert_refused(folder, "estimator.json", "`memory` must be None")
+    assert_refused(folder, "estimator.json", named)
+
+
+def test_a_pipeline_that_caches_or_asks_for_many_jobs_is_refused_at_save_and_load(tmp_path):
+    from sklearn.compose import ColumnTransformer
+
+    X = pd.DataFrame({"a": [1.0, 2.0, 3.0]})
+    cached = Pipeline([("s", StandardScaler())], memory=str(tmp_path / "cache")).fit(X)
+    with pytest.raises(TypeError, match=r"`memory` is .* cache is unpickled"):
+        skmtrec.save(cached, tmp_path / "cached")
+    columns = ColumnTransformer([("s", StandardScaler(), ["a"])], n_jobs=2).fit(X)
+    folder = skmtrec.save(columns, tmp_path / "columns")
+    manifest = read(folder)
+    manifest["estimator"]["state"]["n_jobs"] = 10**6
+    write(folder, manifest)
+    assert_refused(folder, "estimator.json", "`n_jobs` is 1000000")
+
+
+def test_a_spec_of_a_huge_network_is_refused_before_it_is_built(folder):
+    """The network a spec describes is compared with the weights file before it is built: a
+    spec of 10^12 units allocates nothing (it used to take 10 GB at 3 * 10^6)."""
+    manifest = read(folder)
+    fitted_state(manifest)["network_spec_"]["head"]["expert_units"] = [10**12]
+    write(folder, manifest)
+    assert_refused(folder, "weights.safetensors", "where this model's network has")
+
+
+def test_a_requested_device_is_checked(folder):
+    with pytest.raises(ValueError, match="`device` must be a torch device"):
+        skmtrec.load(folder, device="nonsense")
+
+
+def test_an_embedder_names_no_cache_folder_in_its_file(tmp_path):
+    from skmtrec import SentenceEmbedder
+
+    embedder = SentenceEmbedder(cache_dir=tmp_path / "cache")
+    folder = embedder.save(tmp_path / "embedder")
+    assert skmtrec.load(folder).cache_dir is None  # the machine's, not the model's
+    manifest = read(folder)
+    manifest["estimator"]["state"]["cache_dir"] = str(tmp_path / "elsewhere")
+    write(folder, manifest)
+    assert_refused(folder, "estimator.json", "cache_dir must be None")
+    assert not (tmp_path / "elsewhere").exists()
 
 
 # -- T2: an interrupted save, a file of another save --------------------------------------------
@@ -401,6 +453,11 @@ def set_in(manifest, path, value):
         (["params", "tasks"], {**TASKS, "rating": "binary"}, "are not the fitted tasks"),
         (["params", "tasks"], {**TASKS, "rating": "nonsense"}, "unknown kind 'nonsense'"),
         (["fitted", "encoder", "user_codes", "family"], "strings", "not that of its values"),
+        (["fitted", "network_spec_", "head", "architecture"], "nope", "head.architecture"),
+        (["fitted", "network_spec_", "balancing", "method"], "nope", "balancing.method"),
+        (["fitted", "network_spec_", "inputs", "embedding_dim"], "x", "inputs.embedding_dim"),
+        (["fitted", "network_spec_", "inputs", "history_sample"], -3, "history_sample"),
+        (["params", "callbacks"], [{"__type__": []}], "type [] at"),
         (
             ["fitted", "tasks"],
             [["rating", "ranking"], ["like", "binary"], ["seen", "implicit"]],

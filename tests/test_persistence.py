@@ -257,3 +257,10 @@ def test_each_trusted_scikit_learn_class_round_trips(name, tmp_path):
     loaded, pipeline = loaded.transform(X), pipeline.transform(X)
     dense = [out.toarray() if hasattr(out, "toarray") else out for out in (loaded, pipeline)]
     np.testing.assert_array_equal(*dense)
+
+
+def test_load_lists_every_class_it_loads():
+    """The list in load's docstring is the registry's, not a copy that drifts from it."""
+    doc = " ".join(skmtrec.load.__doc__.split())
+    for name in _trusted.CLASSES:
+        assert f"``{name.rpartition('.')[2]}``" in doc, name

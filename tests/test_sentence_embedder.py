@@ -383,3 +383,13 @@ EXPECTED_FAILED_CHECKS = {
 )
 def test_sklearn_compatible_transformer(estimator, check):
     check(estimator)
+
+
+def test_only_a_model_folder_is_walked_for_changes(tmp_path):
+    """A `model` naming any other folder (say one from a tampered model file) is not walked
+    file by file: nothing there is a model's weights to fingerprint."""
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "file").write_text("x")
+    assert _sentence_embedder._folder_state(str(tmp_path)) == ()
+    (tmp_path / "config.json").write_text("{}")
+    assert len(_sentence_embedder._folder_state(str(tmp_path))) == 2
