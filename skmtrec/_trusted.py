@@ -17,7 +17,9 @@ import numpy as np
 
 # skmtrec's own estimators, and the scikit-learn classes a Pipeline of them may hold, including
 # those that fitted scikit-learn objects keep inside (ColumnTransformer keeps its passthrough
-# columns as a FunctionTransformer).
+# columns as a FunctionTransformer). A scikit-learn object is rebuilt from its fitted state as
+# saved, which scikit-learn does not check: a number in it that sizes an output (an altered
+# n_output_features_) can make transform allocate that much, though it runs nothing.
 CLASSES = frozenset(
     {
         "skmtrec.MultiTaskRecommender",
