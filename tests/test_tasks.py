@@ -138,6 +138,8 @@ def test_scoring_probabilities_of_a_class_unseen_in_fit_is_refused():
         make_task_scorer("category", "log_loss")(model, X, western)
     with pytest.raises(ValueError, match=r"Task 'like': .* \[2.0\]; the model never saw"):
         make_ranking_scorer("ndcg", k=5, relevance=("like", 1))(model, X, odd)
+    with pytest.raises(ValueError, match=r"task 'category''s labels .* are not numbers"):
+        make_ranking_scorer("ndcg", k=5, relevance=("category", 1))(model, X, y)
     present = western["category"].notna()
     right = (model.predict_tasks(X)["category"] == western["category"])[present].mean()
     assert make_task_scorer("category", "accuracy")(model, X, western) == pytest.approx(right)

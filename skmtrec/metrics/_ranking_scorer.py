@@ -40,7 +40,14 @@ class _RankingScorer:
             truth = targets_frame(y, len(X), recommender.tasks_)[task]
             fitted = recommender.fitted_tasks_[task]
             fitted.check_seen(truth[fitted.present(truth)])
-            labels = truth.to_numpy(dtype=float)
+            try:
+                labels = truth.to_numpy(dtype=float)
+            except (TypeError, ValueError):
+                raise ValueError(
+                    f"relevance=({task!r}, {threshold!r}) compares task {task!r}'s labels with a "
+                    "threshold, but they are not numbers: choose a task with numeric labels "
+                    "(a rating, a 0/1 label)."
+                ) from None
             held_out = held_out[labels >= threshold]
         if held_out.empty:
             return np.nan
