@@ -189,8 +189,9 @@ def test_verbose_two_adds_a_progress_bar_per_epoch(interactions, capsys):
     assert "valid_rating_loss" in out
     # one bar per epoch, over its training and validation batches (tqdm writes to stderr)
     batches = len(model.net_.history[0, "batches"])
+    # (the bar's losses show at tqdm's refreshes, every 0.1 s: too fast an epoch has none, so
+    # they are not asserted, lest the test depend on timing)
     assert err.count(f" 0/{batches} [") == 2
-    assert "train_loss=" in err
 
 
 def test_early_stopping_restores_best_epoch(interactions):
