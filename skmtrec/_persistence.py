@@ -182,6 +182,8 @@ def load(path, *, device: str | None = None):
         differ), not a regular file, or leading out of the folder; arrays or weights of the
         wrong type or shape; a format version this skmtrec does not read.
     """
+    if device is not None:
+        check_device(device)  # the caller's argument: its error names `device`, not the file
     folder = Path(path)
     manifest_path = folder / MANIFEST
     try:
@@ -226,11 +228,9 @@ def load(path, *, device: str | None = None):
 
 
 def usable_device(saved: str | None, requested: str | None) -> str | None:
-    """The device a loaded network goes to: ``requested`` (checked: a ValueError naming
-    ``device`` if it is not usable here), else ``saved`` where it is usable here, else the
-    CPU."""
+    """The device a loaded network goes to: ``requested`` (which ``load`` checked), else
+    ``saved`` where it is usable here, else the CPU."""
     if requested is not None:
-        check_device(requested)
         return requested
     if saved is None:
         return None
