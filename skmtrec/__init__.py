@@ -1,7 +1,7 @@
 """skmtrec: multi-task recommendation with a scikit-learn API, trained through skorch."""
 
 from . import exceptions
-from ._persistence import load, save
+from ._persistence.save_load import load, save
 from ._recommender import MultiTaskRecommender
 from ._sentence_embedder import SentenceEmbedder
 from .metrics import make_task_scorer

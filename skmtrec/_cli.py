@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ._device import check_device
-from ._persistence import check_target, load, save
+from ._persistence.save_load import check_target, load, save
+from ._training.device import check_device
 from .exceptions import TrainingInterruptedWarning
 from .metrics import make_ranking_scorer, make_task_scorer
 

@@ -27,39 +27,45 @@ from skorch.callbacks import (
 )
 from skorch.dataset import ValidSplit
 
-from ._catalog import Catalog, NegativeSampler
-from ._cold_copies import ColdItemCopies
-from ._cold_item_ridge import ColdItemRidge, ItemContent
-from ._device import check_device
-from ._explain import (
+from ._persistence.fitted_state import (
+    FITTED_KEYS,
+    check_parts,
+    check_spec,
+    load_history,
+    read_weights,
+)
+from ._persistence.save_load import save, usable_device
+from ._persistence.state_checks import expect_array, expect_int, expect_keys
+from ._prepare.catalog import Catalog, NegativeSampler
+from ._prepare.features import FeatureEncoder, as_frame
+from ._prepare.given_history import split_history
+from ._prepare.projection import content_projections
+from ._prepare.sides import assign_sides
+from ._prepare.spec import network_spec
+from ._prepare.targets import check_tasks, targets_frame
+from ._serving.explain import (
     ablated_inputs,
     explained_value,
     feature_groups,
     supporting_members,
 )
-from ._features import FeatureEncoder, as_frame
-from ._fitted_state import FITTED_KEYS, check_parts, check_spec, load_history, read_weights
-from ._given_history import split_history
-from ._onnx import encoding_spec, export_onnx
-from ._persistence import save, usable_device
-from ._predict_rows import predict_rows
-from ._projection import content_projections
-from ._recommend import check_k, long_frame, ranking_weights, side_vectors, top_k
-from ._sides import assign_sides
-from ._spec import network_spec
-from ._state_checks import expect_array, expect_int, expect_keys
-from ._targets import check_tasks, targets_frame
+from ._serving.onnx import encoding_spec, export_onnx
+from ._serving.ranking import check_k, long_frame, ranking_weights, side_vectors, top_k
+from ._serving.rows import predict_rows
 from ._tasks import TASK_KINDS, SoftmaxImplicitTask, Task
-from .exceptions import TrainingInterruptedWarning
-from .nn import BALANCING, HEADS, MultiTaskNetwork, RowwiseAdamW
-from .nn._history import Histories
-from .nn._net import (
+from ._training.cold_copies import ColdItemCopies
+from ._training.cold_item_ridge import ColdItemRidge, ItemContent
+from ._training.device import check_device
+from ._training.net import (
     ArrayBatchIterator,
     FiniteLoss,
     MultiTaskLoss,
     MultiTaskNet,
     TaskWeightHistory,
 )
+from .exceptions import TrainingInterruptedWarning
+from .nn import BALANCING, HEADS, MultiTaskNetwork, RowwiseAdamW
+from .nn._history import Histories
 
 _PREDICT_BATCH_SIZE = 8192
 _UNIT_PARAMETERS = ("bottom_units", "tower_units", "expert_units")

@@ -28,7 +28,7 @@ from sklearn.metrics import (
     root_mean_squared_error,
 )
 
-from ._state_checks import expect_array, expect_keys
+from ._persistence.state_checks import expect_array, expect_keys
 
 # metric name -> (function(task, truth, prediction), greater is better, needs probabilities)
 Metric = tuple[Callable[..., float], bool, bool]

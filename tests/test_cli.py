@@ -14,7 +14,7 @@ import torch
 import skmtrec
 from skmtrec import MultiTaskRecommender
 from skmtrec._cli import main
-from skmtrec._device import check_device
+from skmtrec._training.device import check_device
 from skmtrec.datasets import make_interactions
 from skmtrec.metrics import make_ranking_scorer, make_task_scorer
 

@@ -5,7 +5,7 @@ import torch
 from sklearn.metrics import root_mean_squared_error
 
 from skmtrec import MultiTaskRecommender
-from skmtrec._cold_copies import ColdItemCopies
+from skmtrec._training.cold_copies import ColdItemCopies
 from skmtrec.model_selection import ColdItemSplit
 
 from .conftest import movielens_xy

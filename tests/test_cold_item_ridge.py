@@ -7,10 +7,10 @@ from sklearn.metrics import root_mean_squared_error
 
 import skmtrec
 from skmtrec import MultiTaskRecommender
-from skmtrec import _cold_item_ridge as cold_item_ridge
-from skmtrec._cold_item_ridge import ColdItemRidge, ItemContent, taste_projection
-from skmtrec._features import FeatureEncoder
-from skmtrec._sides import assign_sides
+from skmtrec._prepare.features import FeatureEncoder
+from skmtrec._prepare.sides import assign_sides
+from skmtrec._training import cold_item_ridge
+from skmtrec._training.cold_item_ridge import ColdItemRidge, ItemContent, taste_projection
 from skmtrec.model_selection import ColdItemSplit
 
 from .conftest import movielens_xy

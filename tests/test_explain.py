@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from skmtrec import MultiTaskRecommender
-from skmtrec._explain import feature_groups
+from skmtrec._serving.explain import feature_groups
 
 
 @pytest.fixture(scope="module")

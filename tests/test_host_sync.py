@@ -18,7 +18,8 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from skmtrec import MultiTaskRecommender
-from skmtrec.nn import _history, _net, _network
+from skmtrec._training import net as _net
+from skmtrec.nn import _history, _network
 
 # ops whose result the host must see before it can go on: a value, or an output size
 READS = {

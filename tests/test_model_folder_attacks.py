@@ -88,7 +88,7 @@ CODE = [
     "ctypes.CDLL",
     "skmtrec._recommender.partial",
     "functools.partial",
-    "skmtrec.nn._net.EarlyStopping",
+    "skmtrec._training.net.EarlyStopping",
     "skorch.callbacks.EpochTimer",
     "subprocess.Popen",
     "os.system",
@@ -239,7 +239,11 @@ def other(data):
 
 @pytest.mark.parametrize(
     "step",
-    ["numpy.savez", "skmtrec.nn._net.MultiTaskNet.save_params", "skmtrec._model_folder._fsync"],
+    [
+        "numpy.savez",
+        "skmtrec._training.net.MultiTaskNet.save_params",
+        "skmtrec._persistence.model_folder._fsync",
+    ],
 )
 def test_an_interrupted_save_leaves_the_old_model(saved, other, data, folder, monkeypatch, step):
     model, _ = saved
@@ -270,8 +274,8 @@ def test_without_an_atomic_exchange_an_interrupted_swap_puts_the_old_model_back(
             raise KeyboardInterrupt
         os.replace(source, target)
 
-    monkeypatch.setattr("skmtrec._model_folder._exchange", lambda a, b: False)
-    monkeypatch.setattr("skmtrec._model_folder.os.rename", rename)
+    monkeypatch.setattr("skmtrec._persistence.model_folder._exchange", lambda a, b: False)
+    monkeypatch.setattr("skmtrec._persistence.model_folder.os.rename", rename)
     with pytest.raises(KeyboardInterrupt):
         other.save(folder)
     monkeypatch.undo()
@@ -282,7 +286,7 @@ def test_without_an_atomic_exchange_an_interrupted_swap_puts_the_old_model_back(
     aside = shutil.move(folder, folder.with_name(".model.replaced-0123abcd"))
     assert_refused(folder, str(aside), "rename that folder back", error=FileNotFoundError)
     shutil.move(aside, folder)
-    monkeypatch.setattr("skmtrec._model_folder._exchange", lambda a, b: False)
+    monkeypatch.setattr("skmtrec._persistence.model_folder._exchange", lambda a, b: False)
     other.save(folder)  # and without an interrupt, the new model takes its place
     np.testing.assert_array_equal(skmtrec.load(folder).predict(X), other.predict(X))
     assert sorted(p.name for p in folder.parent.iterdir()) == ["model"]
@@ -294,7 +298,7 @@ def test_a_save_killed_before_its_last_step_leaves_the_old_model(saved, data, fo
     script = textwrap.dedent(
         f"""
         import sys, time
-        import skmtrec._model_folder as mf
+        import skmtrec._persistence.model_folder as mf
         from skmtrec import MultiTaskRecommender
         from skmtrec.datasets import make_interactions
         X, y = make_interactions(n_users=60, n_items=40, n_interactions=1500, random_state=1)

@@ -14,7 +14,8 @@ from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import EpochTimer
 
 import skmtrec
-from skmtrec import MultiTaskRecommender, SentenceEmbedder, _trusted
+from skmtrec import MultiTaskRecommender, SentenceEmbedder
+from skmtrec._persistence import trusted as _trusted
 from skmtrec.datasets import make_interactions
 from skmtrec.inspection import TrainingHistoryDisplay
 

@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 
 from skmtrec import MultiTaskRecommender
-from skmtrec import _predict_rows as predict_rows
-from skmtrec._features import _Codebook
-from skmtrec._predict_rows import distinct_rows
+from skmtrec._prepare.features import _Codebook
+from skmtrec._serving import rows as predict_rows
+from skmtrec._serving.rows import distinct_rows
 
 
 def test_rows_share_a_vector_only_with_the_same_code_and_side_values():

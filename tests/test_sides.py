@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from skmtrec import MultiTaskRecommender
-from skmtrec._projection import principal_projection
-from skmtrec._sides import constant_within
+from skmtrec._prepare.projection import principal_projection
+from skmtrec._prepare.sides import constant_within
 
 from .conftest import TASKS
 

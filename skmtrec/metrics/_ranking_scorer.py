@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .._targets import targets_frame
+from .._prepare.targets import targets_frame
 from ._ranking import hit_rate_at_k, map_at_k, ndcg_at_k, precision_at_k, recall_at_k
 
 RANKING_METRICS = {

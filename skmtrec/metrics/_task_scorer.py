@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._targets import targets_frame
+from .._prepare.targets import targets_frame
 from .._tasks import TASK_KINDS
 from ._ranking_scorer import _final_step
 

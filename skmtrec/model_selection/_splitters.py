@@ -9,7 +9,7 @@ import pandas as pd
 from sklearn.model_selection import BaseCrossValidator
 from sklearn.utils import check_random_state
 
-from .._features import as_frame, column_label
+from .._prepare.features import as_frame, column_label
 
 
 def _check_share(name: str, value) -> None:

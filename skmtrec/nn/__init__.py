@@ -4,6 +4,7 @@
 ``network_spec_``; its weights load with ``load_state_dict``.
 """
 
+from .._training.optim import RowwiseAdamW
 from ._balancing import (
     BALANCING,
     DynamicWeightAverage,
@@ -15,7 +16,6 @@ from ._balancing import (
 from ._heads import HEADS, MLP, PLE, Head, MMoE, SharedBottom, Tower
 from ._inputs import InputLayer, PairInput, RowPairs
 from ._network import MultiTaskNetwork
-from ._optim import RowwiseAdamW
 
 __all__ = [
     "BALANCING",

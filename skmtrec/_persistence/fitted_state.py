@@ -13,11 +13,11 @@ import torch
 from safetensors.torch import load as load_tensors
 from skorch.history import History
 
-from ._model_folder import parse_json
-from ._spec import SPEC_VERSION
-from ._state_checks import expect_array, expect_csr, expect_int, expect_keys
-from .exceptions import ModelFileError
-from .nn import BALANCING, HEADS, MultiTaskNetwork
+from .._prepare.spec import SPEC_VERSION
+from ..exceptions import ModelFileError
+from ..nn import BALANCING, HEADS, MultiTaskNetwork
+from .model_folder import parse_json
+from .state_checks import expect_array, expect_csr, expect_int, expect_keys
 
 FITTED_KEYS = (
     "n_features_in_",

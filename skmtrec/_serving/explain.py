@@ -9,7 +9,7 @@ import re
 import numpy as np
 import torch
 
-from ._recommend import neutral_shared, pair_scores
+from .ranking import neutral_shared, pair_scores
 
 _BLOCK_COLUMN = re.compile(r"^(?P<name>.+)_(?P<k>\d+)$")
 

@@ -13,7 +13,7 @@ from numbers import Number
 import numpy as np
 import pandas as pd
 
-from ._state_checks import expect_array, expect_keys
+from .._persistence.state_checks import expect_array, expect_keys
 
 _Column = str | int
 

@@ -8,7 +8,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from ._state_checks import expect_array, expect_csr, expect_keys
+from .._persistence.state_checks import expect_array, expect_csr, expect_keys
 
 _TABLES = ("item_numeric", "item_categorical", "user_numeric", "user_categorical")
 

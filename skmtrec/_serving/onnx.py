@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .nn import MultiTaskNetwork
+from ..nn import MultiTaskNetwork
 
 
 class _ScoringGraph(nn.Module):

@@ -22,7 +22,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from .exceptions import ModelFileError
+from ..exceptions import ModelFileError
 
 MANIFEST = "estimator.json"
 # JSON expands up to some 20 times in memory when parsed: a bound on what a load may cost

@@ -5,8 +5,8 @@ spec, the size and SHA-256 digest of every other file, and a format version, as 
 tuple, a non-string dict key, an array kept elsewhere are small objects such as
 ``{"__tuple__": [...]}``). ``arrays.npz`` holds the numeric arrays, read member by member after
 checking each header. The network weights are safetensors files. Loading rebuilds only the
-classes, types and functions listed in ``skmtrec._trusted``, after checking the whole file
-names nothing else, so a model folder from anyone runs no code of its own.
+classes, types and functions listed in ``skmtrec._persistence.trusted``, after checking the
+whole file names nothing else, so a model folder from anyone runs no code of its own.
 """
 
 from __future__ import annotations
@@ -22,9 +22,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import _trusted
-from ._device import check_device
-from ._model_folder import (
+from .._training.device import check_device
+from ..exceptions import ModelFileError
+from . import trusted as _trusted
+from .model_folder import (
     MANIFEST,
     MAX_MANIFEST_BYTES,
     FolderReader,
@@ -35,7 +36,6 @@ from ._model_folder import (
     read_regular,
     write_folder,
 )
-from .exceptions import ModelFileError
 
 FORMAT = "skmtrec"
 FORMAT_VERSION = 2  # 2: public class names, `files` with each side file's size and digest
@@ -242,7 +242,7 @@ def usable_device(saved: str | None, requested: str | None) -> str | None:
 
 
 def _version() -> str:
-    from . import __version__
+    from .. import __version__
 
     return __version__
 

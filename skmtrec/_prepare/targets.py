@@ -7,8 +7,8 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from ._features import check_unique_columns
-from ._tasks import TASK_KINDS
+from .._tasks import TASK_KINDS
+from .features import check_unique_columns
 
 
 def targets_frame(y, n_samples: int, tasks: Mapping[str, str] | None) -> pd.DataFrame:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from ._state_checks import expect_array, expect_int, expect_keys
+from .._persistence.state_checks import expect_array, expect_int, expect_keys
 
 # A wide numeric side (a text embedding) enters through this many taste directions: a user's
 # hundred ratings cannot place a weight per column. On MovieLens items held out of R3's training

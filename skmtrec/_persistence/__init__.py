@@ -1,0 +1,1 @@
+"""Saving and loading a model folder: no pickle, only trusted names."""

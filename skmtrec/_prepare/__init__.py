@@ -1,0 +1,1 @@
+"""Data preparation: what fit makes of X and y before any training."""

@@ -1,0 +1,1 @@
+"""What a fitted model does: outputs, rankings, explanations, ONNX export."""

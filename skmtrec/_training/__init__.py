@@ -1,0 +1,1 @@
+"""The training side: the skorch net, its batches, optimizer and the models fit beside it."""
