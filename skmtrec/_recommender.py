@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
-from contextlib import contextmanager
-from functools import partial
 from numbers import Integral, Real
 from pathlib import Path
 
@@ -13,63 +11,29 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import BaseEstimator, _fit_context
-from sklearn.model_selection import ShuffleSplit
 from sklearn.utils import RegressorTags, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
-from skorch.callbacks import (
-    Callback,
-    EarlyStopping,
-    GradientNormClipping,
-    PassthroughScoring,
-    ProgressBar,
-)
-from skorch.dataset import ValidSplit
+from skorch.callbacks import Callback
 
-from ._persistence.fitted_state import (
-    FITTED_KEYS,
-    check_parts,
-    check_spec,
-    load_history,
-    read_weights,
-)
+from ._persistence.fitted_state import FITTED_KEYS
 from ._persistence.save_load import save, usable_device
 from ._persistence.state_checks import expect_array, expect_int, expect_keys
-from ._prepare.catalog import Catalog, NegativeSampler
+from ._prepare.catalog import Catalog
 from ._prepare.features import FeatureEncoder, as_frame
-from ._prepare.given_history import split_history
-from ._prepare.projection import content_projections
+from ._prepare.histories import fit_histories
 from ._prepare.sides import assign_sides
-from ._prepare.spec import network_spec
-from ._prepare.targets import check_tasks, targets_frame
-from ._serving.explain import (
-    ablated_inputs,
-    explained_value,
-    feature_groups,
-    supporting_members,
-)
-from ._serving.onnx import encoding_spec, export_onnx
-from ._serving.ranking import check_k, long_frame, ranking_weights, side_vectors, top_k
-from ._serving.rows import predict_rows
-from ._tasks import TASK_KINDS, SoftmaxImplicitTask, Task
-from ._training.cold_copies import ColdItemCopies
-from ._training.cold_item_ridge import ColdItemRidge, ItemContent
+from ._prepare.spec import head_params, input_params, module_state, network_spec
+from ._prepare.targets import check_tasks, make_task, targets_frame, task_weights
+from ._serving.cold_items import ColdItemBlend
+from ._serving.fitted import FittedModel
+from ._tasks import TASK_KINDS
+from ._training.build import accelerator as make_accelerator
+from ._training.build import build_net, cuda_devices, validation_split
 from ._training.device import check_device
-from ._training.net import (
-    ArrayBatchIterator,
-    FiniteLoss,
-    MultiTaskLoss,
-    MultiTaskNet,
-    TaskWeightHistory,
-)
 from .exceptions import TrainingInterruptedWarning
-from .nn import BALANCING, HEADS, MultiTaskNetwork, RowwiseAdamW
-from .nn._history import Histories
-
-_PREDICT_BATCH_SIZE = 8192
-_UNIT_PARAMETERS = ("bottom_units", "tower_units", "expert_units")
-_BALANCING_LR_FACTOR = 10.0
+from .nn import BALANCING, HEADS
 
 
 def _is_classifier(kind) -> bool:
@@ -512,17 +476,18 @@ class MultiTaskRecommender(BaseEstimator):
         with a warning and keeps what was learned (with early stopping, the best epoch's
         weights); in the first epoch it propagates and nothing changes.
         """
-        declared = check_tasks(self.tasks)
-        head = self._head_params()
+        params = self.get_params(deep=False)
+        declared, head = check_tasks(self.tasks), head_params(params)
         _check_callbacks(self.callbacks)
         check_device(self.device)
-        if self.user_history and isinstance(X, pd.DataFrame) and self.history_col in X:
-            X = X.drop(columns=self.history_col)
-        frame = self._check_X(X, reset=None)
+        frame = self._check_X(self._without_history(X), reset=None)
         targets = targets_frame(y, len(frame), declared)
         kinds = declared or {name: "regression" for name in targets.columns}
-        tasks = [self._task(name, kind).fit(targets[name]) for name, kind in kinds.items()]
-        weights = self._task_weights(tasks)
+        tasks = [make_task(name, kind, params).fit(targets[name]) for name, kind in kinds.items()]
+        balancing = {
+            "method": self.task_balancing,
+            "task_weights": task_weights(tasks, self.task_weights),
+        }
         y_encoded = np.hstack([task.encode(targets[task.name]) for task in tasks])
         encoder = FeatureEncoder(self.user_col, self.item_col).fit(frame)
         inputs = encoder.transform(frame)
@@ -532,26 +497,50 @@ class MultiTaskRecommender(BaseEstimator):
             if "user" in inputs and "item" in inputs
             else None
         )
-        balancing = {"method": self.task_balancing, "task_weights": weights}
-        histories = {}
-        if catalog is not None:
-            histories = self._histories(tasks, inputs, y_encoded, encoder)
-        spec = network_spec(tasks, encoder, sides, self._input_params(histories), head, balancing)
+        histories = (
+            fit_histories(params, tasks, inputs, y_encoded, encoder) if catalog is not None else {}
+        )
+        spec = network_spec(tasks, encoder, sides, input_params(params, histories), head, balancing)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        split = self._validation_split(len(frame))
-        rows = _train_rows(len(frame), split, seed) if histories else None
+        net = self._train(params, spec, tasks, catalog, inputs, y_encoded, histories, seed)
+        cold_items = ColdItemBlend.fit(
+            self.cold_item_ridge, tasks, targets, inputs, spec["inputs"]["sides"], encoder, seed
+        )
+        # Fitted state changes only now, so a fit that fails leaves the last model intact.
+        validate_data(self, frame, reset=True, skip_check_array=True)
+        self._set_fitted(
+            FittedModel(net, spec, tasks, encoder, catalog, cold_items, self.history_col)
+        )
+        return self
+
+    def _without_history(self, X):
+        """X without the history column: histories given in fit are not read."""
+        if self.user_history and isinstance(X, pd.DataFrame) and self.history_col in X:
+            return X.drop(columns=self.history_col)
+        return X
+
+    def _train(self, params, spec, tasks, catalog, inputs, y_encoded, histories, seed):
+        """The trained skorch net; its histories hold the validation rows only after training."""
+        split = validation_split(params, len(y_encoded), seed)
+        rows = None if split is None else split.train
         train_histories = {role: h.arrays(rows) for role, h in histories.items()} or None
-        accelerator = _accelerator(self.device) if self.distributed else None
+        accelerator = make_accelerator(self.device) if self.distributed else None
         # with several processes, only the main one prints
         verbose = self.verbose if accelerator is None or accelerator.is_main_process else 0
-        module_state = self._module_state(spec, catalog, inputs)
-        processes = 1 if accelerator is None else accelerator.num_processes
-        net = self._make_net(
-            spec, tasks, catalog, module_state, split, seed, train_histories, verbose, processes
+        net = build_net(
+            params,
+            spec,
+            tasks,
+            catalog,
+            module_state(params, spec, catalog, inputs),
+            split=split,
+            histories=train_histories,
+            verbose=verbose,
+            processes=1 if accelerator is None else accelerator.num_processes,
         )
         if accelerator is not None:
             net.set_params(accelerator=accelerator, device=accelerator.device)
-        with torch.random.fork_rng(devices=_cuda_devices(net.device)):
+        with torch.random.fork_rng(devices=cuda_devices(net.device)):
             torch.manual_seed(seed)
             net.fit(inputs, y_encoded)
         if accelerator is not None:  # a fitted model of its own, which pickles
@@ -560,163 +549,22 @@ class MultiTaskRecommender(BaseEstimator):
             _after_interrupt(net.completed_epochs)
         if histories and split is not None:  # the validation rows join
             net.module_.set_history({role: h.arrays() for role, h in histories.items()})
-        ridges = self._cold_item_ridges(tasks, targets, inputs, spec, encoder, seed)
+        return net
 
-        # Fitted state changes only now, so a fit that fails leaves the last model intact.
-        validate_data(self, frame, reset=True, skip_check_array=True)
-        self._set_fitted(net, spec, kinds, tasks, encoder, catalog, ridges)
-        return self
-
-    def _set_fitted(self, net, spec, kinds, tasks, encoder, catalog, ridges) -> None:
-        self.net_ = net
+    def _set_fitted(self, model: FittedModel) -> None:
+        spec, encoder = model.spec, model.encoder
+        self.model_ = model
+        self.net_ = model.net
         self.network_spec_ = spec
-        self.tasks_ = kinds
-        self.fitted_tasks_ = {task.name: task for task in tasks}
-        self.classes_ = {task.name: task.classes for task in tasks if task.is_classifier}
+        self.tasks_ = {task.name: task.kind for task in model.tasks}
+        self.fitted_tasks_ = {task.name: task for task in model.tasks}
+        self.classes_ = {task.name: task.classes for task in model.tasks if task.is_classifier}
         self.item_features_ = spec["features"]["item"]
         self.user_features_ = spec["features"]["user"]
         self.user_col_ = encoder.user_label
         self.item_col_ = encoder.item_label
         self.user_ids_ = None if encoder.user_codes is None else encoder.user_codes.values
         self.item_ids_ = None if encoder.item_codes is None else encoder.item_codes.values
-        self._encoder = encoder
-        self._catalog = catalog
-        self._cold_ridges = ridges
-
-    def _task(self, name: str, kind: str):
-        if kind == "implicit" and self.ranking_loss == "softmax":
-            if self.task_balancing == "gradnorm":
-                raise ValueError(
-                    f"task_balancing='gradnorm' measures gradients on the head's last shared "
-                    f"layer, which task {name!r} does not reach under ranking_loss='softmax' "
-                    "(it is scored by a dot product of the user and item vectors); choose "
-                    "another balancing or ranking_loss='bce'."
-                )
-            return SoftmaxImplicitTask(name, self.softmax_items)
-        return TASK_KINDS[kind](name)
-
-    def _input_params(self, histories: dict) -> dict:
-        values = {h.n_values for h in histories.values()}
-        return {
-            "embedding_dim": self.embedding_dim,
-            "id_dropout": {
-                "user": self.id_dropout,
-                "item": self.id_dropout if self.item_id_dropout is None else self.item_id_dropout,
-            },
-            "item_feature_shrinkage": self.item_feature_shrinkage,
-            "content_components": self.content_components,
-            "history_values": values.pop() if values else None,
-            "history_sides": list(histories),
-            "history_sample": self.history_sample,
-        }
-
-    def _histories(self, tasks, inputs, y_encoded, encoder) -> dict[str, Histories]:
-        """{side: histories} of the sides that keep one, with the labels of the tasks a
-        history keeps, standardized (0 where missing)."""
-        if not (self.user_history or self.item_history):
-            return {}
-        kept = [c for c, task in zip(_first_columns(tasks), tasks, strict=True) if task.in_history]
-        values = y_encoded[:, kept].astype(np.float64)
-        with np.errstate(invalid="ignore"):
-            mean, std = np.nanmean(values, axis=0), np.nanstd(values, axis=0)
-        values = np.nan_to_num((values - mean) / np.where(std > 0, std, 1.0), nan=0.0)
-        users = Histories(inputs["user"], inputs["item"], values, encoder.n_users, encoder.n_items)
-        histories = {"user": users, "item": users.transposed()}
-        wanted = {"user": self.user_history, "item": self.item_history}
-        return {role: h for role, h in histories.items() if wanted[role]}
-
-    def _head_params(self) -> dict:
-        """The arguments of the head chosen by ``architecture``: the parameters its class
-        names. Every layer-size parameter is checked, used by this head or not."""
-        units = {name: _units(name, getattr(self, name)) for name in _UNIT_PARAMETERS}
-        params = {"architecture": self.architecture}
-        for name in HEADS[self.architecture].hyperparameters:
-            params[name] = units[name] if name in units else getattr(self, name)
-        return params
-
-    def _module_state(self, spec, catalog, inputs) -> dict:
-        """The network's arguments that are data of fit rather than shape: per-item counts,
-        the catalog a softmax trains against, content projections (see MultiTaskNetwork)."""
-        counts = None
-        if "item" in inputs:
-            counts = np.bincount(inputs["item"], minlength=spec["inputs"]["n_items"] + 1)
-        item_table = None
-        if any(t.get("scorer") == "dot" for t in spec["tasks"]):
-            item_table = {
-                "numeric": catalog.item_numeric,
-                "categorical": catalog.item_categorical,
-                "counts": counts,
-            }
-        return {
-            "item_counts": counts if self.item_feature_shrinkage is not None else None,
-            "item_table": item_table,
-            "content_projections": content_projections(
-                inputs, spec["inputs"]["sides"], self.content_components
-            ),
-        }
-
-    def _make_net(
-        self, spec, tasks, catalog, module_state, split, seed, histories, verbose, processes
-    ) -> MultiTaskNet:
-        """The skorch net that trains the network of ``spec`` (with ``module_state``, the
-        histories of the training rows) in ``processes`` data-parallel processes, printing at
-        ``verbose``."""
-        negatives = self._negative_sampler(tasks, catalog, spec["inputs"]["sides"])
-        names = [task.name for task in tasks]
-        return MultiTaskNet(
-            module=MultiTaskNetwork,
-            module__spec=spec,
-            module__history=histories,
-            **{f"module__{name}": value for name, value in module_state.items()},
-            criterion=MultiTaskLoss,
-            criterion__losses=[task.loss for task in tasks],
-            criterion__widths=[task.n_targets for task in tasks],
-            task_names=names,
-            autocast=_autocast_dtype(self.mixed_precision, self.device),
-            # tables with more rows than a batch reads give sparse gradients and are updated in
-            # the rows read only, so that a step's cost does not grow with them (RowwiseAdamW);
-            # with several processes, gradients are summed whole: dense
-            module__sparse_above=(
-                self._batch_rows(negatives)
-                if processes == 1 and not self._clips_gradients()
-                else None
-            ),
-            optimizer=RowwiseAdamW,
-            optimizer__weight_decay=self.weight_decay,
-            # The balancing's own parameters (log-variances, GradNorm's logits) are not decayed,
-            # and move faster than the network: their optimum follows the falling task losses,
-            # and at the network's rate it trailed by tens of epochs (a task weight of 1.0 where
-            # its loss called for 2.7 on MovieLens R4); at 10x every R4 task gained.
-            optimizer__param_groups=[
-                ("balancing.*", {"weight_decay": 0.0, "lr": self.lr * _BALANCING_LR_FACTOR}),
-                # a softmax's dot products must be free to sharpen against the decayed vectors
-                ("dot.*", {"weight_decay": 0.0}),
-            ],
-            lr=self.lr,
-            batch_size=self.batch_size,
-            max_epochs=self.max_epochs,
-            iterator_train=ArrayBatchIterator,
-            iterator_train__shuffle=True,
-            iterator_train__negatives=negatives,
-            iterator_train__cold_copies=self._cold_item_copies(tasks, spec),
-            iterator_valid=ArrayBatchIterator,
-            iterator_valid__negatives=negatives,
-            iterator_valid__batch_size=max(self.batch_size, _PREDICT_BATCH_SIZE),
-            train_split=None if split is None else ValidSplit(split, random_state=seed),
-            callbacks=self._callbacks(names, with_validation=split is not None, verbose=verbose),
-            device=self.device,
-            verbose=verbose,
-        )
-
-    def _clips_gradients(self) -> bool:
-        """Whether a callback clips gradient norms: torch's ``clip_grad_norm_`` cannot read
-        sparse gradients, so the tables then give dense ones."""
-        callbacks = [c[1] if isinstance(c, tuple) else c for c in self.callbacks or ()]
-        return any(isinstance(c, GradientNormClipping) for c in callbacks)
-
-    def _batch_rows(self, negatives: NegativeSampler | None) -> int:
-        """The rows a training batch holds, its sampled negatives included."""
-        return self.batch_size * (1 + (self.negative_ratio if negatives is not None else 0))
 
     def _check_X(self, X, *, reset: bool | None) -> pd.DataFrame:
         """X as a DataFrame, checked; ``reset=None`` checks without touching fitted state."""
@@ -735,147 +583,13 @@ class MultiTaskRecommender(BaseEstimator):
             )
         return frame
 
-    def _task_weights(self, tasks: list[Task]) -> list[float]:
-        weights = dict(self.task_weights or {})
-        names = [task.name for task in tasks]
-        unknown = [name for name in weights if name not in names]
-        if unknown:
-            raise ValueError(
-                f"`task_weights` names {unknown}, which are not tasks; tasks are {names}."
-            )
-        for name, w in weights.items():
-            if not (isinstance(w, Real) and np.isfinite(w) and w >= 0):
-                raise ValueError(
-                    f"`task_weights[{name!r}]` must be a finite number >= 0; got {w!r}."
-                )
-        return [float(weights.get(task.name, task.default_weight)) for task in tasks]
-
-    def _negative_sampler(self, tasks, catalog, sides) -> NegativeSampler | None:
-        if catalog is None and any(task.implied_by_rows for task in tasks):
-            name = next(task.name for task in tasks if task.implied_by_rows)
-            raise ValueError(
-                f"Task {name!r} is 'implicit': ranking items needs user and item ids; set "
-                "`user_col` and `item_col`."
-            )
-        columns = zip(_first_columns(tasks), tasks, strict=True)
-        implicit = [c for c, task in columns if task.samples_negatives]
-        if not implicit:
-            return None
-        item_side = sides.get("item", {})
-        return NegativeSampler(
-            catalog,
-            self.negative_ratio,
-            implicit,
-            tuple(item_side.get("numeric", ())),
-            tuple(item_side.get("categorical", ())),
-        )
-
-    def _cold_item_copies(self, tasks, spec) -> ColdItemCopies | None:
-        item_side = spec["inputs"]["sides"].get("item", {})
-        has_features = bool(item_side.get("numeric") or item_side.get("categorical"))
-        # without item features a copy is the unseen-item row again: nothing to teach, and on
-        # the quickstart's data it cost known items 0.05 RMSE
-        if not (self.cold_item_copies > 0 and spec["inputs"]["n_items"] and has_features):
-            return None
-        columns = zip(_first_columns(tasks), tasks, strict=True)
-        return ColdItemCopies(
-            self.cold_item_copies, [c for c, task in columns if task.implied_by_rows]
-        )
-
-    def _cold_item_ridges(self, tasks, targets, inputs, spec, encoder, seed) -> dict:
-        """{task: ColdItemRidge} of the regression tasks, where ``cold_item_ridge`` is on and
-        there are users, items and item features."""
-        item_side = spec["inputs"]["sides"].get("item", {})
-        numeric, categorical = item_side.get("numeric", []), item_side.get("categorical", [])
-        if not (self.cold_item_ridge > 0 and "user" in inputs and "item" in inputs):
-            return {}
-        levels = [encoder.cardinalities[c] for c in categorical]
-        # each ridge fits its own content: the taste directions depend on the task's values
-        content = partial(ItemContent, numeric, categorical, levels)
-        if content().width == 1:
-            return {}  # no item feature it can use: a new item is the mean's
-        return {
-            task.name: ColdItemRidge(content(), encoder.n_users).fit(
-                inputs, task.encode(targets[task.name])[:, 0].astype(np.float64), seed
-            )
-            for task in tasks
-            if task.kind == "regression"
-        }
-
-    def _validation_split(self, n_samples: int) -> float | None:
-        if self.validation_fraction == 0:
-            return None
-        if int(n_samples * self.validation_fraction) < 1 or n_samples < 2:
-            raise ValueError(
-                f"validation_fraction={self.validation_fraction} leaves no validation row with "
-                f"n_samples={n_samples}; raise it or set validation_fraction=0."
-            )
-        return self.validation_fraction
-
-    def _callbacks(self, names: list[str], *, with_validation: bool, verbose: int) -> list:
-        callbacks = [("finite_loss", FiniteLoss(self.lr))]
-        if verbose >= 2:
-            callbacks.append(("progress_bar", ProgressBar()))
-        for name in names:
-            callbacks.append(
-                (f"train_{name}_loss", PassthroughScoring(f"train_{name}_loss", None, True))
-            )
-            if with_validation:
-                callbacks.append(
-                    (f"valid_{name}_loss", PassthroughScoring(f"valid_{name}_loss", None))
-                )
-        callbacks.append(("task_weights", TaskWeightHistory(names)))
-        if with_validation and self.patience is not None:
-            early = EarlyStopping(
-                monitor="valid_loss",
-                patience=self.patience,
-                load_best=True,
-                sink=print if verbose else _silent,
-            )
-            callbacks.append(("early_stopping", early))
-        return callbacks + list(self.callbacks or [])
-
     # -- predict -------------------------------------------------------------------------------
 
-    @property
-    def _task_list(self) -> list:
-        return list(self.fitted_tasks_.values())
-
-    def _given_histories(self, X):
-        """X without the history column, and the histories it gives (None: none)."""
-        inputs = self.network_spec_["inputs"]
-        serves = inputs["history_values"] is not None and "user" in inputs["history_sides"]
-        if not (serves and isinstance(X, pd.DataFrame)):
-            return X, None
-        return split_history(X, self.history_col, self._encoder.item_codes)
-
-    @contextmanager
-    def _serving(self, inputs: dict, given):
-        """``inputs`` as the network reads them while the ``given`` histories are served: a
-        row that gives one reads it under its own code (``history_user``)."""
-        if given is None:
-            yield inputs
-            return
-        with self.net_.module_.extended_history(given.items) as first:
-            yield {**inputs, "history_user": given.owners(inputs["user"], first)}
-
-    def _raw_outputs(self, X) -> list[np.ndarray]:
-        return self._coded_outputs(X)[1]
-
-    def _coded_outputs(self, X) -> tuple[dict, list[np.ndarray]]:
-        """The coded rows of X and the network's raw outputs for them."""
+    def _rows(self, X):
+        """X's rows checked against fit, and the histories X gives (None: none)."""
         check_is_fitted(self)
-        module = self.net_.module_
-        # rows scored from their distinct users' and items' vectors; the batched forward where
-        # a side is missing or autocast runs (the factored layers would mix precisions)
-        by_rows = len(module.inputs.sides) == 2 and self.net_.autocast is None
-        X, given = self._given_histories(X)
-        coded = self._encoder.transform(self._check_X(X, reset=False), row_major=not by_rows)
-        with self._serving(coded, given) as inputs, module.pooled_histories():
-            if by_rows:
-                return coded, predict_rows(module, inputs, self.net_.device)
-            outputs = self.net_.forward(inputs)
-        return coded, [out.numpy() for out in outputs]
+        X, given = self.model_.split_given(X)
+        return self._check_X(X, reset=False), given
 
     def predict_tasks(self, X) -> pd.DataFrame:
         """Predict every task, as a DataFrame with one named column per task.
@@ -891,19 +605,8 @@ class MultiTaskRecommender(BaseEstimator):
             Values for regression tasks, class labels for classification tasks; the index is
             X's index when X is a DataFrame.
         """
-        coded, raw = self._coded_outputs(X)
-        outputs = dict(zip(self.tasks_, raw, strict=True))
-        new = coded["item"] == 0 if self._cold_ridges else None
-        if new is not None and new.any():
-            rows = {key: values[new] for key, values in coded.items()}
-            for name, ridge in self._cold_ridges.items():
-                blended = outputs[name].reshape(-1).astype(np.float64)
-                blended[new] += self.cold_item_ridge * (ridge.predict(rows) - blended[new])
-                outputs[name] = blended
-        index = X.index if isinstance(X, pd.DataFrame) else None
-        return pd.DataFrame(
-            {t.name: t.decode(outputs[t.name]) for t in self._task_list}, index=index
-        )
+        frame, given = self._rows(X)
+        return self.model_.predict_tasks(frame, given, index=_index(X))
 
     def predict(self, X) -> np.ndarray:
         """Predict every task.
@@ -938,19 +641,12 @@ class MultiTaskRecommender(BaseEstimator):
             Columns follow ``classes_[task]``.
         """
         check_is_fitted(self)
-        names = [t.name for t in self._task_list if t.is_classifier]
+        names = [name for name, t in self.fitted_tasks_.items() if t.is_classifier]
         if task is not None and task not in names:
             raise ValueError(f"task={task!r} is not a classification task; choose from {names}.")
         wanted = [task] if task is not None else names
-        raw = self._raw_outputs(X)
-        probas = {
-            t.name: t.proba(out)
-            for t, out in zip(self._task_list, raw, strict=True)
-            if t.name in wanted
-        }
+        probas = self.model_.predict_proba(*self._rows(X), wanted)
         return probas if len(probas) > 1 else probas[wanted[0]]
-
-    # -- recommending ---------------------------------------------------------------------------
 
     def explain(self, X, task: str | None = None) -> pd.DataFrame:
         """How much each input group moves a task's prediction, row by row.
@@ -961,9 +657,9 @@ class MultiTaskRecommender(BaseEstimator):
         one unknown. Numeric columns named ``<name>_<k>`` sharing a ``<name>``, as
         :class:`SentenceEmbedder` names a text's embedding, count as the one group
         ``<name>``. Contributions are not additive: groups that act together (an id and its
-        history) can each be small where taking both away would not be. What is explained is
-        the network: for an item new to fit, ``predict`` also weighs the content model of
-        ``cold_item_ridge`` into a regression task's value, and that part is not ablated.
+        history) can each be small where taking both away would not be. The prediction is
+        that of ``predict``: for an item new to fit (an ablated item id makes it new), a
+        regression task's value blends in the content model of ``cold_item_ridge``.
 
         Parameters
         ----------
@@ -999,61 +695,13 @@ class MultiTaskRecommender(BaseEstimator):
             raise ValueError(
                 f"explain: {task!r} is not a task of this model; its tasks are {list(self.tasks_)}."
             )
-        position, explained = list(self.fitted_tasks_).index(task), self.fitted_tasks_[task]
-        X_rows, given = self._given_histories(X)
-        encoded = self._encoder.transform(self._check_X(X_rows, reset=False))
-        encoder = self._encoder
-        groups = feature_groups(encoder.numeric_labels, encoder.categorical_labels)
-        id_names = {"user": str(encoder.user_label), "item": str(encoder.item_label)}
-        history_sides = self.network_spec_["inputs"]["history_sides"]
-        with self._serving(encoded, given) as inputs, self.net_.module_.pooled_histories():
-            full = self.net_.forward(inputs)[position].numpy()
-            classes = None
-            if explained.is_classifier and explained.kind not in ("binary", "implicit"):
-                classes = explained.proba(full).argmax(axis=1)
-            value = explained_value(explained, full, classes)
-            contributions = {
-                name: value
-                - explained_value(explained, self.net_.forward(ablated)[position].numpy(), classes)
-                for name, ablated in ablated_inputs(inputs, id_names, history_sides, groups).items()
-            }
-        index = X.index if isinstance(X, pd.DataFrame) else None
-        return pd.DataFrame(contributions, index=index)
+        return self.model_.explain(*self._rows(X), task, index=_index(X))
 
-    def _entities(self, role: str, given) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """Ids and encoded inputs of users or items: ids (side features from the catalog; new
-        ids get the population's) or a DataFrame with the id column and side features."""
-        encoder, catalog = self._encoder, self._catalog
-        label = encoder.user_label if role == "user" else encoder.item_label
-        codebook = encoder.user_codes if role == "user" else encoder.item_codes
-        if isinstance(given, pd.DataFrame):
-            if label not in given:
-                raise ValueError(f"The {role} table has no {role} id column {label!r}.")
-            ids = given[label].to_numpy()
-            inputs = encoder.transform_features(encoder.complete(given))
-        else:
-            ids = np.atleast_1d(np.asarray(given))
-            codes = codebook.transform(pd.Series(ids))
-            table = (
-                (catalog.user_numeric, catalog.user_categorical)
-                if role == "user"
-                else (catalog.item_numeric, catalog.item_categorical)
-            )
-            inputs = {"numeric": table[0][codes], "categorical": table[1][codes]}
-        if len(ids) == 0:
-            raise ValueError(f"The {role} table is empty: give at least one {role}.")
-        missing = pd.isna(ids)
-        if missing.any():
-            raise ValueError(
-                f"The {role} ids include a missing value ({ids[missing.argmax()]} at position "
-                f"{int(missing.argmax())}); every {role} needs an id."
-            )
-        inputs[role] = codebook.transform(pd.Series(ids)).astype(np.int64)
-        return ids, inputs
+    # -- recommending ---------------------------------------------------------------------------
 
     def _check_catalog(self, method: str) -> None:
         check_is_fitted(self)
-        if self._catalog is None:
+        if self.model_.catalog is None:
             raise ValueError(
                 f"{method} needs user and item ids: fit with `user_col` and `item_col`."
             )
@@ -1117,69 +765,9 @@ class MultiTaskRecommender(BaseEstimator):
         ['user_id', 'rank', 'item_id', 'score', 'because']
         """
         self._check_catalog("recommend")
-        k = check_k(k)
-        weights = ranking_weights(self._task_list, task)
-        module, device = self.net_.module_, self.net_.device
-        module.eval()
-        users, given = self._given_histories(users)
-        user_ids, user_inputs = self._entities("user", users)
-        if items is None:
-            item_ids = self._encoder.item_codes.values.to_numpy()
-            codes = np.arange(1, len(item_ids) + 1)
-            item_inputs = {
-                "item": codes,
-                "numeric": self._catalog.item_numeric[codes],
-                "categorical": self._catalog.item_categorical[codes],
-            }
-        else:
-            item_ids, item_inputs = self._entities("item", items)
-        seen = self._catalog.seen[user_inputs["user"]]
-        if given is not None:
-            seen = seen + given.seen(len(user_ids), self._catalog.n_items)
-        seen = seen[:, item_inputs["item"]]
-
-        def exclude(rows: slice):
-            return seen[rows].toarray() if exclude_seen else None
-
-        if explain and "user" not in self.network_spec_["inputs"]["history_sides"]:
-            raise ValueError(
-                "recommend(explain=True) names the history item behind each recommendation, "
-                "so it needs the users' histories: fit with user_history=True."
-            )
-        width = (user_inputs["numeric"].shape[1], user_inputs["categorical"].shape[1])
-        item_vectors = side_vectors(module, "item", item_inputs, device)
-        with self._serving(user_inputs, given) as inputs:
-            user_vectors = side_vectors(module, "user", inputs, device)
-            positions, scores = top_k(
-                module,
-                self._task_list,
-                weights,
-                user_vectors,
-                item_vectors,
-                k,
-                exclude,
-                width,
-                device,
-            )
-            if explain:
-                because = supporting_members(
-                    module, self._task_list, weights, inputs, positions, item_vectors, width, device
-                )
-        frame = long_frame(
-            user_ids,
-            item_ids,
-            positions,
-            scores,
-            self._encoder.user_label,
-            self._encoder.item_label,
+        return self.model_.recommend(
+            users, k, exclude_seen=exclude_seen, task=task, items=items, explain=explain
         )
-        if explain:
-            catalog = self._encoder.item_codes.values
-            named = pd.Series(catalog.take(np.maximum(because.reshape(-1) - 1, 0)), dtype=object)
-            named[because.reshape(-1) < 1] = None
-            allowed = scores.reshape(-1) > -np.inf
-            frame["because"] = named[allowed].to_numpy()
-        return frame
 
     def similar_items(self, items, k: int = 10) -> pd.DataFrame:
         """The k catalog items whose learned vectors (id embedding and item features) are
@@ -1200,41 +788,7 @@ class MultiTaskRecommender(BaseEstimator):
             ``similarity``.
         """
         self._check_catalog("similar_items")
-        k = check_k(k)
-        module, device = self.net_.module_, self.net_.device
-        module.eval()
-        catalog_ids = self._encoder.item_codes.values.to_numpy()
-        codes = np.arange(1, len(catalog_ids) + 1)
-        catalog_vectors = side_vectors(
-            module,
-            "item",
-            {
-                "item": codes,
-                "numeric": self._catalog.item_numeric[codes],
-                "categorical": self._catalog.item_categorical[codes],
-            },
-            device,
-        )
-        query_ids, query_inputs = self._entities("item", items)
-        queries = side_vectors(module, "item", query_inputs, device)
-        with torch.no_grad():
-            a = torch.nn.functional.normalize(queries, dim=1)
-            b = torch.nn.functional.normalize(catalog_vectors, dim=1)
-            similarity = a @ b.T
-            itself = torch.as_tensor(query_inputs["item"], device=device)
-            rows = torch.nonzero(itself > 0).squeeze(1)
-            similarity[rows, itself[rows] - 1] = -torch.inf
-            values, positions = torch.topk(similarity, min(k, len(catalog_ids)), dim=1)
-        label = self._encoder.item_label
-        frame = long_frame(
-            query_ids,
-            catalog_ids,
-            positions.cpu().numpy(),
-            values.cpu().numpy(),
-            label,
-            f"similar_{label}",
-        )
-        return frame.rename(columns={"score": "similarity"})
+        return self.model_.similar_items(items, k)
 
     def score(self, X, y) -> float:
         """Mean over tasks of each task's default metric: R^2 (regression), accuracy (binary,
@@ -1252,7 +806,7 @@ class MultiTaskRecommender(BaseEstimator):
         predictions = self.predict_tasks(X)
         targets = targets_frame(y, len(predictions), self.tasks_)
         scores = []
-        for task in self._task_list:
+        for task in self.fitted_tasks_.values():
             if task.default_metric is None:  # implicit: observed rows are all positives
                 continue
             truth = targets[task.name]
@@ -1346,8 +900,7 @@ class MultiTaskRecommender(BaseEstimator):
         True
         """
         check_is_fitted(self)
-        encoding = encoding_spec(self._encoder, self._task_list)
-        return export_onnx(self.net_.module_, self.network_spec_, self._task_list, encoding, path)
+        return self.model_.export_onnx(path)
 
     def onnx_inputs(self, X) -> dict[str, np.ndarray]:
         """The rows of ``X`` coded as the inputs of the graph ``export_onnx`` writes.
@@ -1362,11 +915,8 @@ class MultiTaskRecommender(BaseEstimator):
         inputs : dict of {str: ndarray}
             ``numeric``, ``categorical`` and, where the model has them, ``user`` and ``item``.
         """
-        check_is_fitted(self)
-        X, _ = self._given_histories(X)
-        inputs = self._encoder.transform(self._check_X(X, reset=False))
-        inputs["numeric"] = inputs["numeric"].astype(np.float32)
-        return inputs
+        frame, _ = self._rows(X)
+        return self.model_.onnx_inputs(frame)
 
     def __safe_state__(self, folder) -> dict:
         """The model as parameters, plain values and arrays, its weights written to side
@@ -1378,20 +928,14 @@ class MultiTaskRecommender(BaseEstimator):
                 "again after loading."
             )
         state = {"params": self.get_params(deep=False)}
-        if not hasattr(self, "net_"):
+        if not hasattr(self, "model_"):
             return state
         weights, history = folder.new_file("weights.safetensors"), folder.new_file("history.json")
         self.net_.save_params(f_params=weights, f_history=history, use_safetensors=True)
         state["fitted"] = {
             "n_features_in_": self.n_features_in_,
             "feature_names_in_": getattr(self, "feature_names_in_", None),
-            "network_spec_": self.network_spec_,
-            "tasks": [[name, kind] for name, kind in self.tasks_.items()],
-            "task_states": [task.state() for task in self._task_list],
-            "encoder": self._encoder.state(),
-            "catalog": None if self._catalog is None else self._catalog.state(),
-            "histories": self.net_.module_.history_arrays(),
-            "cold_ridges": {name: r.state() for name, r in self._cold_ridges.items()},
+            **self.model_.state(),
             "weights": weights.name,
             "history": history.name,
         }
@@ -1412,42 +956,12 @@ class MultiTaskRecommender(BaseEstimator):
         if "fitted" not in state:
             return model
         fitted = expect_keys(state["fitted"], FITTED_KEYS, "fitted")
-        spec = check_spec(fitted["network_spec_"])
-        if not isinstance(fitted["tasks"], list) or not isinstance(fitted["task_states"], list):
-            raise ValueError("fitted.tasks and fitted.task_states must be lists")
-        kinds = dict(fitted["tasks"])
-        if any(kind not in TASK_KINDS for kind in kinds.values()):
-            raise ValueError(f"fitted.tasks has a kind outside {sorted(TASK_KINDS)}: {kinds}")
         declared = check_tasks(model.tasks)
+        fitted_model = FittedModel.from_state(model.get_params(deep=False), fitted, folder)
+        kinds = {task.name: task.kind for task in fitted_model.tasks}
         if declared is not None and declared != kinds:
             raise ValueError(f"params.tasks {declared} are not the fitted tasks {kinds}")
-        tasks = [
-            model._task(name, kind).set_state(task_state)
-            for (name, kind), task_state in zip(fitted["tasks"], fitted["task_states"], strict=True)
-        ]
-        encoder = FeatureEncoder.from_state(fitted["encoder"])
-        catalog = None if fitted["catalog"] is None else Catalog.from_state(fitted["catalog"])
-        histories = fitted["histories"]
-        if not isinstance(histories, dict) or not isinstance(fitted["cold_ridges"], dict):
-            raise ValueError("fitted.histories and fitted.cold_ridges must be mappings")
-        ridges = {
-            name: ColdItemRidge.from_state(ridge, f"cold_ridges[{name!r}]")
-            for name, ridge in fitted["cold_ridges"].items()
-        }
-        check_parts(spec, tasks, encoder, catalog, histories, ridges)
-        weights = fitted["weights"]
-        tensors = read_weights(spec, folder.read(weights, "fitted.weights"), folder.path / weights)
-        # data buffers of the network (item weights, projections) come with its weights
-        empty = {"item_counts": None, "item_table": None, "content_projections": None}
-        net = model._make_net(
-            spec, tasks, catalog, empty, None, 0, histories or None, model.verbose, 1
-        )
-        with torch.random.fork_rng(devices=_cuda_devices(net.device)):
-            net.initialize()  # draws initial weights, which the saved ones replace
-        net.module_.load_state_dict(tensors)
-        history = fitted["history"]
-        net.history = load_history(folder.read(history, "fitted.history"), folder.path / history)
-        model._set_fitted(net, spec, kinds, tasks, encoder, catalog, ridges)
+        model._set_fitted(fitted_model)
         model.n_features_in_ = expect_int(fitted["n_features_in_"], "fitted.n_features_in_")
         if fitted["feature_names_in_"] is not None:
             names = expect_array(
@@ -1459,18 +973,8 @@ class MultiTaskRecommender(BaseEstimator):
         return model
 
 
-def _units(name: str, units) -> list[int]:
-    """Layer sizes as a list of positive ints, or a ValueError naming the parameter. Experts
-    need at least one layer; the bottom and towers may have none."""
-    ok = isinstance(units, (tuple, list)) and all(
-        isinstance(n, Integral) and not isinstance(n, bool) and n >= 1 for n in units
-    )
-    if not ok or (name == "expert_units" and not units):
-        raise ValueError(
-            f"`{name}` must be a tuple of positive ints (layer sizes), e.g. (64, 32)"
-            f"{', with at least one' if name == 'expert_units' else ''}; got {units!r}."
-        )
-    return [int(n) for n in units]
+def _index(X):
+    return X.index if isinstance(X, pd.DataFrame) else None
 
 
 def _check_callbacks(callbacks) -> None:
@@ -1495,52 +999,5 @@ def _after_interrupt(completed: int) -> None:
         "the model is fitted with what it learned so far (with early stopping, the best epoch's "
         "weights). Refit to train to the end.",
         TrainingInterruptedWarning,
-        stacklevel=3,
+        stacklevel=4,
     )
-
-
-def _first_columns(tasks) -> list[int]:
-    """Each task's first column in the encoded target matrix."""
-    return [int(c) for c in np.cumsum([0] + [task.n_targets for task in tasks])[:-1]]
-
-
-def _train_rows(n_samples: int, split: float | None, seed: int) -> np.ndarray | None:
-    """The rows skorch's ``ValidSplit(split, random_state=seed)`` trains on (None: all)."""
-    if split is None:
-        return None
-    return next(ShuffleSplit(test_size=split, random_state=seed).split(np.arange(n_samples)))[0]
-
-
-def _accelerator(device):
-    """An ``accelerate.Accelerator`` over the processes its launcher started (on the CPU when
-    ``device`` is)."""
-    try:
-        from accelerate import Accelerator
-    except ImportError as error:
-        raise ImportError(
-            "distributed=True needs the accelerate package: pip install 'skmtrec[distributed]'."
-        ) from error
-    return Accelerator(cpu=torch.device(device).type == "cpu")
-
-
-def _autocast_dtype(mixed_precision: str, device) -> torch.dtype | None:
-    if mixed_precision == "bf16":
-        return torch.bfloat16
-    device = torch.device(device)
-    if mixed_precision == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported():
-        return torch.bfloat16
-    return None
-
-
-def _cuda_devices(device) -> list[int]:
-    device = torch.device(device)
-    if device.type != "cuda":
-        return []
-    return [device.index if device.index is not None else torch.cuda.current_device()]
-
-
-def _silent(*args, **kwargs) -> None:
-    pass
-
-
-__all__ = ["MultiTaskRecommender"]

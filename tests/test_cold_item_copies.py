@@ -29,7 +29,8 @@ def test_a_hidden_item_is_served_as_a_new_item(interactions):
         X, y[["rating"]]
     )
     module = model.net_.module_.eval()
-    encoded = model._encoder.transform(X.head(50))  # the network's own input, as predict has it
+    # the network's own input, as predict has it
+    encoded = model.model_.encoder.transform(X.head(50))
     batch = {key: torch.as_tensor(value) for key, value in encoded.items()}
     with torch.no_grad():
         hidden = module(**batch, cold_item=torch.ones(50, dtype=torch.bool))[0]

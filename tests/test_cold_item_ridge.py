@@ -249,6 +249,51 @@ def test_a_saved_model_keeps_its_ridge(blends, tmp_path):
     pd.testing.assert_frame_equal(loaded.predict_tasks(X_new), models[0.5].predict_tasks(X_new))
 
 
+def test_the_blend_is_fitted_state_not_the_parameter(blends):
+    """Non-regression: predict read the ridge's weight from the parameter, so that a
+    ``set_params`` after fit changed a fitted model's predictions."""
+    models, _, X_new, _ = blends
+    model = models[0.5]
+    before = model.predict_tasks(X_new)
+    try:
+        model.set_params(cold_item_ridge=0.0)
+        pd.testing.assert_frame_equal(model.predict_tasks(X_new), before)
+    finally:
+        model.set_params(cold_item_ridge=0.5)
+
+
+def test_recommend_and_explain_score_new_items_as_predict_does(blends):
+    """predict, recommend and explain share one definition of a new item's prediction: the
+    network's blended with the ridge's (recommend scored new items by the network alone)."""
+    models, X, X_new, _ = blends
+    model = models[0.5]
+    items = X_new.drop_duplicates("item_id").drop(columns="user_id").head(40)
+    user = int(X["user_id"].iloc[0])
+    recs = model.recommend([user], k=len(items), task="rating", items=items, exclude_seen=False)
+    predicted = model.predict_tasks(items.assign(user_id=user))["rating"]
+    by_item = dict(zip(items["item_id"], predicted, strict=True))
+    np.testing.assert_allclose(recs["score"], recs["item_id"].map(by_item), atol=1e-4)
+    # the item id taken away makes a known item new: its contribution is the blend's move
+    known = X.head(5)
+    contributions = model.explain(known, task="rating")["item_id"]
+    as_new = model.predict_tasks(known.assign(item_id=-1))["rating"]
+    np.testing.assert_allclose(
+        contributions, model.predict_tasks(known)["rating"] - as_new, atol=1e-4
+    )
+
+
+def test_the_onnx_graph_blends_new_items_as_predict_does(blends, tmp_path):
+    onnxruntime = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    models, X, X_new, _ = blends
+    model = models[0.5]
+    rows = pd.concat([X.head(20), X_new.head(20)], ignore_index=True)
+    session = onnxruntime.InferenceSession(str(model.export_onnx(tmp_path / "model.onnx")))
+    names = [output.name for output in session.get_outputs()]
+    outputs = dict(zip(names, session.run(None, model.onnx_inputs(rows)), strict=True))
+    np.testing.assert_allclose(outputs["rating"], model.predict_tasks(rows)["rating"], atol=1e-4)
+
+
 def test_items_without_features_get_no_ridge(interactions):
     X, y = interactions
     fits = [

@@ -332,13 +332,12 @@ def test_a_data_parallel_batch_reads_its_task_counts_with_its_losses(
         monkeypatch.setattr(_net.MultiTaskNet, "world_size", property(lambda self, n=world: n))
         monkeypatch.setattr(_net.MultiTaskNet, "_sum_over_processes", lambda self, t: t)
         net.history.new_batch()
-        net._unread = []
-        mode.counting = True
-        with mode:
-            get_loss(net, y_pred, y_true, training=True)
-        mode.counting = False
-        assert mode.reads == {} and len(lists) == n_lists, (world, mode.reads)
-        net._read_recorded()
+        with net.deferred_records():
+            mode.counting = True
+            with mode:
+                get_loss(net, y_pred, y_true, training=True)
+            mode.counting = False
+            assert mode.reads == {} and len(lists) == n_lists, (world, mode.reads)
         recorded[world] = net.history[-1, "batches", -1]
     assert set(recorded[1]) == set(recorded[2]) == {"train_rating_loss"}
     assert recorded[2]["train_rating_loss"] == pytest.approx(recorded[1]["train_rating_loss"])

@@ -63,12 +63,14 @@ def test_predict_gives_the_forward_of_every_row(rows, architecture, ranking_loss
     module = model.net_.module_
     assert module.inputs.n_shared > 0  # hour and device reach the head, row by row
     with module.pooled_histories():  # the batched forward, as predict ran before
-        expected = model.net_.forward(model._encoder.transform(served))
+        expected = model.net_.forward(model.model_.encoder.transform(served))
     # as it runs, then in chunks of 37 rows and batches of 5: every boundary crossed
     for patch in ({}, {"_CHUNK_BOUNDS": (37, 37), "_ROWS_PER_BATCH": 5}):
         for name, value in patch.items():
             monkeypatch.setattr(predict_rows, name, value)
-        for got, want in zip(model._raw_outputs(served), expected, strict=True):
+        for got, want in zip(
+            model.model_.network_outputs(served)[1].values(), expected, strict=True
+        ):
             np.testing.assert_allclose(got, want.numpy(), rtol=1e-5, atol=1e-6)
 
 

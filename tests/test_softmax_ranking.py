@@ -136,7 +136,7 @@ def test_sampled_softmax_validates_on_the_same_draw_every_epoch(data):
     X, y, _ = data
     model = make_model(softmax_items=20, max_epochs=2).fit(X, y)
     module = model.net_.module_
-    batch = {k: torch.as_tensor(v) for k, v in model._encoder.transform(X.head(50)).items()}
+    batch = {k: torch.as_tensor(v) for k, v in model.model_.encoder.transform(X.head(50)).items()}
     module.eval()  # validation: a fixed draw, so that the loss compares across epochs
     with torch.no_grad(), module.training_loss_form():
         first, again = module(**batch)[2], module(**batch)[2]
@@ -152,7 +152,7 @@ def test_the_softmax_is_the_cross_entropy_of_the_rows_item_among_the_catalog(dat
     catalog item's pair score (the unseen item excluded)."""
     X, y, _ = data
     model = make_model(max_epochs=1).fit(X, y)
-    module, catalog = model.net_.module_, model._catalog
+    module, catalog = model.net_.module_, model.model_.catalog
     module.set_item_table(
         {
             "numeric": catalog.item_numeric,
@@ -160,7 +160,7 @@ def test_the_softmax_is_the_cross_entropy_of_the_rows_item_among_the_catalog(dat
             "counts": np.ones(catalog.n_items + 1),
         }
     )
-    batch = {k: torch.as_tensor(v) for k, v in model._encoder.transform(X.head(5)).items()}
+    batch = {k: torch.as_tensor(v) for k, v in model.model_.encoder.transform(X.head(5)).items()}
     module.eval()
     with torch.no_grad(), module.training_loss_form():
         logits = module(**batch)[2]

@@ -8,7 +8,6 @@ import pandas as pd
 import pytest
 import torch
 from sklearn.metrics import root_mean_squared_error
-from skorch.dataset import ValidSplit
 
 from skmtrec import MultiTaskRecommender
 from skmtrec.datasets import make_interactions
@@ -186,14 +185,14 @@ def distinct_per_user(X) -> list[int]:
 def test_training_sees_the_training_rows_and_the_fitted_model_every_row(interactions):
     X, y = interactions
     net = fit(X, y).net_
-    # skorch's own split of the rows, which the history built for training must match
-    train, _ = ValidSplit(0.1, random_state=net.train_split.random_state)(np.arange(len(X)))
+    # the rows skorch trains on (the estimator's split), which the history for training matches
+    train, _ = net.train_split(np.arange(len(X)))
     X_train = X.iloc[train.indices]
     trained_on = per_user_counts(net.module__history["user"])
     assert trained_on == sorted(
         distinct_per_user(X_train) + [0] * (X["user_id"].nunique() - X_train["user_id"].nunique())
     )
-    kept = net.module_.inputs.histories["user"].arrays()
+    kept = net.module_.history_arrays()["user"]
     assert per_user_counts(kept) == distinct_per_user(X)
     # one entry per distinct interaction: memory grows with them, not with users x items
     assert len(kept["members"]) == len(X.drop_duplicates(["user_id", "item_id"]))
@@ -254,9 +253,9 @@ def test_a_history_given_at_predict_time_is_pooled_like_a_kept_one(interactions)
     ).fit(X)
     history = model.net_.module_.inputs.histories["user"]
     user = X["user_id"].iloc[0]
-    code = int(model._encoder.user_codes.transform(pd.Series([user]))[0])
+    code = int(model.model_.encoder.user_codes.transform(pd.Series([user]))[0])
     items = X.loc[X["user_id"] == user, "item_id"]
-    codes = model._encoder.item_codes.transform(items)
+    codes = model.model_.encoder.item_codes.transform(items)
     kept = history(torch.tensor([code]))
     with model.net_.module_.extended_history([codes[::-1]]) as first:
         torch.testing.assert_close(history(torch.tensor([first])), kept)

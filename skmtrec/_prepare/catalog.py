@@ -53,6 +53,15 @@ class Catalog:
     def n_items(self) -> int:
         return self.item_numeric.shape[0] - 1
 
+    def features(self, role: str, codes: np.ndarray) -> dict[str, np.ndarray]:
+        """The ``numeric`` and ``categorical`` input rows of the users' or items' ``codes``."""
+        if role == "user":
+            return {
+                "numeric": self.user_numeric[codes],
+                "categorical": self.user_categorical[codes],
+            }
+        return {"numeric": self.item_numeric[codes], "categorical": self.item_categorical[codes]}
+
     def state(self) -> dict[str, np.ndarray]:
         """The catalog as arrays (``from_state`` takes them back)."""
         state = {k: v for k, v in vars(self).items() if k != "seen"}

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from numbers import Real
 
 import numpy as np
 import pandas as pd
 
-from .._tasks import TASK_KINDS
+from .._tasks import TASK_KINDS, SoftmaxImplicitTask, Task
 from .features import check_unique_columns
 
 
@@ -109,3 +110,36 @@ def check_tasks(tasks: Mapping[str, str] | None) -> dict[str, str] | None:
                 f"Task {name!r} has unknown kind {kind!r}; the kinds are {list(TASK_KINDS)}."
             )
     return {str(name): kind for name, kind in tasks.items()}
+
+
+def make_task(name: str, kind: str, params: Mapping) -> Task:
+    """The unfitted task ``name`` of ``kind``; an implicit task under
+    ``ranking_loss="softmax"`` is scored against the catalog by a dot product."""
+    if kind == "implicit" and params["ranking_loss"] == "softmax":
+        if params["task_balancing"] == "gradnorm":
+            raise ValueError(
+                f"task_balancing='gradnorm' measures gradients on the head's last shared "
+                f"layer, which task {name!r} does not reach under ranking_loss='softmax' "
+                "(it is scored by a dot product of the user and item vectors); choose "
+                "another balancing or ranking_loss='bce'."
+            )
+        return SoftmaxImplicitTask(name, params["softmax_items"])
+    return TASK_KINDS[kind](name)
+
+
+def task_weights(tasks: list[Task], given: Mapping | None) -> list[float]:
+    """Each task's fixed weight: ``given[name]``, else its kind's default."""
+    weights = dict(given or {})
+    names = [task.name for task in tasks]
+    unknown = [name for name in weights if name not in names]
+    if unknown:
+        raise ValueError(f"`task_weights` names {unknown}, which are not tasks; tasks are {names}.")
+    for name, w in weights.items():
+        if not (isinstance(w, Real) and np.isfinite(w) and w >= 0):
+            raise ValueError(f"`task_weights[{name!r}]` must be a finite number >= 0; got {w!r}.")
+    return [float(weights.get(task.name, task.default_weight)) for task in tasks]
+
+
+def first_columns(tasks) -> list[int]:
+    """Each task's first column in the encoded target matrix."""
+    return [int(c) for c in np.cumsum([0] + [task.n_targets for task in tasks])[:-1]]

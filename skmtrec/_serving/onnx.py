@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from ..nn import MultiTaskNetwork
+from .cold_items import RidgeGraph
 
 
 class _ScoringGraph(nn.Module):
@@ -30,10 +31,15 @@ class _ScoringGraph(nn.Module):
     its table (negative, or past the values of fit) is read as 0, unseen, as ``predict``
     reads a value it does not know, rather than left to Gather (which wraps negative ones)."""
 
-    def __init__(self, network: nn.Module, tasks: list, encoding: dict):
+    def __init__(self, network: nn.Module, tasks: list, encoding: dict, cold_items):
         super().__init__()
         self.network = network
         self.tasks = tasks
+        # each blended task's ridge, by output position
+        ridges = cold_items.ridges if cold_items else {}
+        self.blended = [task.name in ridges for task in tasks]
+        self.ridges = nn.ModuleList(RidgeGraph(ridges[t.name]) for t in tasks if t.name in ridges)
+        self.cold_weight = cold_items.weight
         sizes = [len(column["values"]) + 1 for column in encoding["categorical"]]
         self.register_buffer("categorical_sizes", torch.tensor(sizes, dtype=torch.long))
         self.n_users, self.n_items = (
@@ -45,7 +51,14 @@ class _ScoringGraph(nn.Module):
         categorical = _in_table(categorical, self.categorical_sizes)
         user = None if user is None else _in_table(user, self.n_users)
         item = None if item is None else _in_table(item, self.n_items)
-        outputs = self.network(numeric, categorical, user=user, item=item)
+        outputs = list(self.network(numeric, categorical, user=user, item=item))
+        ridges = iter(self.ridges)
+        for j, blended in enumerate(self.blended):
+            if blended:  # an item new to fit: the network's output moved toward the ridge's
+                new = (item == 0).reshape(-1, *([1] * (outputs[j].dim() - 1)))
+                cold = next(ridges)(numeric, categorical, user).reshape(new.shape)
+                moved = outputs[j] + self.cold_weight * (cold - outputs[j])
+                outputs[j] = torch.where(new, moved, outputs[j])
         return tuple(task.export_output(out) for task, out in zip(self.tasks, outputs, strict=True))
 
 
@@ -53,9 +66,12 @@ def _in_table(codes: torch.Tensor, size) -> torch.Tensor:
     return torch.where((codes >= 0) & (codes < size), codes, 0)
 
 
-def export_onnx(fitted: MultiTaskNetwork, spec: dict, tasks: list, encoding: dict, path) -> Path:
-    """Write the scoring graph of the ``fitted`` network (of ``spec``) to ``path`` (.onnx) and
-    ``encoding`` beside it (.json); ``encoding`` is the ``encoding_spec`` of the model."""
+def export_onnx(
+    fitted: MultiTaskNetwork, spec: dict, tasks: list, encoding: dict, cold_items, path
+) -> Path:
+    """Write the scoring graph of the ``fitted`` network (of ``spec``) with the cold-item
+    blend ``cold_items`` to ``path`` (.onnx) and ``encoding`` beside it (.json); ``encoding``
+    is the ``encoding_spec`` of the model."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # a copy on the CPU, rebuilt from the spec, so that the fitted model is left as it is
@@ -63,7 +79,7 @@ def export_onnx(fitted: MultiTaskNetwork, spec: dict, tasks: list, encoding: dic
         network = MultiTaskNetwork(spec, history=fitted.history_arrays())
     network.load_state_dict({k: v.cpu() for k, v in fitted.state_dict().items()})
     network.eval()
-    graph = _ScoringGraph(network, tasks, encoding)
+    graph = _ScoringGraph(network, tasks, encoding, cold_items)
     example = {
         "numeric": torch.zeros((2, len(encoding["numeric"])), dtype=torch.float32),
         "categorical": torch.zeros((2, len(encoding["categorical"])), dtype=torch.long),

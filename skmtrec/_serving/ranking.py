@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 from numbers import Integral, Real
 
 import numpy as np
@@ -69,9 +70,12 @@ def side_vectors(module, role: str, inputs: dict[str, np.ndarray], device) -> to
 
 
 @torch.no_grad()
-def top_k(module, tasks, weights, user_vectors, item_vectors, k, exclude, width, device):
+def top_k(
+    module, tasks, weights, user_vectors, item_vectors, k, exclude, width, device, blend=None
+):
     """Top-k item positions and scores per user; ``exclude(rows)`` gives a bool mask of items
-    a block of users must not get. ``width`` is (n_numeric, n_categorical).
+    a block of users must not get. ``width`` is (n_numeric, n_categorical); ``blend(outputs,
+    rows)`` (``ColdItemBlend.pairs``), where given, blends a block's outputs for new items.
 
     Blocks of users are scored against every item through the head's pair scoring, which
     computes the terms of each user and each item once; the interaction features (of neither
@@ -86,9 +90,13 @@ def top_k(module, tasks, weights, user_vectors, item_vectors, k, exclude, width,
     best_scores = np.empty((n_users, k), dtype=np.float32)
     for start in range(0, n_users, per_block):
         users = user_vectors[start : start + per_block]
-        scores = pair_scores(module, tasks, weights, users, item_vectors, neutral, item_terms)
+        rows = slice(start, start + len(users))
+        adjust = None if blend is None else partial(blend, users=rows)
+        scores = pair_scores(
+            module, tasks, weights, users, item_vectors, neutral, item_terms, adjust
+        )
         scores = scores.reshape(len(users), n_items)
-        mask = exclude(slice(start, start + len(users)))
+        mask = exclude(rows)
         if mask is not None:
             scores[torch.as_tensor(mask, device=device)] = -torch.inf
         values, positions = torch.topk(scores, k, dim=1)
@@ -100,16 +108,21 @@ def top_k(module, tasks, weights, user_vectors, item_vectors, k, exclude, width,
 def neutral_shared(module, width, device) -> torch.Tensor:
     """The interaction features (of neither side) at their neutral value, as one head input
     row; ``width`` is (n_numeric, n_categorical)."""
-    return module.inputs.shared_input(
+    return module.shared_input(
         torch.zeros((1, width[0]), device=device),
         torch.zeros((1, width[1]), dtype=torch.long, device=device),
     )
 
 
-def pair_scores(module, tasks, weights, users, items, neutral, item_terms=None) -> torch.Tensor:
+def pair_scores(
+    module, tasks, weights, users, items, neutral, item_terms=None, adjust=None
+) -> torch.Tensor:
     """The ranking score of every (user vector, item vector) pair, user-major, as float32:
-    the ``weights``' blend of the tasks' rank scores (``item_terms``: see ``score_pairs``)."""
+    the ``weights``' blend of the tasks' rank scores (``item_terms``: see ``score_pairs``;
+    ``adjust``, where given, changes the tasks' raw outputs first)."""
     outputs = module.score_pairs(users, items, neutral, item_terms, tasks=list(weights))
+    if adjust is not None:
+        outputs = adjust(outputs)
     return sum(w * tasks[j].rank_score(outputs[j]) for j, w in weights.items()).float()
 
 

@@ -55,7 +55,7 @@ def distinct_rows(codes: np.ndarray, columns: list[np.ndarray]) -> tuple[np.ndar
 def _distinct_vectors(module, role: str, rows: dict, device) -> tuple[torch.Tensor, torch.Tensor]:
     """The distinct side vectors of ``role`` among ``rows`` (encoded), and each row's
     position among them."""
-    numeric_cols, categorical_cols = module.inputs.side_columns[role]
+    numeric_cols, categorical_cols = module.side_columns(role)
     owners = rows.get("history_user") if role == "user" else None
     columns = [rows["numeric"][:, j] for j in numeric_cols]
     columns += [rows["categorical"][:, j] for j in categorical_cols]
@@ -88,7 +88,7 @@ def predict_rows(module, inputs: dict[str, np.ndarray], device) -> list[np.ndarr
         rows = {k: v[start : start + chunk] for k, v in inputs.items()}
         users, user_rows = _distinct_vectors(module, "user", rows, device)
         items, item_rows = _distinct_vectors(module, "item", rows, device)
-        shared = module.inputs.shared_input(
+        shared = module.shared_input(
             torch.as_tensor(rows["numeric"], device=device),
             torch.as_tensor(rows["categorical"], device=device),
         )

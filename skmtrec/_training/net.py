@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import contextmanager, nullcontext
+from functools import partial
 from itertools import pairwise
 
 import numpy as np
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback, EarlyStopping
-from skorch.dataset import get_len
 from skorch.utils import to_tensor
 from torch import nn
 from torch.utils.data import Subset
@@ -68,7 +69,6 @@ class MultiTaskNet(NeuralNet):
         self.task_names = task_names
         self.accelerator = accelerator
         self.autocast = autocast
-        self.interrupted = False
         self._unread = None
 
     # Data-parallel training (an ``accelerate.Accelerator`` over several processes): every
@@ -135,26 +135,21 @@ class MultiTaskNet(NeuralNet):
         for p, grad in zip(parameters, flat.split([p.numel() for p in parameters]), strict=True):
             p.grad.copy_(grad.view_as(p))
 
-    def fit_loop(self, X, y=None, epochs=None, **fit_params):
-        # skorch ends training quietly on a KeyboardInterrupt; note it, so the estimator can say so
-        self.interrupted = False
-        try:
-            return super().fit_loop(X, y, epochs=epochs, **fit_params)
-        except KeyboardInterrupt:
-            # skorch's EarlyStopping stops training by raising KeyboardInterrupt too
-            self.interrupted = not self._stopped_early()
-            raise
-
-    def _stopped_early(self) -> bool:
-        return any(
-            isinstance(callback, EarlyStopping) and callback.misses_ == callback.patience
-            for _, callback in self.callbacks_
-        )
-
     @property
     def completed_epochs(self) -> int:
         """Epochs that ran to their end (an interrupted one does not count)."""
         return sum("train_loss" in row for row in self.history)
+
+    @property
+    def interrupted(self) -> bool:
+        """Whether the last fit ended on a KeyboardInterrupt, which skorch ends training on
+        quietly: before its last epoch, and not by early stopping (which skorch's
+        ``EarlyStopping`` signals with the same exception)."""
+        stopped_early = any(
+            isinstance(callback, EarlyStopping) and callback.misses_ == callback.patience
+            for _, callback in self.callbacks_
+        )
+        return self.completed_epochs < self.max_epochs and not stopped_early
 
     # Training and validation batches ask the module for the outputs the losses need (a
     # softmax's logits over the catalog); prediction gets one score per row.
@@ -223,9 +218,18 @@ class MultiTaskNet(NeuralNet):
         else:
             self._unread.append((len(self.history[-1]["batches"]) - 1, key, value, count))
 
+    @contextmanager
+    def deferred_records(self):
+        """A context in which the batches' losses stay on the device, to be written into the
+        history in one read as it ends (the counts that decide whether a loss is recorded,
+        where given, in the same read)."""
+        self._unread = []
+        try:
+            yield
+        finally:
+            self._read_recorded()
+
     def _read_recorded(self) -> None:
-        """Writes the batches' losses kept on the device into the history, in one read (the
-        counts that decide whether a loss is recorded, where given, in the same one)."""
         unread, self._unread = self._unread or [], None
         if unread:
             values = [value for _, _, value, _ in unread]
@@ -244,26 +248,34 @@ class MultiTaskNet(NeuralNet):
         )
 
     def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
-        # skorch's loop, but for when the losses are read (see _record_batch)
-        if iterator is None:
-            return
-        self._unread = None if self._acts_on_each_batch() else []
+        # skorch's loop records each batch's loss with ``loss.item()``; unless a callback acts
+        # on each batch, the step hands it a stand-in and the loss is read with the others
+        deferred = nullcontext() if self._acts_on_each_batch() else self.deferred_records()
         try:
-            batch_count = 0
-            for batch in iterator:
-                self.notify("on_batch_begin", batch=batch, training=training)
-                step = step_fn(batch, **fit_params)
-                self._record_batch(f"{prefix}_loss", step["loss"].detach())
-                self.history.record_batch(f"{prefix}_batch_size", get_len(batch[0]))
-                self.notify("on_batch_end", batch=batch, training=training, **step)
-                batch_count += 1
-            self.history.record(f"{prefix}_batch_count", batch_count)
+            with deferred:
+                super().run_single_epoch(
+                    iterator, training, prefix, partial(self._step, step_fn, prefix), **fit_params
+                )
         finally:
-            self._read_recorded()
             # rows of embedding tables that batches left out take the decay they missed, so
             # validation and checkpoints see AdamW's weights (see RowwiseAdamW)
             if training and hasattr(self.optimizer_, "catch_up"):
                 self.optimizer_.catch_up()
+
+    def _step(self, step_fn, prefix: str, batch, **fit_params) -> dict:
+        step = step_fn(batch, **fit_params)
+        if self._unread is None:
+            return step
+        self._record_batch(f"{prefix}_loss", step["loss"].detach())
+        return {**step, "loss": _DeferredLoss()}
+
+
+class _DeferredLoss:
+    """A batch's loss that is read at the end of the epoch: skorch's loop records ``item()``
+    (NaN) at once, and ``MultiTaskNet`` writes the loss over it when it reads the batches'."""
+
+    def item(self) -> float:
+        return float("nan")
 
 
 class FiniteLoss(Callback):

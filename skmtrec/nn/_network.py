@@ -217,6 +217,20 @@ class MultiTaskNetwork(nn.Module):
         ``history_user`` where given, without the members ``leave_out``, one per row)."""
         return self.inputs.side_vector(role, codes, numeric, categorical, leave_out, history_user)
 
+    @property
+    def has_both_sides(self) -> bool:
+        """Whether the network has a user and an item vector (then rows can be scored from
+        their distinct users' and items' vectors)."""
+        return len(self.inputs.sides) == 2
+
+    def side_columns(self, role: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """The (numeric, categorical) input columns folded into the user's or item's vector."""
+        return self.inputs.side_columns[role]
+
+    def shared_input(self, numeric, categorical):
+        """The head's input part of the interaction features (those of neither side)."""
+        return self.inputs.shared_input(numeric, categorical)
+
     def first_layers_width(self) -> int:
         """The outputs of the head's layers that read its input, together: what the factored
         inputs (``RowPairs``, ``PairInput``) keep per distinct user or item."""

@@ -1,0 +1,335 @@
+"""The fitted model: everything a fitted ``MultiTaskRecommender`` knows and does.
+
+``FittedModel`` holds the trained skorch net, the network spec, the fitted tasks, the feature
+encoder, the catalog and the cold-item blend. It predicts, ranks, explains, exports and
+gives its state for saving, so that every public method of the estimator is a thin call into
+it and all of them share one definition of a prediction (``outputs``).
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .._persistence.fitted_state import check_parts, check_spec, load_history, read_weights
+from .._prepare.catalog import Catalog
+from .._prepare.features import FeatureEncoder
+from .._prepare.given_history import split_history
+from .._prepare.targets import make_task
+from .._tasks import TASK_KINDS
+from .._training.build import build_net, cuda_devices
+from .cold_items import ColdItemBlend
+from .explain import ablated_inputs, explained_value, feature_groups, supporting_members
+from .onnx import encoding_spec, export_onnx
+from .ranking import check_k, long_frame, ranking_weights, side_vectors, top_k
+from .rows import predict_rows
+
+
+class FittedModel:
+    """A fitted multi-task recommender, ready to serve.
+
+    Parameters
+    ----------
+    net : MultiTaskNet
+        The trained skorch net; ``net.module_`` is the torch network.
+    spec : dict
+        The network spec (``network_spec_``).
+    tasks : list of Task
+        The fitted tasks, in output order.
+    encoder : FeatureEncoder
+        Codes ids and features as in fit.
+    catalog : Catalog or None
+        Each user's and item's features and the pairs seen in fit (None without both ids).
+    cold_items : ColdItemBlend
+        The blend of a content model into new items' predictions.
+    history_col : str
+        The column of X that gives a user's history at predict time.
+    """
+
+    def __init__(self, net, spec, tasks, encoder, catalog, cold_items: ColdItemBlend, history_col):
+        self.net = net
+        self.spec = spec
+        self.tasks = list(tasks)
+        self.encoder = encoder
+        self.catalog = catalog
+        self.cold_items = cold_items
+        self.history_col = history_col
+
+    @property
+    def module(self):
+        """The torch network."""
+        return self.net.module_
+
+    @property
+    def task_names(self) -> list[str]:
+        return [task.name for task in self.tasks]
+
+    def task(self, name: str):
+        """The fitted task ``name``."""
+        return self.tasks[self.task_names.index(name)]
+
+    # -- rows ----------------------------------------------------------------------------------
+
+    def split_given(self, X):
+        """X without the history column, and the histories it gives (None: none)."""
+        inputs = self.spec["inputs"]
+        serves = inputs["history_values"] is not None and "user" in inputs["history_sides"]
+        if not (serves and isinstance(X, pd.DataFrame)):
+            return X, None
+        return split_history(X, self.history_col, self.encoder.item_codes)
+
+    @contextmanager
+    def serving(self, inputs: dict, given):
+        """``inputs`` as the network reads them while the ``given`` histories are served: a
+        row that gives one reads it under its own code (``history_user``)."""
+        if given is None:
+            yield inputs
+            return
+        with self.module.extended_history(given.items) as first:
+            yield {**inputs, "history_user": given.owners(inputs["user"], first)}
+
+    def outputs(self, frame: pd.DataFrame, given=None) -> tuple[dict, dict[str, np.ndarray]]:
+        """The coded rows of ``frame`` and each task's raw output for them: the network's,
+        blended with the cold-item model where the item is new. This is the model's
+        prediction, which ``predict``, ``predict_proba`` and ``explain`` read."""
+        coded, raw = self.network_outputs(frame, given)
+        return coded, self.cold_items.rows(raw, coded)
+
+    def network_outputs(self, frame: pd.DataFrame, given=None) -> tuple[dict, dict]:
+        """The coded rows of ``frame`` and each task's raw output of the network alone."""
+        module = self.module
+        # rows scored from their distinct users' and items' vectors; the batched forward where
+        # a side is missing or autocast runs (the factored layers would mix precisions)
+        by_rows = module.has_both_sides and self.net.autocast is None
+        coded = self.encoder.transform(frame, row_major=not by_rows)
+        with self.serving(coded, given) as inputs, module.pooled_histories():
+            if by_rows:
+                raw = predict_rows(module, inputs, self.net.device)
+            else:
+                raw = [out.numpy() for out in self.net.forward(inputs)]
+        return coded, dict(zip(self.task_names, raw, strict=True))
+
+    def predict_tasks(self, frame: pd.DataFrame, given=None, index=None) -> pd.DataFrame:
+        """Each task's prediction, decoded: values and class labels."""
+        _, outputs = self.outputs(frame, given)
+        return pd.DataFrame({t.name: t.decode(outputs[t.name]) for t in self.tasks}, index=index)
+
+    def predict_proba(self, frame: pd.DataFrame, given, names: list[str]) -> dict:
+        """{task: class probabilities} of the classification tasks ``names``."""
+        _, outputs = self.outputs(frame, given)
+        return {name: self.task(name).proba(outputs[name]) for name in names}
+
+    def explain(self, frame: pd.DataFrame, given, task: str, index=None) -> pd.DataFrame:
+        """Each input group's contribution to ``task``'s prediction: the prediction minus the
+        prediction with the group ablated (see ``MultiTaskRecommender.explain``)."""
+        explained = self.task(task)
+        encoder = self.encoder
+        groups = feature_groups(encoder.numeric_labels, encoder.categorical_labels)
+        id_names = {"user": str(encoder.user_label), "item": str(encoder.item_label)}
+        history_sides = self.spec["inputs"]["history_sides"]
+        coded = encoder.transform(frame)
+        with self.serving(coded, given) as inputs, self.module.pooled_histories():
+            full = self._network_outputs(inputs)[task]
+            classes = None
+            if explained.is_classifier and explained.kind not in ("binary", "implicit"):
+                classes = explained.proba(full).argmax(axis=1)
+            value = explained_value(explained, full, classes)
+            ablated = ablated_inputs(inputs, id_names, history_sides, groups)
+            contributions = {
+                name: value - explained_value(explained, self._network_outputs(rows)[task], classes)
+                for name, rows in ablated.items()
+            }
+        return pd.DataFrame(contributions, index=index)
+
+    def _network_outputs(self, inputs: dict) -> dict[str, np.ndarray]:
+        """Each task's raw output for encoded ``inputs`` (histories served), blended for new
+        items as ``outputs`` does."""
+        raw = [out.numpy() for out in self.net.forward(inputs)]
+        return self.cold_items.rows(dict(zip(self.task_names, raw, strict=True)), inputs)
+
+    # -- users and items -----------------------------------------------------------------------
+
+    def entities(self, role: str, given) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Ids and encoded inputs of users or items: ids (side features from the catalog; new
+        ids get the population's) or a DataFrame with the id column and side features."""
+        encoder, catalog = self.encoder, self.catalog
+        label = encoder.user_label if role == "user" else encoder.item_label
+        codebook = encoder.user_codes if role == "user" else encoder.item_codes
+        if isinstance(given, pd.DataFrame):
+            if label not in given:
+                raise ValueError(f"The {role} table has no {role} id column {label!r}.")
+            ids = given[label].to_numpy()
+            inputs = encoder.transform_features(encoder.complete(given))
+        else:
+            ids = np.atleast_1d(np.asarray(given))
+            codes = codebook.transform(pd.Series(ids))
+            inputs = catalog.features(role, codes)
+        if len(ids) == 0:
+            raise ValueError(f"The {role} table is empty: give at least one {role}.")
+        missing = pd.isna(ids)
+        if missing.any():
+            raise ValueError(
+                f"The {role} ids include a missing value ({ids[missing.argmax()]} at position "
+                f"{int(missing.argmax())}); every {role} needs an id."
+            )
+        inputs[role] = codebook.transform(pd.Series(ids)).astype(np.int64)
+        return ids, inputs
+
+    def catalog_items(self) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """The ids and encoded inputs of every item of the catalog."""
+        ids = self.encoder.item_codes.values.to_numpy()
+        codes = np.arange(1, len(ids) + 1)
+        return ids, {"item": codes, **self.catalog.features("item", codes)}
+
+    def vectors(self, role: str, inputs: dict) -> torch.Tensor:
+        """The learned vectors of encoded users or items (``entities``)."""
+        self.module.eval()
+        return side_vectors(self.module, role, inputs, self.net.device)
+
+    # -- ranking -------------------------------------------------------------------------------
+
+    def recommend(self, users, k, *, exclude_seen, task, items, explain) -> pd.DataFrame:
+        """Top-k items per user (see ``MultiTaskRecommender.recommend``)."""
+        k = check_k(k)
+        weights = ranking_weights(self.tasks, task)
+        module, device, catalog = self.module, self.net.device, self.catalog
+        module.eval()
+        users, given = self.split_given(users)
+        user_ids, user_inputs = self.entities("user", users)
+        if items is None:
+            item_ids, item_inputs = self.catalog_items()
+        else:
+            item_ids, item_inputs = self.entities("item", items)
+        seen = catalog.seen[user_inputs["user"]]
+        if given is not None:
+            seen = seen + given.seen(len(user_ids), catalog.n_items)
+        seen = seen[:, item_inputs["item"]]
+
+        def exclude(rows: slice):
+            return seen[rows].toarray() if exclude_seen else None
+
+        if explain and "user" not in self.spec["inputs"]["history_sides"]:
+            raise ValueError(
+                "recommend(explain=True) names the history item behind each recommendation, "
+                "so it needs the users' histories: fit with user_history=True."
+            )
+        width = (user_inputs["numeric"].shape[1], user_inputs["categorical"].shape[1])
+        item_vectors = side_vectors(module, "item", item_inputs, device)
+        blend = self.cold_items.pairs(self.tasks, user_inputs["user"], item_inputs)
+        with self.serving(user_inputs, given) as inputs:
+            user_vectors = side_vectors(module, "user", inputs, device)
+            positions, scores = top_k(
+                module, self.tasks, weights, user_vectors, item_vectors, k, exclude, width,
+                device, blend,
+            )  # fmt: skip
+            if explain:
+                because = supporting_members(
+                    module, self.tasks, weights, inputs, positions, item_vectors, width, device
+                )
+        encoder = self.encoder
+        frame = long_frame(
+            user_ids, item_ids, positions, scores, encoder.user_label, encoder.item_label
+        )
+        if explain:
+            catalog_ids = encoder.item_codes.values
+            named = pd.Series(
+                catalog_ids.take(np.maximum(because.reshape(-1) - 1, 0)), dtype=object
+            )
+            named[because.reshape(-1) < 1] = None
+            allowed = scores.reshape(-1) > -np.inf
+            frame["because"] = named[allowed].to_numpy()
+        return frame
+
+    def similar_items(self, items, k) -> pd.DataFrame:
+        """The k catalog items closest to each of ``items`` in cosine similarity of their
+        vectors (see ``MultiTaskRecommender.similar_items``)."""
+        k = check_k(k)
+        device = self.net.device
+        catalog_ids, catalog_inputs = self.catalog_items()
+        catalog_vectors = self.vectors("item", catalog_inputs)
+        query_ids, query_inputs = self.entities("item", items)
+        queries = self.vectors("item", query_inputs)
+        with torch.no_grad():
+            a = torch.nn.functional.normalize(queries, dim=1)
+            b = torch.nn.functional.normalize(catalog_vectors, dim=1)
+            similarity = a @ b.T
+            itself = torch.as_tensor(query_inputs["item"], device=device)
+            rows = torch.nonzero(itself > 0).squeeze(1)
+            similarity[rows, itself[rows] - 1] = -torch.inf
+            values, positions = torch.topk(similarity, min(k, len(catalog_ids)), dim=1)
+        label = self.encoder.item_label
+        frame = long_frame(
+            query_ids,
+            catalog_ids,
+            positions.cpu().numpy(),
+            values.cpu().numpy(),
+            label,
+            f"similar_{label}",
+        )
+        return frame.rename(columns={"score": "similarity"})
+
+    # -- export and state ----------------------------------------------------------------------
+
+    def export_onnx(self, path):
+        """Write the scoring graph (network and cold-item blend) and its encoding."""
+        encoding = encoding_spec(self.encoder, self.tasks)
+        return export_onnx(self.module, self.spec, self.tasks, encoding, self.cold_items, path)
+
+    def onnx_inputs(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+        """The rows of ``frame`` coded as the ONNX graph's inputs."""
+        inputs = self.encoder.transform(frame)
+        inputs["numeric"] = inputs["numeric"].astype(np.float32)
+        return inputs
+
+    def state(self) -> dict:
+        """The fitted state as plain values and arrays (the weights and training history are
+        written apart, by the caller)."""
+        return {
+            "network_spec_": self.spec,
+            "tasks": [[task.name, task.kind] for task in self.tasks],
+            "task_states": [task.state() for task in self.tasks],
+            "encoder": self.encoder.state(),
+            "catalog": None if self.catalog is None else self.catalog.state(),
+            "histories": self.module.history_arrays(),
+            "cold_ridges": self.cold_items.state(),
+        }
+
+    @classmethod
+    def from_state(cls, params: dict, fitted: dict, folder) -> FittedModel:
+        """The model of ``state()`` and the side files of ``folder``, its net built from the
+        estimator's ``params``. Every part is checked before it is used: a ValueError names
+        the field or file."""
+        spec = check_spec(fitted["network_spec_"])
+        if not isinstance(fitted["tasks"], list) or not isinstance(fitted["task_states"], list):
+            raise ValueError("fitted.tasks and fitted.task_states must be lists")
+        kinds = dict(fitted["tasks"])
+        if any(kind not in TASK_KINDS for kind in kinds.values()):
+            raise ValueError(f"fitted.tasks has a kind outside {sorted(TASK_KINDS)}: {kinds}")
+        tasks = [
+            make_task(name, kind, params).set_state(task_state)
+            for (name, kind), task_state in zip(fitted["tasks"], fitted["task_states"], strict=True)
+        ]
+        encoder = FeatureEncoder.from_state(fitted["encoder"])
+        catalog = None if fitted["catalog"] is None else Catalog.from_state(fitted["catalog"])
+        histories = fitted["histories"]
+        if not isinstance(histories, dict):
+            raise ValueError("fitted.histories must be a mapping")
+        cold_items = ColdItemBlend.from_state(fitted["cold_ridges"], params["cold_item_ridge"])
+        check_parts(spec, tasks, encoder, catalog, histories, cold_items.ridges)
+        weights = fitted["weights"]
+        tensors = read_weights(spec, folder.read(weights, "fitted.weights"), folder.path / weights)
+        # data buffers of the network (item weights, projections) come with its weights
+        empty = {"item_counts": None, "item_table": None, "content_projections": None}
+        net = build_net(
+            params, spec, tasks, catalog, empty,
+            split=None, histories=histories or None, verbose=params["verbose"],
+        )  # fmt: skip
+        with torch.random.fork_rng(devices=cuda_devices(net.device)):
+            net.initialize()  # draws initial weights, which the saved ones replace
+        net.module_.load_state_dict(tensors)
+        history = fitted["history"]
+        net.history = load_history(folder.read(history, "fitted.history"), folder.path / history)
+        return cls(net, spec, tasks, encoder, catalog, cold_items, params["history_col"])
