@@ -24,7 +24,15 @@ from ._persistence.save_load import save, usable_device
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 _PIP_LINE = 'pip install "skmtrec[text]"'
+# tries at a cache file that another process holds locked before it is bypassed
 _LOCK_RETRIES = 40
+# seconds the n-th of those tries waits first, times n
+_LOCK_WAIT_S = 0.05
+# seconds SQLite itself waits on a lock it can wait for (its busy timeout) before raising
+_BUSY_TIMEOUT_S = 60
+# texts looked up per query: below the fewest parameters a statement of any SQLite build takes
+_TEXTS_PER_QUERY = 500
+# models kept loaded per process; past this many, the first loaded is dropped
 _MAX_MODELS = 4
 _MAX_MODEL_FILES = 10_000  # files of a model folder looked at for changes
 
@@ -351,7 +359,7 @@ def _load(location: str, device: str | None, *, quiet: bool):
 
 
 def _weights_fingerprint(model) -> str:
-    """A hash of the model's modules, settings and every weight's bytes (~0.1 s for MiniLM)."""
+    """A hash of the model's modules, settings and every weight's bytes."""
     digest = hashlib.blake2b(digest_size=16)
     digest.update(f"{model!r}|{getattr(model, 'max_seq_length', None)}".encode())
     for name, tensor in model.state_dict().items():
@@ -508,7 +516,10 @@ class _DiskCache:
         for (switching to WAL, creating the table)."""
         for attempt in range(_LOCK_RETRIES):
             try:
-                with closing(sqlite3.connect(self.path, timeout=60)) as connection, connection:
+                with (
+                    closing(sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_S)) as connection,
+                    connection,
+                ):
                     connection.execute("PRAGMA journal_mode=WAL")
                     connection.execute(
                         "CREATE TABLE IF NOT EXISTS embeddings "
@@ -518,14 +529,14 @@ class _DiskCache:
             except sqlite3.OperationalError as exc:
                 if "locked" not in str(exc) or attempt == _LOCK_RETRIES - 1:
                     raise
-                time.sleep(0.05 * (attempt + 1))
+                time.sleep(_LOCK_WAIT_S * (attempt + 1))
         return None
 
     def get(self, texts: list[str]) -> dict[str, np.ndarray]:
         def select(connection):
             rows = []
-            for start in range(0, len(texts), 500):
-                chunk = texts[start : start + 500]
+            for start in range(0, len(texts), _TEXTS_PER_QUERY):
+                chunk = texts[start : start + _TEXTS_PER_QUERY]
                 marks = ",".join("?" * len(chunk))
                 rows += connection.execute(
                     f"SELECT text, vector FROM embeddings WHERE text IN ({marks})", chunk

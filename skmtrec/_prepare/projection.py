@@ -1,10 +1,11 @@
 """Principal components of wide side features, computed once per fit.
 
-A side's numeric features can be wide (384 columns of a title embedding) while the side has
-few distinct values (1,682 movies). Mapped into the item's vector by a learned linear layer, so
-many columns single out each training item, and a new item's content lands near one of them
-rather than among items like it. The first principal components over the items (users) in fit
-keep what the features share across items and leave out what singles one out.
+A side's numeric features can be wide (the columns of a title's text embedding) while the side
+has few distinct values (the films of a small catalog). Mapped into the item's vector by a
+learned linear layer, so many columns single out each training item, and a new item's content
+lands near one of them rather than among items like it. The first principal components over
+the items (users) in fit keep what the features share across items and leave out what singles
+one out.
 """
 
 from __future__ import annotations

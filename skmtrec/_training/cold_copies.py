@@ -2,7 +2,7 @@
 
 Id dropout replaces a row's item id by the unseen-id row, so the item's features learn to
 stand in for it; but every dropped row is a row the id embedding does not learn from, and
-dropping enough to teach the features costs the items seen in fit (see the README's R3).
+dropping enough to teach the features costs the items seen in fit.
 Copies add instead of replace (the counterfactual cold-start form of Du et al., "Learning to
 Rank with Cold-Start Items", SIGIR 2020, MTPR): each copy keeps its labels and its item's
 features, and is flagged ``cold_item`` so that the network hides the item's id and history

@@ -2,7 +2,7 @@
 
 With dense gradients, every step of AdamW reads and writes every row of every embedding table
 (the weights, the gradient and both moments), however few rows the batch used: an epoch then
-costs the number of steps times the size of the tables, and on 10^6 rows with 100,000 users the
+costs the number of steps times the size of the tables, and with many users and items the
 tables, not the batches, set the time. Tables that give sparse gradients
 (``nn.Embedding(..., sparse=True)``) are updated here row by row, as lazy Adam does (TensorFlow
 Addons' ``LazyAdam``, torch's ``SparseAdam``): a step updates the moments of the rows it touched,

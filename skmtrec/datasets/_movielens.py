@@ -18,6 +18,8 @@ ML_100K_URL = "https://files.grouplens.org/datasets/movielens/ml-100k.zip"
 # The MD5 that GroupLens publishes beside the archive (ml-100k.zip.md5).
 ML_100K_MD5 = "0e33842e24a9c977be4e0107933c0723"
 DATA_HOME_ENV = "SKMTREC_DATA"
+# seconds the download waits for the server to answer before it gives up
+_DOWNLOAD_TIMEOUT_S = 60
 
 GENRES = (
     "unknown",
@@ -165,7 +167,7 @@ def _where_to_put(folder: Path, missing: list[str]) -> str:
 def _download(folder: Path) -> None:
     folder.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with urlopen(ML_100K_URL, timeout=60) as response:
+        with urlopen(ML_100K_URL, timeout=_DOWNLOAD_TIMEOUT_S) as response:
             payload = response.read()
     except (URLError, OSError) as exc:
         raise OSError(_where_to_put(folder, ["the whole data set"]) + f" ({exc})") from exc

@@ -18,6 +18,8 @@ _TOPIC_WORDS = (
 )
 _TOPIC_NAMES = ("scifi", "romance", "crime", "fantasy", "war", "comedy", "horror", "family")
 _SEGMENTS = ("student", "professional", "retired", "parent")
+# rows generated at once: memory holds a chunk's temporaries, not the whole draw's
+_CHUNK_ROWS = 1_000_000
 
 
 def make_interactions(
@@ -38,11 +40,11 @@ def make_interactions(
     and item biases. The targets derive from it: ``rating`` (1..5, affinity plus Gaussian noise,
     rounded), ``like`` (1 when the rating is at least 4) and ``category`` (a topic drawn
     from the item's topic mix at each interaction, a string label: the genre a user files the
-    item under, so the item's most frequent topic is the best guess, right about half the
-    time). Item text is words drawn from the item's topics, so it carries the
-    item's topics for models that read text. Users and items are drawn with popularity skew;
-    pairs may repeat. Rows are generated in chunks, never as a user x item matrix, so 10**7 rows
-    fit in memory.
+    item under, so the item's most frequent topic is the best guess, yet often wrong). Item
+    text is words drawn from the item's topics, so it carries the item's topics for models that
+    read text. Users and items are drawn with popularity skew; pairs may repeat. Rows are
+    generated in chunks, never as a user x item matrix, so memory grows with the rows, not with
+    users times items.
 
     Parameters
     ----------
@@ -94,8 +96,8 @@ def make_interactions(
     users = _skewed_draw(rng, n_users, n_interactions, 0.8)
     items = _skewed_draw(rng, n_items, n_interactions, 1.0)
     affinity = np.empty(n_interactions)
-    for start in range(0, n_interactions, 1_000_000):
-        u, i = users[start : start + 1_000_000], items[start : start + 1_000_000]
+    for start in range(0, n_interactions, _CHUNK_ROWS):
+        u, i = users[start : start + _CHUNK_ROWS], items[start : start + _CHUNK_ROWS]
         affinity[start : start + len(u)] = (
             np.einsum("nk,nk->n", user_taste[u], item_topics[i]) * 1.5 + user_bias[u] + item_bias[i]
         )
@@ -105,7 +107,7 @@ def make_interactions(
 
     category_missing = rng.random_sample(n_interactions) < missing_category
 
-    # text only for the items drawn: a catalog of 10^6 items costs nothing when 10^3 appear
+    # text only for the items drawn: items that no row draws cost nothing
     item_text = np.empty(n_items, dtype=object)
     for i in np.unique(items):
         item_text[i] = _item_text(rng, item_topics[i])
@@ -127,11 +129,11 @@ def make_interactions(
 
 
 def _topic_draws(rng, item_topics: np.ndarray, items: np.ndarray) -> np.ndarray:
-    """One topic per row, drawn from its item's topic mix, in chunks of 10^6 rows."""
+    """One topic per row, drawn from its item's topic mix, in chunks of ``_CHUNK_ROWS`` rows."""
     cumulative = item_topics.cumsum(axis=1)
     out = np.empty(len(items), dtype=np.int64)
-    for start in range(0, len(items), 1_000_000):
-        chunk = cumulative[items[start : start + 1_000_000]]
+    for start in range(0, len(items), _CHUNK_ROWS):
+        chunk = cumulative[items[start : start + _CHUNK_ROWS]]
         u = rng.random_sample(len(chunk))[:, None] * chunk[:, -1:]
         out[start : start + len(chunk)] = (chunk < u).sum(axis=1)
     return np.minimum(out, item_topics.shape[1] - 1)

@@ -4,7 +4,7 @@ Every metric takes ``y_true``, the relevance of each (user, item) as a dense or 
 (n_users, n_items) matrix (nonzero is relevant), and ``y_score``, the model's scores of the
 same shape; each user's list is the k highest-scoring items (ties broken by item order). Items a
 user must not be recommended (e.g. those seen in training) should carry ``-inf``. Users with no
-relevant item are left out of the mean, as in the protocol R2 of the benchmarks.
+relevant item are left out of the mean: their metric is undefined.
 """
 
 from __future__ import annotations

@@ -105,8 +105,6 @@ class UserHoldout(_RandomShareSplit):
 class ColdItemSplit(_RandomShareSplit):
     """Item cold start: every row of a random share of the items is test, the rest train.
 
-    The protocol R3 of the benchmarks is ``ColdItemSplit(test_size=0.2, random_state=seed)``.
-
     Parameters
     ----------
     test_size : float, default=0.2

@@ -7,9 +7,9 @@ weights (``task_weights``, 1 by default) and multiplies them by its own adaptive
 - ``UncertaintyWeighting``: a learned log-variance s per task; the loss is
   ``exp(-s) * L + s`` (Kendall, Gal and Cipolla, CVPR 2018), so a noisy task weighs less.
 - ``GradNorm``: factors that keep the tasks' gradient norms on the last shared layers in
-  proportion to how far each task still has to go (Chen et al., ICML 2018, alpha = 1.5).
+  proportion to how far each task still has to go (Chen et al., ICML 2018; ``GRADNORM_ALPHA``).
 - ``DynamicWeightAverage``: factors from the ratio of each task's last two epoch losses
-  (Liu, Johns and Davison, CVPR 2019, temperature 2): a task that slows down weighs more.
+  (Liu, Johns and Davison, CVPR 2019; ``DWA_TEMPERATURE``): a task that slows down weighs more.
 
 The adaptive state lives in the module (parameters or buffers), so it is saved and restored with
 the network. Validation uses the fixed weights only (``validation_loss``), so a moving weight
@@ -28,6 +28,13 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
+
+# GradNorm's asymmetry alpha (> 0, the paper's choice): how strongly a task's target gradient norm
+# follows its relative loss; larger pulls lagging tasks up harder, 0 makes the norms equal.
+GRADNORM_ALPHA = 1.5
+# DWA's temperature T (> 0, the paper's choice): larger evens the task factors out, smaller lets
+# the task whose loss slowed down most dominate.
+DWA_TEMPERATURE = 2.0
 
 
 # ``present_on_host`` where a caller (a unit test) gives only the tensor
@@ -95,7 +102,7 @@ class GradNorm(TaskBalancing):
     the net's optimizer); the network's parameters see only the weighted task losses.
     """
 
-    alpha = 1.5
+    alpha = GRADNORM_ALPHA
 
     def __init__(self, task_weights):
         super().__init__(task_weights)
@@ -134,7 +141,7 @@ class GradNorm(TaskBalancing):
 class DynamicWeightAverage(TaskBalancing):
     """DWA: factors ``n_tasks * softmax(w / T)`` with w_j = L_j(t-1) / L_j(t-2), per epoch."""
 
-    temperature = 2.0
+    temperature = DWA_TEMPERATURE
 
     def __init__(self, task_weights):
         super().__init__(task_weights)

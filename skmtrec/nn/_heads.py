@@ -202,15 +202,16 @@ class MMoE(Head):
         gates = apply_linear(self.gates, x).reshape(experts.shape[0], len(self.towers), -1)
         chosen = _chosen(len(self.towers), tasks)
         if len(chosen) == len(self.towers) and isinstance(x, torch.Tensor):
-            # training and validation: the arithmetic the benchmark tables were measured with
+            # training and validation: one einsum over every task, the arithmetic fits have
+            # always used, so that a seed's fit stays the same
             mixed = torch.einsum("bte,bew->btw", torch.softmax(gates, dim=2), experts)
             return tuple(tower(mixed[:, t]) for t, tower in enumerate(self.towers))
         outputs = {}
         for t in chosen:
-            # serving (predict, recommend): a product per expert, several times faster on the
-            # CPU than einsum's batch of one-row products
+            # serving (predict, recommend): a product per expert, faster on the CPU than
+            # einsum's batch of one-row products
             weights = (gates[:, t] - gates[:, t].amax(1, keepdim=True)).exp()
-            weights /= weights.sum(1, keepdim=True)  # softmax, twice as fast over a few gates
+            weights /= weights.sum(1, keepdim=True)  # softmax by hand: cheaper over a few gates
             mixed = weights[:, :1] * experts[:, 0]
             for e in range(1, experts.shape[1]):
                 mixed.addcmul_(weights[:, e : e + 1], experts[:, e])

@@ -11,8 +11,8 @@ SVD++ does. An owner with no history (unseen, code 0) pools to zero, the populat
 training, a row's own item (user) is left out of its user's (item's) history, so that the model
 cannot learn to read the label from it.
 
-Reading every entry of a batch's owners costs more per batch as the data grow (on 10^7 rows an
-item has hundreds of users), so an epoch would cost the square of the rows. While training, an
+Reading every entry of a batch's owners costs more per batch as the data grow (a popular item
+has ever more users), so an epoch would cost the square of the rows. While training, an
 owner with more than ``sample`` entries can instead be pooled from ``sample`` of them drawn at
 random, each weighted by ``n / sample``: the sum is then an unbiased estimate of the full one, and
 a batch reads at most ``sample`` entries per owner. Pooling is exact whenever that reads fewer
@@ -115,9 +115,14 @@ class PoolingPlan:
 
 
 # Pool through one sparse product over every owner's history once a batch's owners hold at least
-# 1/_FULL_PRODUCT_SHARE of the entries: the product costs ~20x less per entry than gathering (on
-# MovieLens u1.base, every batch with its sampled negatives touches nearly every item).
+# 1/_FULL_PRODUCT_SHARE of the entries, else gather the owners' own entries: it stands for how
+# much more gathering costs per entry than the product (a batch with its sampled negatives may
+# touch nearly every item). Larger favours the product; 1 takes it only where the batch's owners
+# hold every entry.
 _FULL_PRODUCT_SHARE = 8
+# The history table's initial rows have norm about this on average (the id embeddings' are 1), so
+# that an untrained history barely moves the vector it joins.
+_INIT_SCALE = 0.1
 
 
 class History(nn.Module):
@@ -160,7 +165,7 @@ class History(nn.Module):
 
     def reset_parameters(self) -> None:
         # small rows: an untrained history starts as a small nudge to the id embedding
-        nn.init.normal_(self.table.weight, std=0.1 / math.sqrt(self.embedding_dim))
+        nn.init.normal_(self.table.weight, std=_INIT_SCALE / math.sqrt(self.embedding_dim))
 
     def set_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         device = self.table.weight.device

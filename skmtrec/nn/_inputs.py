@@ -34,15 +34,20 @@ from ._history import History, PoolingPlan
 from ._lookup import embed, gather_rows
 
 ROLES = ("user", "item")
-# PairInput's first layers take one product per user from this many items on: on 2 cores it
-# wrote a block of 8,192 pairs in 5.3 ms against 6.5 ms at 1,024 items, but in 98 ms against
-# 17 ms at 8 items, where the Python loop over 1,024 users costs more than it saves.
+# PairInput's first layers take one product per user from this many items on: with many items
+# it saves the pairwise user * item tensor, with few the loop over the block's users costs more
+# than it saves.
 _ITEMS_FOR_PRODUCTS_PER_USER = 1024
+# A categorical column's embedding width is about SCALE * (categories + 1) ** POWER (fast.ai's
+# rule of thumb), capped at ``embedding_dim``: it grows slowly with the categories.
+_CATEGORICAL_WIDTH_SCALE = 1.6
+_CATEGORICAL_WIDTH_POWER = 0.56
 
 
 def categorical_embedding_dim(cardinality: int, embedding_dim: int) -> int:
     """A width that grows slowly with the number of categories, capped at ``embedding_dim``."""
-    return max(1, min(embedding_dim, round(1.6 * (cardinality + 1) ** 0.56)))
+    width = _CATEGORICAL_WIDTH_SCALE * (cardinality + 1) ** _CATEGORICAL_WIDTH_POWER
+    return max(1, min(embedding_dim, round(width)))
 
 
 class InputLayer(nn.Module):
@@ -217,10 +222,10 @@ class InputLayer(nn.Module):
 
         Training on the CPU, columns whose tables are small beside the batch are one lookup
         into their tables stacked, whose gradient (a sum per row in row order, split back per
-        table) is the separate lookups' to the bit: for MovieLens' 19 genre flags, a training
-        step's lookups take 4 ms against 13 ms one table at a time. Stacking copies the
-        tables, so large ones, serving and other devices (where the offsets would be a copy
-        from the host) look each column up alone.
+        table) is the separate lookups' to the bit, and cheaper than one lookup per table for
+        many small columns (genre flags, say). Stacking copies the tables, so large ones,
+        serving and other devices (where the offsets would be a copy from the host) look each
+        column up alone.
         """
         tables = [self.categorical_embeddings[j].weight for j in columns]
         stack = (
@@ -268,7 +273,7 @@ class InputLayer(nn.Module):
             codes = codes * keep
             if history is not None:
                 # an id-less row loses its history too: a user or item new to fit has none
-                # and is placed by its content alone (kept, cold items rated 0.1 RMSE worse)
+                # and is placed by its content alone, as training must then place it
                 history = history * keep.unsqueeze(1)
         vector = embed(side["embedding"], codes)
         if "content" in side:
@@ -404,7 +409,7 @@ class PairInput:
         # fixed term]: the item term inside it too, so no pairwise user * item tensor, no
         # broadcast sum and no item term to copy into each user's rows. The block's users are
         # one batched product, written in place of the rows (a loop of products and their
-        # concatenation took 17% longer on MovieLens, for the same numbers)
+        # concatenation gives the same numbers, more slowly)
         items = self.item_terms.get("items_and_one")
         if items is None:
             items = torch.cat([self.items, self.items.new_ones(len(self.items), 1)], dim=1)
@@ -463,7 +468,7 @@ class RowPairs:
     def picked(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The rows' user and item vectors and their product."""
         if self._picked is None:
-            # index_select, not indexing: several times faster for rows of a matrix on the CPU
+            # index_select, not indexing: faster for rows of a matrix on the CPU
             users = self.users.index_select(0, self.user_rows)
             items = self.items.index_select(0, self.item_rows)
             self._picked = (users, items, users * items)
@@ -480,7 +485,7 @@ class RowPairs:
                 item_term = item_term + layer.bias
             # the users' terms, then the items': a row's pick of both is one bag of two rows
             terms = self.terms[layer] = torch.cat([self.users @ w[:, :d].T, item_term])
-        # its user's term plus its item's in one pass (two gathers and a sum took three)
+        # its user's term plus its item's in one pass (two gathers and a sum take three)
         out = nn.functional.embedding_bag(self._both_rows(), terms, mode="sum")
         out.addmm_(self.picked()[2], w[:, 2 * d : 3 * d].T)
         if self.shared.shape[1]:
