@@ -3,11 +3,13 @@
 Holds out 15% of u<fold>.base's rows (seed 0), fits each configuration on the rest and prints
 the validation RMSE (R1, clipped to 1-5) and NDCG@10 (R2: relevant = held-out rating >= 4,
 the fitted rows excluded). Each configuration is the defaults' (``_common.DEFAULTS``) with
-the given parameters on top; a parameter set to null is removed. Used to choose defaults and
-parameters before any test-fold run:
+the given parameters on top; a parameter set to null is removed. A head's sizes and the
+cold-start settings go by their nested names (``architecture__n_experts``,
+``cold_start__ridge``), set on the head of ``architecture`` (a name) and on ``ColdStart()``.
+Used to choose defaults and parameters before any test-fold run:
 
     SKMTREC_DATA=../shared/data python benchmarks/validate.py \\
-        '{"base": {}, "history": {"user_history": true}}'
+        '{"base": {}, "experts": {"architecture__n_experts": 8}}'
 """
 
 from __future__ import annotations
@@ -23,11 +25,27 @@ import torch
 from sklearn.metrics import root_mean_squared_error
 from sklearn.model_selection import train_test_split
 
-from skmtrec import MultiTaskRecommender
+from skmtrec import PLE, ColdStart, MMoE, MultiTaskRecommender, SharedBottom
 from skmtrec.datasets import load_movielens_100k
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import DEFAULTS, machine, movielens_xy, r2_metrics, skmtrec_lists, write
+
+HEADS = {"shared_bottom": SharedBottom, "mmoe": MMoE, "ple": PLE}
+
+
+def make_model(config: dict) -> MultiTaskRecommender:
+    """The estimator of ``config``: nested names (``architecture__n_experts``,
+    ``cold_start__ridge``) are set on the head's object (built from the name where
+    ``architecture`` is one) and on ``ColdStart()`` where ``cold_start`` is None."""
+    model = MultiTaskRecommender(**{k: v for k, v in config.items() if "__" not in k})
+    nested = {k: v for k, v in config.items() if "__" in k}
+    objects = {}
+    if any(k.startswith("architecture__") for k in nested) and isinstance(model.architecture, str):
+        objects["architecture"] = HEADS[model.architecture]()
+    if any(k.startswith("cold_start__") for k in nested) and model.cold_start is None:
+        objects["cold_start"] = ColdStart()
+    return model.set_params(**objects, **nested)
 
 
 def validate(configs: dict[str, dict], fold: int = 1) -> str:
@@ -46,7 +64,7 @@ def validate(configs: dict[str, dict], fold: int = 1) -> str:
     for name, params in configs.items():
         config = {k: v for k, v in {**DEFAULTS, **params}.items() if v is not None}
         start = time.perf_counter()
-        model = MultiTaskRecommender(**config).fit(X, y if "rating" in config["tasks"] else None)
+        model = make_model(config).fit(X, y if "rating" in config["tasks"] else None)
         seconds = time.perf_counter() - start
         rmse = ndcg = float("nan")
         if "rating" in config["tasks"]:

@@ -20,7 +20,7 @@ from pathlib import Path
 import optuna
 from optuna_integration import SkorchPruningCallback
 
-from skmtrec import make_task_scorer
+from skmtrec import MMoE, make_task_scorer
 from skmtrec.datasets import load_movielens_100k
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling example, from anywhere
@@ -45,7 +45,7 @@ def objective(trial: optuna.Trial, data, max_epochs: int = 30, cache_dir=None) -
         embedding_dim=trial.suggest_categorical("embedding_dim", [16, 32, 64]),
         lr=trial.suggest_float("lr", 3e-4, 1e-2, log=True),
         weight_decay=trial.suggest_float("weight_decay", 0.1, 4.0, log=True),
-        dropout=trial.suggest_float("dropout", 0.0, 0.4),
+        architecture=MMoE(dropout=trial.suggest_float("dropout", 0.0, 0.4)),  # the default head
         max_epochs=max_epochs,
         callbacks=[SkorchPruningCallback(trial, "valid_loss")],
     )

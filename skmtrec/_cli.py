@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ._config import with_objects
 from ._persistence.save_load import check_target, load, save
 from ._training.device import check_device
 from .exceptions import TrainingInterruptedWarning
@@ -91,7 +92,7 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         metavar="NAME=VALUE",
         help="a parameter of MultiTaskRecommender, the value read as JSON where it parses "
-        "(lr=0.005, tower_units=[32], architecture=ple); repeat for several",
+        "(lr=0.005, architecture=ple, architecture__tower_units=[32]); repeat for several",
     )
     fit.add_argument("--random-state", type=int, default=0, help="seed (default: 0)")
     fit.add_argument("--verbose", type=int, default=0, help="0: quiet, 1: epochs, 2: bars")
@@ -135,9 +136,9 @@ def _parser() -> argparse.ArgumentParser:
         "evaluate",
         help="task metrics and top-k ranking metrics on a test table",
         description="Score a model on held-out interactions: each task's metrics on the rows "
-        "where its label is present (RMSE and MAE for a rating, as in protocol R1), and "
-        "NDCG, recall and hit rate at k of each test user's top-k list, items seen in fit "
-        "left out (protocol R2 with --relevance rating:4).",
+        "where its label is present (RMSE and MAE for a rating), and NDCG, recall and hit "
+        "rate at k of each test user's top-k list, items seen in fit left out (with "
+        "--relevance rating:4, only test ratings of 4 and above count as relevant).",
     )
     _model_argument(evaluate)
     evaluate.add_argument("data", type=Path, help="test interactions, .csv or .parquet")
@@ -174,7 +175,10 @@ def _fit(args) -> int:
         item_col=args.item_col,
         random_state=args.random_state,
         verbose=args.verbose,
-    ).set_params(**params)
+    )
+    model.set_params(**{name: value for name, value in params.items() if "__" not in name})
+    nested = {name: value for name, value in params.items() if "__" in name}
+    model.set_params(**with_objects(model, nested), **nested)
     # what fails fast fails before reading the data and training, not after
     check_target(args.model)
     check_device(model.device)

@@ -1,3 +1,12 @@
+"""Shared fixtures and helpers.
+
+Tests marked ``slow`` (quality and research claims that fit large models, multi-process
+runs) run in CI with everything else; while developing, leave them out with
+``python -m pytest -m "not slow"``.
+"""
+
+import copy
+import functools
 import json
 import os
 import socket
@@ -8,7 +17,7 @@ import pandas as pd
 import pytest
 import torch
 
-from skmtrec import SentenceEmbedder, _sentence_embedder
+from skmtrec import MultiTaskRecommender, SentenceEmbedder, _sentence_embedder
 from skmtrec.datasets import GENRES, load_movielens_100k, make_interactions
 from skmtrec.nn import MultiTaskNetwork
 
@@ -57,10 +66,56 @@ def network_from_spec(model) -> MultiTaskNetwork:
     return rebuilt
 
 
+# Synthetic data sets shared by the session, for tests where the size does not matter.
+DATASETS = {
+    "tiny": dict(n_users=30, n_items=20, n_interactions=300, random_state=0),
+    "small": dict(n_users=60, n_items=40, n_interactions=1500, random_state=0),
+    "medium": dict(n_users=120, n_items=60, n_interactions=3000, random_state=0),
+    # the `interactions` fixture
+    "default": dict(n_users=300, n_items=150, n_interactions=12_000, random_state=0),
+    # train on the first 6500 rows, test on the last 1500 (the head x balancing grid)
+    "split": dict(n_users=200, n_items=100, n_interactions=8000, random_state=1),
+}
+
+
+@functools.cache
+def dataset(name: str = "default") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``make_interactions(**DATASETS[name])`` without the text column, built once per session.
+    Shared: assign to copies, never in place."""
+    X, y = make_interactions(**DATASETS[name])
+    return X.drop(columns="item_text"), y
+
+
 @pytest.fixture(scope="session")
 def interactions():
-    X, y = make_interactions(n_users=300, n_items=150, n_interactions=12_000, random_state=0)
-    return X.drop(columns="item_text"), y
+    return dataset("default")
+
+
+# Models fitted so far in this session, keyed by the data set, the rows and the parameters.
+_FITTED: dict[str, MultiTaskRecommender] = {}
+
+
+def fitted_model(data: str = "default", n_rows: int | None = None, **params):
+    """``MultiTaskRecommender(**params)`` fitted on ``dataset(data)`` (its first ``n_rows``
+    rows when given; of y, the columns that name a task, or no y when none does), fitted once
+    per session however many tests and files ask for it.
+
+    Returns a deep copy, so a test may refit it, set its parameters or put it in eval mode
+    without changing what the next test gets (a copy takes milliseconds, a fit seconds).
+    Use it where a test needs *a* fitted model of these parameters, not where the test is
+    about fitting itself (reproducibility, warnings or errors raised in fit).
+    """
+    # which test fits first is not fixed: the model must not depend on the global RNG
+    assert params.get("random_state") is not None, "fitted_model needs a random_state"
+    key = repr((data, n_rows, sorted(params.items())))
+    if key not in _FITTED:
+        X, y = dataset(data)
+        X, y = X.iloc[:n_rows], y.iloc[:n_rows]
+        model = MultiTaskRecommender(**params)
+        if model.tasks is not None:
+            y = y[[task for task in model.tasks if task in y.columns]]
+        _FITTED[key] = model.fit(X, y) if y.shape[1] else model.fit(X)
+    return copy.deepcopy(_FITTED[key])
 
 
 @pytest.fixture

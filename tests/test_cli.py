@@ -49,7 +49,7 @@ def files(tmp_path_factory):
     test.to_csv(folder / "test.csv", index=False)
     args = ["fit", str(folder / "train.csv"), "--model", str(folder / "model")]
     args += ["--task", "rating:regression", "--task", "like:binary", "--task", "seen:implicit"]
-    args += ["--set", "max_epochs=15", "--set", "tower_units=[16]"]
+    args += ["--set", "max_epochs=15", "--set", "architecture__tower_units=[16]"]
     assert main(args) == 0
     return folder
 
@@ -57,7 +57,7 @@ def files(tmp_path_factory):
 def test_fit_saves_a_model_with_the_tasks_and_parameters(files):
     model = skmtrec.load(files / "model")
     assert model.tasks_ == {"rating": "regression", "like": "binary", "seen": "implicit"}
-    assert model.tower_units == (16,)
+    assert model.architecture.tower_units == (16,)
     assert model.random_state == 0
     assert list(model.feature_names_in_) == ["user_id", "item_id", "user_age", "user_segment"]
 
@@ -191,7 +191,14 @@ def test_a_signal_during_fit_saves_nothing(files, tmp_path, number, status, exis
     command = [sys.executable, "-u", "-m", "skmtrec", "fit", str(files / "train.csv")]
     command += ["--model", str(model), "--task", "rating:regression", "--drop", "like"]
     command += ["--verbose", "1"]
-    command += ["--set", "max_epochs=500", "--set", "patience=null", "--set", "tower_units=[16]"]
+    command += [
+        "--set",
+        "max_epochs=500",
+        "--set",
+        "patience=null",
+        "--set",
+        "architecture__tower_units=[16]",
+    ]
     with (
         open(tmp_path / "err", "w") as err,
         subprocess.Popen(command, stdout=subprocess.PIPE, stderr=err, text=True) as process,

@@ -1,10 +1,10 @@
-"""Training rows seen again as rows of an item new to fit (``cold_item_copies``)."""
+"""Training rows seen again as rows of an item new to fit (``ColdStart.copies``)."""
 
 import numpy as np
 import torch
 from sklearn.metrics import root_mean_squared_error
 
-from skmtrec import MultiTaskRecommender
+from skmtrec import ColdStart, MultiTaskRecommender
 from skmtrec._training.cold_copies import ColdItemCopies
 from skmtrec.model_selection import ColdItemSplit
 
@@ -46,7 +46,10 @@ def test_items_without_features_get_no_copies(interactions):
     X = X[["user_id", "item_id"]]
     fits = [
         MultiTaskRecommender(
-            tasks={"rating": "regression"}, cold_item_copies=copies, max_epochs=2, random_state=0
+            tasks={"rating": "regression"},
+            cold_start=ColdStart(copies=copies),
+            max_epochs=2,
+            random_state=0,
         ).fit(X, y[["rating"]])
         for copies in (0.0, 0.5)
     ]
@@ -67,8 +70,8 @@ def test_copies_teach_the_item_features_to_rate_new_movies(movielens):
     for copies in (0.0, 0.5):
         model = MultiTaskRecommender(
             tasks={"rating": "regression", "interacted": "implicit"},
-            cold_item_copies=copies,
-            cold_item_ridge=0.0,  # the network's own rating of new movies
+            # the network's own rating of new movies
+            cold_start=ColdStart(copies=copies, ridge=0.0),
             max_epochs=3,
             random_state=0,
         ).fit(X, y[["rating"]])

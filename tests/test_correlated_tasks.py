@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from skmtrec import MultiTaskRecommender
+from skmtrec import PLE, MMoE, MultiTaskRecommender, SharedBottom
 from skmtrec.datasets import make_correlated_tasks
 
 
@@ -56,6 +56,7 @@ def test_bad_parameters_are_named(params, name):
         make_correlated_tasks(**params)
 
 
+@pytest.mark.slow
 def test_gated_heads_fit_uncorrelated_tasks_that_a_shared_bottom_cannot():
     """The MMoE paper's synthetic experiment (section 3.2, figure 4), at the paper's sizes: a
     shared bottom of 113 units against 8 experts of 16 (MMoE) and a one-level PLE, towers of 8,
@@ -69,13 +70,12 @@ def test_gated_heads_fit_uncorrelated_tasks_that_a_shared_bottom_cannot():
         patience=None,
         weight_decay=1e-4,
         batch_size=128,
-        dropout=0.0,
-        tower_units=(8,),
     )
+    sizes = dict(dropout=0.0, tower_units=(8,))
     heads = {
-        "shared_bottom": dict(architecture="shared_bottom", bottom_units=(113,)),
-        "mmoe": dict(architecture="mmoe", n_experts=8, expert_units=(16,)),
-        "ple": dict(architecture="ple", n_experts=4, n_task_experts=2, expert_units=(16,)),
+        "shared_bottom": dict(architecture=SharedBottom(bottom_units=(113,), **sizes)),
+        "mmoe": dict(architecture=MMoE(n_experts=8, expert_units=(16,), **sizes)),
+        "ple": dict(architecture=PLE(n_experts=4, n_task_experts=2, expert_units=(16,), **sizes)),
     }
     tasks = ("task_a", "task_b")
     losses = {name: [] for name in [*heads, "single"]}

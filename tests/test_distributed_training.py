@@ -12,6 +12,7 @@ import pytest
 from .conftest import free_port
 
 pytest.importorskip("accelerate", reason="distributed=True needs the accelerate package")
+pytestmark = pytest.mark.slow  # three training processes
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "distributed_training.py"
 TORCHRUN = shutil.which("torchrun") or str(Path(sys.executable).with_name("torchrun"))

@@ -12,7 +12,7 @@ import optuna
 import pytest
 
 from .conftest import free_port, run_workers
-from .test_examples import EXAMPLES, load
+from .test_examples import BENCHMARKS, load
 
 
 @pytest.fixture(scope="module")
@@ -49,11 +49,11 @@ def postgres_url():
 
 
 def test_two_workers_share_a_study_on_postgresql(postgres_url, movielens):
-    example = load("optuna_defaults")
+    example = load("optuna_defaults", BENCHMARKS)
     example.main(["--storage", postgres_url, "--n-trials", "0"])  # the study, before the workers
     command = [
         sys.executable,
-        str(EXAMPLES / "optuna_defaults.py"),
+        str(BENCHMARKS / "optuna_defaults.py"),
         *("--storage", postgres_url, "--n-trials", "2", "--folds", "1"),
         *("--rows", "3000", "--max-epochs", "3"),
     ]

@@ -5,16 +5,15 @@ import pandas as pd
 import pytest
 from sklearn.exceptions import NotFittedError
 
-from skmtrec import MultiTaskRecommender
-from skmtrec.datasets import make_interactions
+from skmtrec import PLE, ColdStart, MMoE, MultiTaskRecommender, SharedBottom
 
-from .conftest import TASKS
+from .conftest import TASKS, dataset, fitted_model
 
 
 @pytest.fixture(scope="module")
-def fitted(interactions):
-    X, y = interactions
-    return MultiTaskRecommender(tasks=TASKS, max_epochs=3, random_state=0).fit(X, y)
+def fitted():
+    """A copy of the session's model: the tests below set its parameters and try to refit it."""
+    return fitted_model(tasks=TASKS, max_epochs=3, random_state=0)
 
 
 def assert_unchanged(model, X, before):
@@ -108,14 +107,17 @@ def test_bad_fit_input_names_the_culprit_and_keeps_the_model(fitted, interaction
         ({"user_col": "uid"}, "user id column 'uid' is missing .* Set `user_col`"),
         ({"item_col": 9}, "The item column is position 9, but X has 4 feature"),
         ({"lr": -1.0}, "The 'lr' parameter"),
-        ({"dropout": 1.5}, "The 'dropout' parameter"),
-        ({"item_feature_shrinkage": -1.0}, "The 'item_feature_shrinkage' parameter"),
+        ({"architecture": MMoE(dropout=1.5)}, "The 'dropout' parameter of MMoE"),
+        ({"architecture": "moe"}, "The 'architecture' parameter"),
         ({"history_sample": 0}, "The 'history_sample' parameter"),
-        ({"item_id_dropout": 1.0}, "The 'item_id_dropout' parameter"),
-        # checked whatever the head, before any torch call
-        ({"bottom_units": (0,)}, r"`bottom_units` must be a tuple of positive ints"),
-        ({"tower_units": (2.5,)}, r"`tower_units` must be a tuple of positive ints"),
-        ({"expert_units": (True,)}, r"`expert_units` must be a tuple of positive ints"),
+        ({"cold_start": ColdStart(id_dropout=1.0)}, "The 'id_dropout' parameter of ColdStart"),
+        # checked before any torch call
+        (
+            {"architecture": SharedBottom(bottom_units=(0,))},
+            r"`bottom_units` must be a tuple of positive ints",
+        ),
+        ({"architecture": MMoE(tower_units=(2.5,))}, r"`tower_units` must be a tuple"),
+        ({"architecture": PLE(expert_units=(True,))}, r"`expert_units` must be a tuple"),
         ({"callbacks": [1]}, r"`callbacks\[0\]` must be a skorch Callback or a \(name, Callback\)"),
         ({"callbacks": [("a", 1)]}, r"`callbacks\[0\]` must be a skorch Callback"),
         ({"device": "nonsense"}, r"`device` must be a torch device .* got 'nonsense'"),
@@ -130,9 +132,9 @@ def test_bad_fit_input_names_the_culprit_and_keeps_the_model(fitted, interaction
         "item-col",
         "lr",
         "dropout",
-        "shrinkage",
+        "architecture",
         "history-sample",
-        "item-id-dropout",
+        "id-dropout",
         "bottom-units",
         "tower-units",
         "expert-units",
@@ -156,13 +158,9 @@ def test_bad_parameters_name_the_parameter(fitted, interactions, params, message
             user_col="user_id",
             item_col="item_id",
             lr=2e-3,
-            dropout=0.1,
-            item_feature_shrinkage=None,
+            architecture="mmoe",
+            cold_start=None,
             history_sample=32,
-            item_id_dropout=None,
-            bottom_units=(128, 64),
-            tower_units=(32,),
-            expert_units=(64,),
             callbacks=None,
             device="cpu",
         )
@@ -243,9 +241,8 @@ def test_type_drift_at_predict_names_the_column(interactions, column, drift, fit
 def test_a_column_mixing_numbers_and_strings_is_refused(column):
     """Non-regression test for T9: an id column of ints in fit, given as ints and strs at
     predict, served the strs as unseen ids without a word; fit took 7 and "7" as two ids."""
-    X, y = make_interactions(n_users=30, n_items=20, n_interactions=300, random_state=0)
-    X = X.drop(columns="item_text")
-    model = MultiTaskRecommender(tasks=TASKS, max_epochs=1, random_state=0).fit(X, y)
+    X, y = dataset("tiny")
+    model = fitted_model("tiny", tasks=TASKS, max_epochs=1, random_state=0)
     before = model.predict_tasks(X)
     values = X[column].astype(object) if column != "user_segment" else X[column].cat.codes
     mixed = values.astype(object).where(X.index % 2 == 0, values.astype(str))

@@ -1,9 +1,12 @@
 """Behaviour every head and task-balancing method must show, tested once for all of them.
 
-Each (architecture, task_balancing) pair is fitted once per module on synthetic interactions
+Each (architecture, task_balancing) pair is fitted once per session on synthetic interactions
 with missing labels; the tests then ask the same questions of each: does it learn, serve unseen
 ids, keep its weights per epoch, validate at fixed weights, pickle, clone, reproduce, rank the
 checkerboard's withheld item first, and score pairs in recommend as predict does.
+
+By default 6 pairs: each head at fixed weights, and each adaptive balancing on MMoE; the other
+6 of the 3 x 4 grid are marked ``slow``.
 """
 
 import itertools
@@ -16,17 +19,31 @@ import torch
 from sklearn.base import clone
 from sklearn.metrics import roc_auc_score, root_mean_squared_error
 
-from skmtrec import MultiTaskRecommender
-from skmtrec.datasets import make_interactions
+import skmtrec
+from skmtrec import MMoE, MultiTaskRecommender, SharedBottom
 from skmtrec.nn._heads import HEADS as HEAD_CLASSES
 from skmtrec.nn._heads import PLE
 from skmtrec.nn._inputs import PairInput, RowPairs
 
-from .conftest import network_from_spec
+from .conftest import dataset, fitted_model, network_from_spec
 
 HEADS = ("shared_bottom", "mmoe", "ple")
 BALANCING = ("fixed", "uncertainty", "gradnorm", "dwa")
-COMBINATIONS = list(itertools.product(HEADS, BALANCING))
+# each head once and each balancing once by default; the rest of the grid is slow
+DEFAULT = [(head, "fixed") for head in HEADS] + [("mmoe", b) for b in BALANCING if b != "fixed"]
+
+
+GRID = tuple(itertools.product(HEADS, BALANCING))
+
+
+def grid(pairs=GRID):
+    """(architecture, task_balancing) pairs as pytest parameters, those not in DEFAULT slow."""
+    return [
+        pytest.param(pair, id="-".join(pair), marks=() if pair in DEFAULT else pytest.mark.slow)
+        for pair in pairs
+    ]
+
+
 TASKS = {
     "rating": "regression",
     "like": "binary",
@@ -36,14 +53,16 @@ TASKS = {
 WEIGHTS = {"rating": 1.0, "like": 0.5, "category": 1.0, "interacted": 2.0}
 
 
-def make_model(architecture, balancing, **params):
+def model_params(architecture, balancing, **params):
     defaults = dict(
         tasks=TASKS,
-        architecture=architecture,
+        architecture={
+            "shared_bottom": SharedBottom(),
+            "mmoe": MMoE(n_experts=3, expert_units=(32,)),
+            "ple": skmtrec.PLE(n_experts=3, expert_units=(32,)),
+        }[architecture],
         task_balancing=balancing,
         task_weights=WEIGHTS,
-        n_experts=3,
-        expert_units=(32,),
         lr=5e-3,  # 12 epochs at the default 2e-3 leave the gated heads short of the bounds
         max_epochs=12,
         # histories are tested in test_user_history.py; without them the category's training
@@ -53,21 +72,27 @@ def make_model(architecture, balancing, **params):
         patience=None,
         random_state=0,
     )
-    return MultiTaskRecommender(**{**defaults, **params})
+    return {**defaults, **params}
+
+
+def make_model(architecture, balancing, **params):
+    return MultiTaskRecommender(**model_params(architecture, balancing, **params))
+
+
+TRAIN = 6500  # of the "split" data set's 8000 rows
 
 
 @pytest.fixture(scope="module")
 def data():
-    X, y = make_interactions(n_users=200, n_items=100, n_interactions=8000, random_state=1)
-    X = X.drop(columns="item_text")
-    return X.iloc[:6500], y.iloc[:6500], X.iloc[6500:], y.iloc[6500:]
+    X, y = dataset("split")
+    return X.iloc[:TRAIN], y.iloc[:TRAIN], X.iloc[TRAIN:], y.iloc[TRAIN:]
 
 
-@pytest.fixture(scope="module", params=COMBINATIONS, ids=lambda c: "-".join(c))
-def fitted(request, data):
-    X, y, _, _ = data
+@pytest.fixture(scope="module", params=grid())
+def fitted(request):
     architecture, balancing = request.param
-    return architecture, balancing, make_model(architecture, balancing).fit(X, y)
+    params = model_params(architecture, balancing)
+    return architecture, balancing, fitted_model("split", n_rows=TRAIN, **params)
 
 
 def test_learns_every_task(fitted, data):
@@ -119,12 +144,7 @@ def test_task_weights_of_every_epoch_are_in_the_history(fitted):
         assert not np.allclose(weights[-1], fixed, rtol=1e-3)
 
 
-@pytest.mark.parametrize(
-    "fitted",
-    [(head, "uncertainty") for head in HEADS],
-    indirect=True,
-    ids=lambda c: "-".join(c),
-)
+@pytest.mark.parametrize("fitted", grid((head, "uncertainty") for head in HEADS), indirect=True)
 def test_uncertainty_weights_keep_up_with_the_losses(fitted):
     """Kendall's weight of a task settles at 1 / (its training loss); in a fit the losses keep
     falling, and the log-variances must follow them, not trail by many epochs."""
@@ -184,10 +204,11 @@ def test_fast_recommend_path_scores_as_predict(fitted, data):
 N = 40
 
 
-@pytest.mark.parametrize(("architecture", "balancing"), COMBINATIONS, ids="-".join)
-def test_checkerboard_withheld_item_ranks_first(architecture, balancing):
+@pytest.mark.parametrize("pair", grid())
+def test_checkerboard_withheld_item_ranks_first(pair):
     """Users and items of two parities; each user has every item of its parity but one, its
     own: that item must top its list (implicit's known-answer test)."""
+    architecture, balancing = pair
     rows = [(u, i) for u in range(N) for i in range(N) if u % 2 == i % 2 and u != i]
     X = pd.DataFrame(rows, columns=["user_id", "item_id"])
     y = pd.DataFrame({"rating": np.where(X["item_id"] % 2 == 0, 4.0, 2.0)})

@@ -28,20 +28,21 @@ import skmtrec
 from skmtrec import MultiTaskRecommender
 from skmtrec.datasets import make_interactions
 
+from .conftest import dataset, fitted_model
+
 TASKS = {"rating": "regression", "like": "binary", "seen": "implicit"}
 
 
 @pytest.fixture(scope="module")
 def data():
-    X, y = make_interactions(n_users=60, n_items=40, n_interactions=1500, random_state=0)
-    return X.drop(columns="item_text"), y[["rating", "like"]]
+    X, y = dataset("small")
+    return X, y[["rating", "like"]]
 
 
 @pytest.fixture(scope="module")
-def saved(data, tmp_path_factory):
+def saved(tmp_path_factory):
     """A fitted model's folder, never altered: each test alters a copy."""
-    X, y = data
-    model = MultiTaskRecommender(TASKS, max_epochs=2, random_state=0).fit(X, y)
+    model = fitted_model("small", tasks=TASKS, max_epochs=2, random_state=0)
     return model, model.save(tmp_path_factory.mktemp("saved") / "model")
 
 

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pandas as pd
+import pytest
 from sklearn.metrics import root_mean_squared_error
 
 from skmtrec import MultiTaskRecommender
@@ -10,6 +11,7 @@ from skmtrec.metrics import ndcg_at_k
 from .conftest import movielens_xy
 
 
+@pytest.mark.slow
 def test_defaults_rate_and_rank_u1_as_the_best_peers(movielens):
     """One model with no argument but its tasks. Peers in the same protocols
     (``../shared/BENCHMARKS.md``): myFM with ids rates at RMSE 0.907, EASE with a validated

@@ -6,7 +6,7 @@ import optuna
 import pytest
 
 from .conftest import run_workers
-from .test_examples import EXAMPLES, load
+from .test_examples import BENCHMARKS, EXAMPLES, load
 
 example = load("optuna_text_pipeline")
 
@@ -63,7 +63,7 @@ def test_two_processes_add_trials_to_the_same_study(tmp_path, movielens):
 
 
 def test_the_defaults_study_starts_from_the_defaults_and_prunes_a_worse_trial(tmp_path, movielens):
-    study_example = load("optuna_defaults")
+    study_example = load("optuna_defaults", BENCHMARKS)
     assert study_example.DEFAULTS["architecture"] == "mmoe"  # read off the estimator
     storage = f"sqlite:///{tmp_path / 'defaults.db'}"
     data = study_example.folds((1, 2), rows=5000)

@@ -9,6 +9,8 @@ from skmtrec import MultiTaskRecommender
 from skmtrec.datasets import make_interactions
 from skmtrec.nn import RowwiseAdamW
 
+from .conftest import dataset
+
 
 def _adamw_pair(n_rows, groups):
     """The same starting weights under torch's AdamW and RowwiseAdamW, per parameter group."""
@@ -60,8 +62,7 @@ def test_a_sparse_gradient_updates_its_rows_only():
 
 @pytest.mark.parametrize("batch_size", [32, 48])
 def test_tables_with_more_rows_than_a_batch_give_sparse_gradients(batch_size):
-    X, y = make_interactions(n_users=60, n_items=40, n_interactions=1500, random_state=0)
-    X = X.drop(columns="item_text")
+    X, y = dataset("small")
     model = MultiTaskRecommender(
         tasks={"rating": "regression", "like": "binary"},
         batch_size=batch_size,
@@ -87,14 +88,14 @@ def test_gradient_norm_clipping_gets_dense_tables():
     table dense, and the fit runs."""
     from skorch.callbacks import GradientNormClipping
 
-    X, y = make_interactions(n_users=60, n_items=40, n_interactions=1500, random_state=0)
+    X, y = dataset("small")
     model = MultiTaskRecommender(
         tasks={"rating": "regression"},
         batch_size=32,
         max_epochs=2,
         callbacks=[GradientNormClipping(1.0)],
         random_state=0,
-    ).fit(X.drop(columns="item_text"), y[["rating"]])
+    ).fit(X, y[["rating"]])
     tables = model.net_.module_.inputs.growing_tables()
     assert not any(table.sparse for table, _ in tables)
     assert model.net_.history[-1, "train_loss"] < model.net_.history[0, "train_loss"]
@@ -124,6 +125,7 @@ def test_rows_left_out_take_the_decay_they_missed():
     torch.testing.assert_close(table.weight, dense.detach())
 
 
+@pytest.mark.slow
 def test_sparse_tables_learn_as_well_as_dense_ones():
     """Where the id tables are sparse (more users and items than a batch holds), the model
     scores as the same model with every table dense (GradientNormClipping with no bound)."""

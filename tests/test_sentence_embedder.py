@@ -111,6 +111,7 @@ def test_quiet_unless_progress_is_asked_for(capsys):
     assert captured.out == "" and "Loading weights" not in captured.err
 
 
+@pytest.mark.slow
 def test_disk_cache_with_concurrent_writers_is_not_locked(tmp_path):
     """Non-regression test for 'database is locked' when processes open the cache at once."""
     import subprocess

@@ -76,28 +76,6 @@ def test_item_embedding_with_round_off_stays_item_side(interactions):
     assert model.item_features_ == ["text_0", "text_1"]
 
 
-def test_item_feature_shrinkage_gives_way_to_the_id_as_interactions_grow(interactions):
-    X, y = interactions
-    X = X.assign(item_popular=X["item_id"] % 2 == 0)
-    model = MultiTaskRecommender(
-        tasks=TASKS, item_feature_shrinkage=10.0, max_epochs=1, random_state=0
-    ).fit(X, y)
-    weight = model.net_.module_.inputs.item_feature_weight.numpy()
-    assert weight[0] == 1.0  # an item unseen in fit: its features are all there is
-    # item codes follow the order of first appearance in fit
-    counts = X["item_id"].value_counts(sort=False)[X["item_id"].unique()].to_numpy()
-    np.testing.assert_allclose(weight[1:], 10.0 / (10.0 + counts), rtol=1e-6)
-    assert (weight[1:] < 1).all()
-
-    # every unseen item takes row 0; its features, at full weight, set it apart
-    new = X.head(1).assign(item_id=10_000)
-    other = new.assign(item_id=10_001, item_popular=~new["item_popular"])
-    assert model.predict(new)[0, 0] != pytest.approx(model.predict(other)[0, 0], abs=1e-5)
-
-    unscaled = model.set_params(item_feature_shrinkage=None).fit(X, y)
-    assert unscaled.net_.module_.inputs.item_feature_weight is None
-
-
 def test_principal_projection_whitens_the_leading_components():
     rng = np.random.RandomState(0)
     rows = rng.normal(size=(200, 3)) @ rng.normal(size=(3, 10))  # rank 3 in 10 columns

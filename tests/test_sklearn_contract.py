@@ -12,9 +12,9 @@ from sklearn.model_selection import GridSearchCV, KFold, cross_validate
 from sklearn.utils.estimator_checks import parametrize_with_checks
 from sklearn.utils.validation import check_is_fitted
 
-from skmtrec import MultiTaskRecommender, make_task_scorer
+from skmtrec import MultiTaskRecommender, SharedBottom, make_task_scorer
 
-from .conftest import TASKS
+from .conftest import TASKS, fitted_model
 
 EXPECTED_FAILED_CHECKS = {
     "check_methods_subset_invariance": (
@@ -40,15 +40,21 @@ def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
 
 
+SMALL = dict(tasks=TASKS, max_epochs=3, random_state=0)
+# two joblib workers repeat the n_jobs=1 fits in other processes (checked cheaply below)
+N_JOBS_2 = pytest.param(2, marks=pytest.mark.slow)
+
+
 def small_model(**params):
-    defaults = dict(tasks=TASKS, max_epochs=8, random_state=0)
-    return MultiTaskRecommender(**{**defaults, **params})
+    return MultiTaskRecommender(**{**SMALL, **params})
 
 
 def test_get_set_params_and_clone_keep_values():
-    model = small_model(bottom_units=(64, 32), task_weights={"rating": 2.0})
+    model = small_model(
+        architecture=SharedBottom(bottom_units=(64, 32)), task_weights={"rating": 2.0}
+    )
     params = model.get_params()
-    assert params["bottom_units"] == (64, 32)
+    assert params["architecture__bottom_units"] == (64, 32)
     assert params["task_weights"] == {"rating": 2.0}
     copy = clone(model)
     assert copy.get_params() == params
@@ -58,8 +64,8 @@ def test_get_set_params_and_clone_keep_values():
 
 
 def test_pickle_round_trip_predicts_identically(interactions):
-    X, y = interactions
-    model = small_model().fit(X, y)
+    X, _ = interactions
+    model = fitted_model(**SMALL)
     restored = pickle.loads(pickle.dumps(model))
     pd.testing.assert_frame_equal(restored.predict_tasks(X), model.predict_tasks(X))
     np.testing.assert_array_equal(
@@ -68,13 +74,13 @@ def test_pickle_round_trip_predicts_identically(interactions):
 
 
 def test_check_is_fitted_and_feature_attributes(interactions):
-    X, y = interactions
+    X, _ = interactions
     model = small_model()
     with pytest.raises(NotFittedError):
         check_is_fitted(model)
     with pytest.raises(NotFittedError):
         model.predict(X)
-    model.fit(X, y)
+    model = fitted_model(**SMALL)
     check_is_fitted(model)
     assert model.n_features_in_ == X.shape[1]
     assert list(model.feature_names_in_) == list(X.columns)
@@ -101,7 +107,7 @@ def test_tags():
 
 def test_fixed_random_state_gives_identical_models(interactions):
     X, y = interactions
-    first = small_model().fit(X, y).predict_tasks(X)
+    first = fitted_model(**SMALL).predict_tasks(X)  # fitted once per session, as here
     second = small_model().fit(X, y).predict_tasks(X)
     pd.testing.assert_frame_equal(first, second)
     other = small_model(random_state=1).fit(X, y).predict_tasks(X)
@@ -117,7 +123,7 @@ def test_fit_does_not_touch_global_torch_rng(interactions):
     np.testing.assert_array_equal(torch.rand(3), expected)
 
 
-@pytest.mark.parametrize("n_jobs", [1, 2])
+@pytest.mark.parametrize("n_jobs", [1, N_JOBS_2])
 def test_grid_search_on_dataframes(interactions, n_jobs):
     X, y = interactions
     search = GridSearchCV(
@@ -134,7 +140,7 @@ def test_grid_search_on_dataframes(interactions, n_jobs):
     assert search.best_estimator_.predict(X).shape == (len(X), 3)
 
 
-@pytest.mark.parametrize("n_jobs", [1, 2])
+@pytest.mark.parametrize("n_jobs", [1, N_JOBS_2])
 def test_cross_validate_with_task_scorers(interactions, n_jobs):
     X, y = interactions
     scoring = {
@@ -176,9 +182,9 @@ def test_cross_validate_is_reproducible_across_n_jobs(interactions):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_trains_on_cuda(interactions):
     X, y = interactions
-    model = small_model(device="cuda").fit(X, y)
+    model = small_model(device="cuda", max_epochs=8).fit(X, y)
     assert next(model.net_.module_.parameters()).is_cuda
-    cpu = small_model().fit(X, y)
+    cpu = small_model(max_epochs=8).fit(X, y)
     gpu_rmse = -make_task_scorer("rating", "rmse")(model, X, y)
     cpu_rmse = -make_task_scorer("rating", "rmse")(cpu, X, y)
     assert abs(gpu_rmse - cpu_rmse) < 0.05

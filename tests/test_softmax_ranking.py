@@ -10,10 +10,9 @@ import torch.nn.functional as F
 from sklearn.base import clone
 
 from skmtrec import MultiTaskRecommender
-from skmtrec.datasets import make_interactions
 from skmtrec.nn._dot import DotScorer
 
-from .conftest import network_from_spec
+from .conftest import dataset, fitted_model, network_from_spec
 
 HEADS = ("shared_bottom", "mmoe", "ple")
 TASKS = {"rating": "regression", "like": "binary", "interacted": "implicit"}
@@ -49,14 +48,16 @@ def test_sampled_logits_are_corrected_by_the_log_of_the_expected_count():
     assert torch.isinf(logits[0, 2])  # row 0's own item was drawn: an accidental hit
 
 
+TRAIN = 6500  # of the "split" data set's 8000 rows
+
+
 @pytest.fixture(scope="module")
 def data():
-    X, y = make_interactions(n_users=200, n_items=100, n_interactions=8000, random_state=1)
-    X = X.drop(columns="item_text")
-    return X.iloc[:6500], y[["rating", "like"]].iloc[:6500], X.iloc[6500:]
+    X, y = dataset("split")
+    return X.iloc[:TRAIN], y[["rating", "like"]].iloc[:TRAIN], X.iloc[TRAIN:]
 
 
-def make_model(architecture="shared_bottom", **params):
+def model_params(architecture="shared_bottom", **params):
     defaults = dict(
         tasks=TASKS,
         architecture=architecture,
@@ -66,13 +67,16 @@ def make_model(architecture="shared_bottom", **params):
         patience=None,
         random_state=0,
     )
-    return MultiTaskRecommender(**{**defaults, **params})
+    return {**defaults, **params}
+
+
+def make_model(architecture="shared_bottom", **params):
+    return MultiTaskRecommender(**model_params(architecture, **params))
 
 
 @pytest.fixture(scope="module", params=HEADS)
-def fitted(request, data):
-    X, y, _ = data
-    return make_model(request.param).fit(X, y)
+def fitted(request):
+    return fitted_model("split", n_rows=TRAIN, **model_params(request.param))
 
 
 def test_the_softmax_loss_falls_and_stays_finite(fitted):

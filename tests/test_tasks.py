@@ -13,10 +13,9 @@ from sklearn.metrics import (
 from sklearn.preprocessing import MultiLabelBinarizer
 
 from skmtrec import MultiTaskRecommender, make_task_scorer
-from skmtrec.datasets import make_interactions
 from skmtrec.metrics import make_ranking_scorer
 
-from .conftest import TASKS
+from .conftest import TASKS, dataset, fitted_model
 
 
 def split(X, y, n_test=3000):
@@ -94,7 +93,7 @@ def test_single_binary_task_predict_proba_is_2d(interactions):
 
 def test_score_is_mean_of_r2_and_accuracy_on_present_labels(interactions):
     X, y = interactions
-    model = MultiTaskRecommender(tasks=TASKS, max_epochs=5, random_state=0).fit(X, y)
+    model = fitted_model(tasks=TASKS, max_epochs=3, random_state=0)
     pred = model.predict_tasks(X)
     expected = []
     for task in TASKS:
@@ -106,7 +105,7 @@ def test_score_is_mean_of_r2_and_accuracy_on_present_labels(interactions):
 
 def test_task_scorers_match_sklearn_metrics(interactions):
     X, y = interactions
-    model = MultiTaskRecommender(tasks=TASKS, max_epochs=5, random_state=0).fit(X, y)
+    model = fitted_model(tasks=TASKS, max_epochs=3, random_state=0)
     pred = model.predict_tasks(X)
     rmse = root_mean_squared_error(y["rating"], np.clip(pred["rating"], 1, 5))
     assert make_task_scorer("rating", "rmse", clip=(1, 5))(model, X, y) == pytest.approx(-rmse)
@@ -123,9 +122,8 @@ def test_scoring_probabilities_of_a_class_unseen_in_fit_is_refused():
     """Non-regression test: roc_auc on a class the model never saw returned a number and
     log_loss raised scikit-learn's own error; both now refuse, naming it. A metric of
     predictions counts such a row as wrong."""
-    X, y = make_interactions(n_users=30, n_items=20, n_interactions=300, random_state=0)
-    X = X.drop(columns="item_text")
-    model = MultiTaskRecommender(tasks=TASKS, max_epochs=1, random_state=0).fit(X, y)
+    X, y = dataset("tiny")
+    model = fitted_model("tiny", tasks=TASKS, max_epochs=1, random_state=0)
     before = model.predict_tasks(X)
     odd = y.assign(like=y["like"].where(np.arange(len(y)) % 7 != 0, 2.0))
     for metric in ("roc_auc", "log_loss"):
@@ -305,8 +303,7 @@ def test_multilabel_labels_must_be_collections(tagged):
 def test_missing_values_inside_a_label_set_are_dropped(gaps):
     """Non-regression test for T8: a NaN or None inside a label set became a class, and NaN
     beside None in one column raised pandas' InvalidIndexError."""
-    X, _ = make_interactions(n_users=30, n_items=20, n_interactions=300, random_state=0)
-    X = X.drop(columns="item_text")
+    X, _ = dataset("tiny")
     first, last = gaps[0], gaps[-1]
     cells = [("a", first), ("b", last), ("a", "b"), None, np.nan, (first, last), ["b"]]
     tags = pd.Series([cells[j % len(cells)] for j in range(len(X))], dtype=object)

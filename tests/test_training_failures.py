@@ -9,7 +9,7 @@ from skorch.callbacks import Callback
 
 from skmtrec import MultiTaskRecommender
 
-from .conftest import TASKS
+from .conftest import TASKS, fitted_model
 
 
 class InterruptAt(Callback):
@@ -24,9 +24,9 @@ class InterruptAt(Callback):
 
 
 @pytest.fixture
-def fitted(interactions):
-    X, y = interactions
-    return MultiTaskRecommender(tasks=TASKS, max_epochs=3, random_state=0).fit(X, y)
+def fitted():
+    """A fresh copy of the session's model for each test, which tries to refit it."""
+    return fitted_model(tasks=TASKS, max_epochs=3, random_state=0)
 
 
 def test_a_diverging_fit_is_an_error_naming_lr(interactions):

@@ -24,6 +24,10 @@ CLASSES = frozenset(
     {
         "skmtrec.MultiTaskRecommender",
         "skmtrec.SentenceEmbedder",
+        "skmtrec.SharedBottom",
+        "skmtrec.MMoE",
+        "skmtrec.PLE",
+        "skmtrec.ColdStart",
         "sklearn.pipeline.Pipeline",
         "sklearn.pipeline.FeatureUnion",
         "sklearn.compose.ColumnTransformer",

@@ -12,7 +12,6 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ..nn import HEADS
 from .projection import content_projections
 
 SPEC_VERSION = 2  # 2: the expert banks and PLE levels of eea1eb2 (new state-dict names)
@@ -63,32 +62,15 @@ def input_params(params: Mapping, histories: dict) -> dict:
     """The spec's input-part settings from the estimator's ``params`` and the ``histories``
     kept."""
     values = {h.n_values for h in histories.values()}
-    item_id_dropout = params.get("item_id_dropout")
     return {
         "embedding_dim": params["embedding_dim"],
-        "id_dropout": {
-            "user": params["id_dropout"],
-            "item": params["id_dropout"] if item_id_dropout is None else item_id_dropout,
-        },
-        "item_feature_shrinkage": params.get("item_feature_shrinkage"),
+        "id_dropout": {"user": params["id_dropout"], "item": params["id_dropout"]},
+        "item_feature_shrinkage": None,
         "content_components": params["content_components"],
         "history_values": values.pop() if values else None,
         "history_sides": list(histories),
         "history_sample": params["history_sample"],
     }
-
-
-_UNIT_PARAMETERS = ("bottom_units", "tower_units", "expert_units")
-
-
-def head_params(params: Mapping) -> dict:
-    """The arguments of the head chosen by ``architecture``: the parameters its class
-    names. Every layer-size parameter is checked, used by this head or not."""
-    units = {name: _units(name, params[name]) for name in _UNIT_PARAMETERS}
-    head = {"architecture": params["architecture"]}
-    for name in HEADS[params["architecture"]].hyperparameters:
-        head[name] = units[name] if name in units else params[name]
-    return head
 
 
 def module_state(params: Mapping, spec: dict, catalog, inputs: dict) -> dict:
@@ -105,23 +87,9 @@ def module_state(params: Mapping, spec: dict, catalog, inputs: dict) -> dict:
             "counts": counts,
         }
     return {
-        "item_counts": counts if params.get("item_feature_shrinkage") is not None else None,
+        "item_counts": None,
         "item_table": item_table,
         "content_projections": content_projections(
             inputs, spec["inputs"]["sides"], params["content_components"]
         ),
     }
-
-
-def _units(name: str, units) -> list[int]:
-    """Layer sizes as a list of positive ints, or a ValueError naming the parameter. Experts
-    need at least one layer; the bottom and towers may have none."""
-    ok = isinstance(units, (tuple, list)) and all(
-        isinstance(n, numbers.Integral) and not isinstance(n, bool) and n >= 1 for n in units
-    )
-    if not ok or (name == "expert_units" and not units):
-        raise ValueError(
-            f"`{name}` must be a tuple of positive ints (layer sizes), e.g. (64, 32)"
-            f"{', with at least one' if name == 'expert_units' else ''}; got {units!r}."
-        )
-    return [int(n) for n in units]

@@ -10,8 +10,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-# Small blocks keep the activations in cache: on 2 cores, 8192 pairs ran all of MovieLens
-# (943 users x 1,650 items) in 0.63 s against 2.3 s for 2**20.
+# (user, item) pairs scored at once: small blocks keep the activations in cache.
 _PAIRS_PER_BATCH = 8192
 
 

@@ -48,6 +48,8 @@ class MultiTaskNetwork(nn.Module):
         update whole, and categorical features' tables stay dense. None: every table dense.
         A training choice, not part of the spec.
 
+    Notes
+    -----
     ``forward`` returns a tuple with one tensor per task: shape (batch,) for a one-output task
     (a scaled value or a logit), (batch, n_outputs) logits otherwise. A task whose spec says
     ``"scorer": "dot"`` skips the head: a ``DotScorer`` scores it from the user and item vectors

@@ -13,7 +13,7 @@ trails the completed trials. The study lives in its storage URL: a second run re
 several processes can add trials at once (``--n-trials 0`` first creates it, so that workers do
 not race to create its tables):
 
-    SKMTREC_DATA=../shared/data python examples/optuna_defaults.py \\
+    SKMTREC_DATA=../shared/data python benchmarks/optuna_defaults.py \\
         --storage sqlite:///skmtrec-defaults.db --n-trials 20
 """
 
@@ -27,7 +27,7 @@ import numpy as np
 import optuna
 from sklearn.model_selection import train_test_split
 
-from skmtrec import MultiTaskRecommender, make_task_scorer
+from skmtrec import PLE, ColdStart, MMoE, MultiTaskRecommender, SharedBottom, make_task_scorer
 from skmtrec.datasets import GENRES, load_movielens_100k
 from skmtrec.metrics import make_ranking_scorer
 
@@ -47,8 +47,21 @@ SEARCHED = (
     "lr",
     "dropout",
 )
+HEADS = {"shared_bottom": SharedBottom, "mmoe": MMoE, "ple": PLE}
+
+
+def _defaults() -> dict:
+    """The estimator's defaults in the trial's names: the head by name, the dropout of that
+    head's object and the id dropout of ``ColdStart``, all read off the estimator."""
+    params = MultiTaskRecommender().get_params()
+    cold = ColdStart() if params["cold_start"] is None else params["cold_start"]
+    params["dropout"] = HEADS[params["architecture"]]().dropout
+    params["id_dropout"] = cold.id_dropout
+    return {name: params[name] for name in SEARCHED}
+
+
 # The estimator's defaults, as the first trial.
-DEFAULTS = {name: MultiTaskRecommender().get_params()[name] for name in SEARCHED}
+DEFAULTS = _defaults()
 
 
 def folds(numbers=(1, 2, 3, 4, 5), rows: int | None = None, seed: int = 0) -> list:
@@ -68,7 +81,8 @@ def folds(numbers=(1, 2, 3, 4, 5), rows: int | None = None, seed: int = 0) -> li
 
 
 def suggest(trial: optuna.Trial) -> dict:
-    """The search space: every parameter the defaults set, around the choices benchmarked."""
+    """The search space: every parameter the defaults set, around the choices benchmarked,
+    by the names the study records (``estimator_params`` maps them to the estimator's)."""
     return {
         "architecture": trial.suggest_categorical("architecture", ["shared_bottom", "mmoe", "ple"]),
         "task_balancing": trial.suggest_categorical(
@@ -85,8 +99,17 @@ def suggest(trial: optuna.Trial) -> dict:
     }
 
 
+def estimator_params(params: dict) -> dict:
+    """A trial's parameters as the estimator takes them: the head's object with the trial's
+    dropout, ``ColdStart`` with its id dropout; their other fields at their defaults."""
+    params = dict(params)
+    head = HEADS[params.pop("architecture")](dropout=params.pop("dropout"))
+    cold = ColdStart(id_dropout=params.pop("id_dropout"))
+    return {**params, "architecture": head, "cold_start": cold}
+
+
 def objective(trial: optuna.Trial, data: list, max_epochs: int = 50) -> float:
-    params = suggest(trial)
+    params = estimator_params(suggest(trial))
     scores = []
     for step, ((X_fit, y_fit), (X_val, y_val)) in enumerate(data):
         model = MultiTaskRecommender(TASKS, max_epochs=max_epochs, random_state=0, **params)

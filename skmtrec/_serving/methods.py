@@ -1,0 +1,275 @@
+"""The estimator's serving methods: predict, explain, recommend, score.
+
+Each checks its input against fit and hands it to the fitted model (``model_``, a
+``FittedModel``), which decides what a prediction is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import check_is_fitted
+
+from .._prepare.targets import targets_frame
+from .._tasks import TASK_KINDS
+
+
+def is_classifier_kind(kind) -> bool:
+    return kind in TASK_KINDS and TASK_KINDS[kind].is_classifier
+
+
+def _declares_classification(estimator) -> bool:
+    tasks = estimator.tasks
+    if tasks is None or not isinstance(tasks, Mapping):
+        raise AttributeError("predict_proba needs a classification task; `tasks` declares none.")
+    if not any(is_classifier_kind(kind) for kind in tasks.values()):
+        raise AttributeError("predict_proba needs a classification task; `tasks` declares none.")
+    return True
+
+
+def _index(X):
+    return X.index if isinstance(X, pd.DataFrame) else None
+
+
+class ServingMethods:
+    """What a fitted ``MultiTaskRecommender`` does, as methods of the estimator."""
+
+    # -- predict -------------------------------------------------------------------------------
+
+    def _rows(self, X):
+        """X's rows checked against fit, and the histories X gives (None: none)."""
+        check_is_fitted(self)
+        X, given = self.model_.split_given(X)
+        return self._check_X(X, reset=False), given
+
+    def predict_tasks(self, X) -> pd.DataFrame:
+        """Predict every task, as a DataFrame with one named column per task.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+            Interactions with the columns of fit. Unseen ids are predicted from the features.
+
+        Returns
+        -------
+        predictions : DataFrame of shape (n_samples, n_tasks)
+            Values for regression tasks, class labels for classification tasks; the index is
+            X's index when X is a DataFrame.
+        """
+        frame, given = self._rows(X)
+        return self.model_.predict_tasks(frame, given, index=_index(X))
+
+    def predict(self, X) -> np.ndarray:
+        """Predict every task.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,) or (n_samples, n_tasks)
+            One column per task in the order of ``tasks_`` (1-D for a single task): values for
+            regression, class labels for classification. Use :meth:`predict_tasks` for named
+            columns.
+        """
+        predictions = self.predict_tasks(X)
+        if predictions.shape[1] == 1:
+            return predictions.iloc[:, 0].to_numpy()
+        return predictions.to_numpy()
+
+    @available_if(_declares_classification)
+    def predict_proba(self, X, task: str | None = None):
+        """Class probabilities of the classification tasks.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+            Interactions with the columns of fit.
+        task : str, default=None
+            The classification task to return. ``None`` returns the only classification task,
+            or a dict {task: probabilities} when there are several.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes) or dict of such arrays
+            Columns follow ``classes_[task]``.
+        """
+        check_is_fitted(self)
+        names = [name for name, t in self.fitted_tasks_.items() if t.is_classifier]
+        if task is not None and task not in names:
+            raise ValueError(f"task={task!r} is not a classification task; choose from {names}.")
+        wanted = [task] if task is not None else names
+        probas = self.model_.predict_proba(*self._rows(X), wanted)
+        return probas if len(probas) > 1 else probas[wanted[0]]
+
+    def explain(self, X, task: str | None = None) -> pd.DataFrame:
+        """How much each input group moves a task's prediction, row by row.
+
+        A group's contribution is the prediction minus the prediction with that group taken
+        away (an ablation): the user or item id at the unseen code (its history kept), the
+        user's or item's history left empty, a numeric feature at its fit mean, a categorical
+        one unknown. Numeric columns named ``<name>_<k>`` sharing a ``<name>``, as
+        :class:`SentenceEmbedder` names a text's embedding, count as the one group
+        ``<name>``. Contributions are not additive: groups that act together (an id and its
+        history) can each be small where taking both away would not be. The prediction is
+        that of ``predict``: for an item new to fit (an ablated item id makes it new), a
+        regression task's value blends in the content model of ``cold_start``.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+            Interactions with the columns of fit (and ``history_col``, where a user gives a
+            history).
+        task : str, default=None
+            The task explained; ``None``: the first of ``tasks_``. What is explained is a
+            regression task's prediction (in y units), a binary or implicit task's probability
+            of the positive class, a multiclass or multilabel task's probability of the class
+            (label) most probable for the row.
+
+        Returns
+        -------
+        contributions : DataFrame of shape (n_samples, n_groups)
+            One column per group: the user and item id columns, ``user_history`` and
+            ``item_history`` (where histories are kept) and each feature (or text) group; the
+            index is X's index when X is a DataFrame.
+
+        Examples
+        --------
+        >>> from skmtrec import MultiTaskRecommender
+        >>> from skmtrec.datasets import make_interactions
+        >>> X, y = make_interactions(n_users=50, n_items=30, n_interactions=600, random_state=0)
+        >>> X = X.drop(columns="item_text")
+        >>> model = MultiTaskRecommender({"rating": "regression"}, max_epochs=2, random_state=0)
+        >>> model.fit(X, y[["rating"]]).explain(X.head(2)).columns.tolist()
+        ['user_id', 'user_history', 'item_id', 'item_history', 'user_age', 'user_segment']
+        """
+        check_is_fitted(self)
+        if task is None:
+            task = next(iter(self.tasks_))
+        if task not in self.fitted_tasks_:
+            raise ValueError(
+                f"explain: {task!r} is not a task of this model; its tasks are {list(self.tasks_)}."
+            )
+        return self.model_.explain(*self._rows(X), task, index=_index(X))
+
+    # -- recommending ---------------------------------------------------------------------------
+
+    def _check_catalog(self, method: str) -> None:
+        check_is_fitted(self)
+        if self.model_.catalog is None:
+            raise ValueError(
+                f"{method} needs user and item ids: fit with `user_col` and `item_col`."
+            )
+
+    def recommend(
+        self,
+        users,
+        k: int = 10,
+        *,
+        exclude_seen: bool = True,
+        task=None,
+        items=None,
+        explain: bool = False,
+    ) -> pd.DataFrame:
+        """Top-k items for each user, scored over the whole catalog in vectorized batches.
+
+        Each user's and item's vector is computed once; every (user, item) pair then goes through
+        the shared bottom and the towers, with interaction features (those of neither side) at
+        their neutral value.
+
+        Parameters
+        ----------
+        users : array-like of user ids, or DataFrame
+            Users to recommend for. A user not seen in fit gets the population's vector, or,
+            given a DataFrame with the user id column and user-side feature columns, a vector
+            from those features (and, with ``user_history``, from the items listed in
+            ``history_col``).
+        k : int, default=10
+            Items per user.
+        exclude_seen : bool, default=True
+            Leave out the items each user interacted with in fit, and those of a history given
+            in the user table.
+        task : str, dict of {str: float} or None, default=None
+            The score that ranks: a task's name, or a blend {task: weight} of the weighted sum of
+            scores, where a regression task scores its predicted value (in y units) and a binary
+            or implicit task its probability. ``None``: the first implicit task, else the first
+            regression task, else the first binary task.
+        items : DataFrame, default=None
+            Candidate items instead of the catalog kept in fit: the item id column and item-side
+            feature columns; items not seen in fit are scored from their features.
+        explain : bool, default=False
+            Add a column ``because``: the item of the user's history (kept in fit, or given in
+            ``history_col``) that most supports each recommendation, the one whose absence from
+            the history lowers the item's score the most; missing for a user with no history.
+            Needs ``user_history=True``.
+
+        Returns
+        -------
+        recommendations : DataFrame
+            One row per (user, rank): the user id, ``rank`` (1 is best), the item id and
+            ``score`` (and ``because`` with ``explain=True``).
+
+        Examples
+        --------
+        >>> from skmtrec import MultiTaskRecommender
+        >>> from skmtrec.datasets import make_interactions
+        >>> X, y = make_interactions(n_users=50, n_items=30, n_interactions=600, random_state=0)
+        >>> model = MultiTaskRecommender({"rating": "regression"}, max_epochs=2, random_state=0)
+        >>> model = model.fit(X.drop(columns="item_text"), y[["rating"]])
+        >>> top = model.recommend([1, 2], k=3, explain=True)
+        >>> list(top.columns)
+        ['user_id', 'rank', 'item_id', 'score', 'because']
+        """
+        self._check_catalog("recommend")
+        return self.model_.recommend(
+            users, k, exclude_seen=exclude_seen, task=task, items=items, explain=explain
+        )
+
+    def similar_items(self, items, k: int = 10) -> pd.DataFrame:
+        """The k catalog items whose learned vectors (id embedding and item features) are
+        closest in cosine similarity.
+
+        Parameters
+        ----------
+        items : array-like of item ids, or DataFrame
+            Query items; a DataFrame with the item id column and item-side features serves items
+            not seen in fit from their content.
+        k : int, default=10
+            Similar items per query item (the item itself is left out).
+
+        Returns
+        -------
+        similar : DataFrame
+            One row per (item, rank): the item id, ``rank``, ``similar_<item column>`` and
+            ``similarity``.
+        """
+        self._check_catalog("similar_items")
+        return self.model_.similar_items(items, k)
+
+    def score(self, X, y) -> float:
+        """Mean over tasks of each task's default metric: R^2 (regression), accuracy (binary,
+        multiclass) and micro-F1 (multilabel).
+
+        Each task is scored on the rows where its label is present; a task with no present
+        label is left out of the mean. Greater is better, so this is what ``GridSearchCV``
+        maximizes by default. Use :func:`skmtrec.make_task_scorer` to tune for one task.
+
+        Returns
+        -------
+        score : float
+        """
+        check_is_fitted(self)
+        predictions = self.predict_tasks(X)
+        targets = targets_frame(y, len(predictions), self.tasks_)
+        scores = []
+        for task in self.fitted_tasks_.values():
+            if task.default_metric is None:  # implicit: observed rows are all positives
+                continue
+            truth = targets[task.name]
+            present = task.present(truth)
+            if present.any():
+                predicted = predictions[task.name].to_numpy()[present]
+                scores.append(task.evaluate(task.default_metric, truth[present], predicted))
+        if not scores:
+            raise ValueError("y has no present label for any task: nothing to score.")
+        return float(np.mean(scores))
