@@ -92,7 +92,20 @@ def interactions():
 
 
 # Models fitted so far in this session, keyed by the data set, the rows and the parameters.
-_FITTED: dict[str, MultiTaskRecommender] = {}
+_FITTED: dict[tuple, MultiTaskRecommender] = {}
+
+
+def _key(value):
+    """A parameter as a hashable value: an estimator (an architecture, a balancing) by its
+    class and parameters, a mapping in its order (the order of tasks matters)."""
+    if hasattr(value, "get_params"):
+        params = sorted(value.get_params(deep=False).items())
+        return type(value).__qualname__, tuple((name, _key(v)) for name, v in params)
+    if isinstance(value, dict):
+        return tuple((name, _key(v)) for name, v in value.items())
+    if isinstance(value, list | tuple):
+        return tuple(_key(v) for v in value)
+    return repr(value)
 
 
 def fitted_model(data: str = "default", n_rows: int | None = None, **params):
@@ -107,7 +120,7 @@ def fitted_model(data: str = "default", n_rows: int | None = None, **params):
     """
     # which test fits first is not fixed: the model must not depend on the global RNG
     assert params.get("random_state") is not None, "fitted_model needs a random_state"
-    key = repr((data, n_rows, sorted(params.items())))
+    key = (data, n_rows, _key(dict(sorted(params.items()))))
     if key not in _FITTED:
         X, y = dataset(data)
         X, y = X.iloc[:n_rows], y.iloc[:n_rows]

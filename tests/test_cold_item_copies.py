@@ -1,6 +1,7 @@
 """Training rows seen again as rows of an item new to fit (``ColdStart.copies``)."""
 
 import numpy as np
+import pytest
 import torch
 from sklearn.metrics import root_mean_squared_error
 
@@ -56,6 +57,7 @@ def test_items_without_features_get_no_copies(interactions):
     np.testing.assert_array_equal(fits[0].predict(X), fits[1].predict(X))
 
 
+@pytest.mark.slow
 def test_copies_teach_the_item_features_to_rate_new_movies(movielens):
     # R3's split: 20% of the movies held out, every rating of theirs is test; genres are the
     # only item content. Three epochs keep the test short; the full fits are in the README.

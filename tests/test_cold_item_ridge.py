@@ -191,6 +191,7 @@ def test_the_ridge_rates_new_movies_from_their_genres(movielens):
     assert error < 0.99 * baseline, (error, baseline)
 
 
+@pytest.mark.slow
 def test_the_ridge_rates_new_movies_from_their_titles(movielens):
     # R3's split again, with the titles' sentence embeddings (384 columns) beside the genres
     example = load("text_pipeline")

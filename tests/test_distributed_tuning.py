@@ -48,6 +48,7 @@ def postgres_url():
         shutil.rmtree(folder, ignore_errors=True)
 
 
+@pytest.mark.slow  # a database server and two worker processes
 def test_two_workers_share_a_study_on_postgresql(postgres_url, movielens):
     example = load("optuna_defaults", BENCHMARKS)
     example.main(["--storage", postgres_url, "--n-trials", "0"])  # the study, before the workers

@@ -37,6 +37,7 @@ def test_study_prunes_a_bad_trial_and_resumes_from_sqlite(tmp_path, data):
     assert resumed.best_value < 1.1
 
 
+@pytest.mark.slow  # two worker processes
 def test_two_processes_add_trials_to_the_same_study(tmp_path, movielens):
     storage = f"sqlite:///{tmp_path / 'shared.db'}"
     example.main(["--storage", storage, "--n-trials", "0"])  # the schema, before the workers

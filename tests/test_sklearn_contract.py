@@ -12,7 +12,7 @@ from sklearn.model_selection import GridSearchCV, KFold, cross_validate
 from sklearn.utils.estimator_checks import parametrize_with_checks
 from sklearn.utils.validation import check_is_fitted
 
-from skmtrec import MultiTaskRecommender, SharedBottom, make_task_scorer
+from skmtrec import MMoE, MultiTaskRecommender, SharedBottom, make_task_scorer
 
 from .conftest import TASKS, fitted_model
 
@@ -57,8 +57,11 @@ def test_get_set_params_and_clone_keep_values():
     assert params["architecture__bottom_units"] == (64, 32)
     assert params["task_weights"] == {"rating": 2.0}
     copy = clone(model)
-    assert copy.get_params() == params
-    copy.set_params(lr=0.01, tasks={"rating": "regression"})
+    copied = copy.get_params()
+    assert copied.pop("architecture") is not params.pop("architecture")  # cloned, not shared
+    assert copied == params
+    copy.set_params(lr=0.01, tasks={"rating": "regression"}, architecture__bottom_units=(8,))
+    assert model.architecture.bottom_units == (64, 32)
     assert copy.lr == 0.01 and copy.tasks == {"rating": "regression"}
     assert model.lr == 2e-3
 
@@ -127,8 +130,8 @@ def test_fit_does_not_touch_global_torch_rng(interactions):
 def test_grid_search_on_dataframes(interactions, n_jobs):
     X, y = interactions
     search = GridSearchCV(
-        small_model(max_epochs=4),
-        {"embedding_dim": [8, 16], "dropout": [0.0, 0.2]},
+        small_model(max_epochs=4, architecture=MMoE()),
+        {"embedding_dim": [8, 16], "architecture__dropout": [0.0, 0.2]},
         cv=KFold(3, shuffle=True, random_state=0),
         n_jobs=n_jobs,
     )

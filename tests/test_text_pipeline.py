@@ -31,6 +31,7 @@ def rmse_without_and_with_titles(train, test) -> dict[bool, float]:
     return rmse
 
 
+@pytest.mark.slow
 def test_titles_lower_rmse_for_items_never_seen_in_fit(movielens):
     """Protocol R3 (seed 0): every rating of 20% of the items is test."""
     rmse = rmse_without_and_with_titles(*example.cold_item_split(movielens.ratings))

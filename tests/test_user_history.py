@@ -314,6 +314,7 @@ def test_a_history_cell_of_lists_is_refused_naming_the_column_and_row(interactio
     pd.testing.assert_frame_equal(model.predict_tasks(X.head(3)), before)
 
 
+@pytest.mark.slow
 def test_a_new_users_history_improves_their_ratings_on_movielens(movielens):
     # u1.base: a tenth of the users are new; half of each new user's items are their history
     ratings = movielens.train

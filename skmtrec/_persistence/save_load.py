@@ -145,8 +145,9 @@ def load(path, *, device: str | None = None):
     """Load an estimator saved by ``save``, without unpickling or running anything of the file.
 
     The folder is checked before anything is built: ``estimator.json`` may name only
-    skmtrec's estimators (``MultiTaskRecommender``, ``SentenceEmbedder``) and these
-    scikit-learn classes, by their public import path: ``Pipeline``, ``FeatureUnion``,
+    skmtrec's estimators (``MultiTaskRecommender``, ``SentenceEmbedder``), their parameter
+    objects (``SharedBottom``, ``MMoE``, ``PLE``, ``ColdStart``) and these scikit-learn
+    classes, by their public import path: ``Pipeline``, ``FeatureUnion``,
     ``ColumnTransformer``, ``StandardScaler``, ``MinMaxScaler``, ``MaxAbsScaler``,
     ``RobustScaler``, ``Normalizer``, ``Binarizer``, ``OneHotEncoder``, ``OrdinalEncoder``,
     ``KBinsDiscretizer``, ``PolynomialFeatures``, ``PowerTransformer``,
