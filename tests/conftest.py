@@ -60,8 +60,7 @@ def network_from_spec(model) -> MultiTaskNetwork:
     pickle; histories are data, not weights, so the rebuilt network is given them."""
     spec = json.loads(json.dumps(model.network_spec_))
     module = model.net_.module_
-    histories = {side: h.arrays() for side, h in module.inputs.histories.items()}
-    rebuilt = MultiTaskNetwork(spec, history=histories)
+    rebuilt = MultiTaskNetwork(spec, history=module.history_arrays())
     rebuilt.load_state_dict(module.state_dict())
     return rebuilt
 

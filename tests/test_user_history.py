@@ -12,7 +12,7 @@ from sklearn.metrics import root_mean_squared_error
 from skmtrec import MultiTaskRecommender
 from skmtrec.datasets import make_interactions
 from skmtrec.nn import _history
-from skmtrec.nn._history import Histories, History
+from skmtrec.nn._history import History, HistoryArrays
 
 from .conftest import movielens_xy
 
@@ -24,7 +24,7 @@ def history(request, monkeypatch):
     share = 0 if request.param == "gathered" else 10**9
     monkeypatch.setattr(_history, "_FULL_PRODUCT_SHARE", share)
     # user 1 rated items 2 and 3 (item 2 twice: the first row's label is kept), user 2 item 1
-    rows = Histories(
+    rows = HistoryArrays(
         owners=np.array([1, 1, 2, 1]),
         members=np.array([2, 3, 1, 2]),
         values=np.array([[1.0], [-1.0], [0.5], [2.0]]),
@@ -77,7 +77,7 @@ def test_a_rows_own_item_is_left_out_of_its_users_history(history):
 
 def test_both_pooling_paths_give_the_same_gradients(monkeypatch):
     rng = np.random.default_rng(0)
-    rows = Histories(
+    rows = HistoryArrays(
         rng.integers(1, 30, 400), rng.integers(1, 50, 400), rng.normal(size=(400, 2)), 30, 50
     )
     owners, leave_out = (
@@ -103,7 +103,7 @@ def long_histories(sample):
     members = np.concatenate(
         [rng.choice(np.arange(1, 401), n, replace=False) for n in lengths.values()]
     )
-    rows = Histories(owners, members, rng.normal(size=(len(owners), 1)), 3, 400)
+    rows = HistoryArrays(owners, members, rng.normal(size=(len(owners), 1)), 3, 400)
     torch.manual_seed(0)
     module = History(
         n_members=400, n_values=1, embedding_dim=4, arrays=rows.arrays(), sample=sample
@@ -202,7 +202,7 @@ def test_history_keeps_the_labels_of_the_scalar_tasks(interactions):
     X, y = interactions
     model = fit(X, y)
     assert model.network_spec_["inputs"]["history_values"] == 2  # rating and like
-    kept = model.net_.module_.inputs.histories["user"].arrays()
+    kept = model.net_.module_.history_arrays()["user"]
     # each distinct pair keeps its first row's labels, standardized over the rows (0: missing)
     labels = y.to_numpy(dtype=float)
     expected = np.nan_to_num((labels - np.nanmean(labels, 0)) / np.nanstd(labels, 0))
@@ -216,7 +216,7 @@ def test_history_keeps_the_labels_of_the_scalar_tasks(interactions):
     )
     off = fit(X, y, user_history=False, item_history=False)
     assert off.network_spec_["inputs"]["history_values"] is None
-    assert "user" not in off.net_.module_.inputs.histories
+    assert "user" not in off.net_.module_.history_arrays()
 
 
 def test_items_keep_the_histories_of_their_users(interactions):
@@ -224,7 +224,7 @@ def test_items_keep_the_histories_of_their_users(interactions):
     model = fit(X, y, user_history=False, item_history=True)
     inputs = model.network_spec_["inputs"]
     assert inputs["history_sides"] == ["item"] and inputs["history_values"] == 2
-    kept = model.net_.module_.inputs.histories["item"].arrays()
+    kept = model.net_.module_.history_arrays()["item"]
     per_item = X.drop_duplicates(["user_id", "item_id"]).groupby("item_id").size().tolist()
     assert per_user_counts(kept) == sorted(per_item)
     both = fit(X, y, item_history=True)

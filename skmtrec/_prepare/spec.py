@@ -65,7 +65,6 @@ def input_params(params: Mapping, histories: dict) -> dict:
     return {
         "embedding_dim": params["embedding_dim"],
         "id_dropout": {"user": params["id_dropout"], "item": params["id_dropout"]},
-        "item_feature_shrinkage": None,
         "content_components": params["content_components"],
         "history_values": values.pop() if values else None,
         "history_sides": list(histories),
@@ -74,8 +73,9 @@ def input_params(params: Mapping, histories: dict) -> dict:
 
 
 def module_state(params: Mapping, spec: dict, catalog, inputs: dict) -> dict:
-    """The network's arguments that are data of fit rather than shape: per-item counts,
-    the catalog a softmax trains against, content projections (see MultiTaskNetwork)."""
+    """The network's arguments that are data of fit rather than shape: the catalog a
+    softmax trains against (with its per-item counts), content projections (see
+    MultiTaskNetwork)."""
     counts = None
     if "item" in inputs:
         counts = np.bincount(inputs["item"], minlength=spec["inputs"]["n_items"] + 1)
@@ -87,7 +87,6 @@ def module_state(params: Mapping, spec: dict, catalog, inputs: dict) -> dict:
             "counts": counts,
         }
     return {
-        "item_counts": None,
         "item_table": item_table,
         "content_projections": content_projections(
             inputs, spec["inputs"]["sides"], params["content_components"]

@@ -322,7 +322,7 @@ class FittedModel:
         weights = fitted["weights"]
         tensors = read_weights(spec, folder.read(weights, "fitted.weights"), folder.path / weights)
         # data buffers of the network (item weights, projections) come with its weights
-        empty = {"item_counts": None, "item_table": None, "content_projections": None}
+        empty = {"item_table": None, "content_projections": None}
         net = build_net(
             params, spec, tasks, catalog, empty,
             split=None, histories=histories or None, verbose=params["verbose"],

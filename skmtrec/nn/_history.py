@@ -43,7 +43,7 @@ from ._lookup import embed
 
 
 @dataclass
-class Histories:
+class HistoryArrays:
     """Every (owner code, member code) row of fit, such as (user, item), with its labels
     (n_rows, n_values)."""
 
@@ -72,9 +72,9 @@ class Histories:
             "values": np.asarray(self.values[rows], dtype=np.float32)[first],
         }
 
-    def transposed(self) -> Histories:
+    def transposed(self) -> HistoryArrays:
         """The same rows seen from the members' side: items' histories of users."""
-        return Histories(self.members, self.owners, self.values, self.n_members, self.n_owners)
+        return HistoryArrays(self.members, self.owners, self.values, self.n_members, self.n_owners)
 
 
 @dataclass
@@ -138,7 +138,7 @@ class History(nn.Module):
     embedding_dim : int
         Width of the pooled vector.
     arrays : dict or None
-        ``Histories.arrays()``; kept as buffers outside the state dict (they are data, not
+        ``HistoryArrays.arrays()``; kept as buffers outside the state dict (they are data, not
         weights) and replaced by ``set_arrays``.
     sample : int or None
         While training, the entries drawn per owner when pooling exactly would read at least

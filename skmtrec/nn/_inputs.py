@@ -69,11 +69,6 @@ class InputLayer(nn.Module):
     id_dropout : float or dict
         Share of ids replaced by the unseen-id row while training: one for users and items,
         or ``{"user": share, "item": share}``.
-    item_feature_shrinkage : float or None
-        With s set, the item-side features' term of an item with n interactions in fit is
-        scaled by s / (s + n) (``item_counts``): a new item is placed by its features alone.
-    item_counts : array-like or None
-        Interactions per item code in fit; kept as the buffer ``item_feature_weight``.
     history_values : int or None
         With an int, the vector of each side in ``history_sides`` also pools its history
         (``History``: a user's items, an item's users), each entry with that many labels;
@@ -81,7 +76,7 @@ class InputLayer(nn.Module):
     history_sides : sequence of {"user", "item"}
         The sides that pool a history.
     history : dict or None
-        ``{side: CSR arrays}`` (``Histories.arrays()``) of each side in ``history_sides``.
+        ``{side: CSR arrays}`` (``HistoryArrays.arrays()``) of each side in ``history_sides``.
     history_sample : int or None
         While training, the entries a long history may be pooled from (``History``'s
         ``sample``); None: always every entry.
@@ -103,8 +98,6 @@ class InputLayer(nn.Module):
         sides: dict,
         embedding_dim: int,
         id_dropout: float | dict = 0.0,
-        item_feature_shrinkage: float | None = None,
-        item_counts=None,
         history_values: int | None = None,
         history_sides: Sequence[str] = ("user",),
         history=None,
@@ -117,16 +110,6 @@ class InputLayer(nn.Module):
             dict(id_dropout) if isinstance(id_dropout, dict) else dict.fromkeys(ROLES, id_dropout)
         )
         self.embedding_dim = embedding_dim
-        weight = None
-        if item_feature_shrinkage is not None and n_items:
-            counts = (
-                torch.zeros(n_items + 1)
-                if item_counts is None
-                else torch.as_tensor(item_counts, dtype=torch.float32)
-            )
-            weight = item_feature_shrinkage / (item_feature_shrinkage + counts)
-            weight[0] = 1.0  # the unseen-item row: features are all there is
-        self.register_buffer("item_feature_weight", weight)
         self.histories = nn.ModuleDict()
         if history_values is not None and n_users and n_items:
             members = {"user": n_items, "item": n_users}
@@ -279,10 +262,7 @@ class InputLayer(nn.Module):
         if "content" in side:
             projection = getattr(self, f"{role}_projection", None)
             parts = self._features(numeric, categorical, *self.side_columns[role], projection)
-            content = side["content"](torch.cat(parts, dim=1))
-            if role == "item" and self.item_feature_weight is not None:
-                content = content * self.item_feature_weight[codes].unsqueeze(1)
-            vector = vector + content
+            vector = vector + side["content"](torch.cat(parts, dim=1))
         return vector if history is None else vector + history
 
     def shared_input(self, numeric, categorical) -> torch.Tensor:

@@ -26,19 +26,16 @@ class MultiTaskNetwork(nn.Module):
         {"method": name, "task_weights": [...]}}``, as in ``MultiTaskRecommender.network_spec_``.
         Everything the module's shape depends on is in it, so the same network can be rebuilt
         from the spec and a state dict, without pickle.
-    item_counts : array-like or None
-        Interactions per item code in fit, for ``item_feature_shrinkage``; not part of the spec
-        because it is state (the buffer ``inputs.item_feature_weight``), not shape.
     history : dict or None
         ``{side: CSR arrays}``: the users' (items') histories, when the spec's
-        ``inputs.history_values`` asks for them; state, like ``item_counts``, and replaced by
-        ``set_history``.
+        ``inputs.history_values`` asks for them; state, not shape (so not in the spec), and
+        replaced by ``set_history``.
     item_table : dict or None
         The catalog that a task scored by a dot product (``"scorer": "dot"`` in its spec)
         trains its softmax against; see ``set_item_table``. Needed only for training.
     content_projections : dict or None
         ``{side: (n_columns, k) array}``: the projection of a side's numeric features wider
-        than the spec's ``inputs.content_components``; state, like ``item_counts``.
+        than the spec's ``inputs.content_components``; state, like ``history``.
     sparse_above : int or None, default=None
         The rows of a training batch. The tables that grow with the users and items (ids,
         histories) and have more rows than a batch can read from them (an id per row,
@@ -59,7 +56,6 @@ class MultiTaskNetwork(nn.Module):
     def __init__(
         self,
         spec: dict,
-        item_counts=None,
         history=None,
         item_table=None,
         content_projections=None,
@@ -67,9 +63,12 @@ class MultiTaskNetwork(nn.Module):
     ):
         super().__init__()
         tasks = spec["tasks"]
+        inputs = dict(spec["inputs"])
+        # specs before 0.1 name the removed item feature shrinkage, always off since
+        if inputs.pop("item_feature_shrinkage", None) is not None:
+            raise ValueError("spec.inputs.item_feature_shrinkage was removed from skmtrec")
         self.inputs = InputLayer(
-            **spec["inputs"],
-            item_counts=item_counts,
+            **inputs,
             history=history,
             content_projections=content_projections,
         )
@@ -194,7 +193,7 @@ class MultiTaskNetwork(nn.Module):
         return plans
 
     def set_history(self, histories: dict) -> None:
-        """Replace the histories: ``{side: CSR arrays of Histories.arrays()}``."""
+        """Replace the histories: ``{side: CSR arrays of HistoryArrays.arrays()}``."""
         for role, arrays in histories.items():
             self.inputs.histories[role].set_arrays(arrays)
 
