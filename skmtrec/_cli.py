@@ -24,6 +24,7 @@ import pandas as pd
 
 from ._config import with_objects
 from ._persistence.save_load import check_target, load, save
+from ._pipelines import final_step
 from ._training.device import check_device
 from .exceptions import TrainingInterruptedWarning
 from .metrics import make_ranking_scorer, make_task_scorer
@@ -220,7 +221,7 @@ def _fit(args) -> int:
 def _predict(args) -> None:
     _check_out(args.out, _TABLES)
     model = load(args.model)
-    recommender = _recommender(model)
+    recommender = final_step(model)
     data = _read(args.data, _text_ids(recommender))
     predictions = recommender.predict_tasks(_features(model, data, args.data))
     ids = [c for c in (recommender.user_col_, recommender.item_col_) if c]
@@ -231,7 +232,7 @@ def _predict(args) -> None:
 def _recommend(args) -> None:
     _check_out(args.out, _TABLES)
     model = load(args.model)
-    recommender = _recommender(model)
+    recommender = final_step(model)
     users = _read(args.users, _text_ids(recommender))
     user_col = recommender.user_col_
     if user_col not in users:
@@ -247,7 +248,7 @@ def _evaluate(args) -> None:
     if args.out is not None:
         _check_out(args.out, (".json",))
     model = load(args.model)
-    recommender = _recommender(model)
+    recommender = final_step(model)
     clips = dict(_clip(text, recommender.tasks_) for text in args.clip)
     relevance = None
     if args.relevance:
@@ -362,13 +363,6 @@ class _Signals:
             self.received = number
         if self._raise:
             raise KeyboardInterrupt
-
-
-def _recommender(model):
-    """The recommender at the end of a saved model (itself, or a Pipeline's last step)."""
-    while hasattr(model, "steps"):
-        model = model.steps[-1][1]
-    return model
 
 
 def _text_ids(recommender) -> list:

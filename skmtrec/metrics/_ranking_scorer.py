@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .._pipelines import final_step
 from .._prepare.targets import targets_frame
 from ._ranking import hit_rate_at_k, map_at_k, ndcg_at_k, precision_at_k, recall_at_k
 
@@ -17,13 +18,6 @@ RANKING_METRICS = {
 }
 
 
-def _final_step(estimator):
-    """The recommender at the end of a (possibly nested) Pipeline."""
-    while hasattr(estimator, "steps"):
-        estimator = estimator.steps[-1][1]
-    return estimator
-
-
 class _RankingScorer:
     def __init__(self, metric, k, relevance, task):
         self.metric = metric
@@ -32,7 +26,7 @@ class _RankingScorer:
         self.task = task
 
     def __call__(self, estimator, X, y=None) -> float:
-        recommender = _final_step(estimator)
+        recommender = final_step(estimator)
         user_col, item_col = recommender.user_col_, recommender.item_col_
         held_out = pd.DataFrame({"user": X[user_col].to_numpy(), "item": X[item_col].to_numpy()})
         if self.relevance is not None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._pipelines import final_step
 from .._prepare.targets import targets_frame
 from .._tasks import TASK_KINDS
-from ._ranking_scorer import _final_step
 
 # every metric some task kind offers (which apply to a task is the task's to say)
 TASK_METRICS: tuple[str, ...] = tuple(
@@ -21,7 +21,7 @@ class _TaskScorer:
         self.clip = clip
 
     def __call__(self, estimator, X, y) -> float:
-        recommender = _final_step(estimator)
+        recommender = final_step(estimator)
         tasks = recommender.fitted_tasks_
         if self.task not in tasks:
             raise ValueError(
