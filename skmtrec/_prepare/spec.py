@@ -76,15 +76,13 @@ def module_state(params: Mapping, spec: dict, catalog, inputs: dict) -> dict:
     """The network's arguments that are data of fit rather than shape: the catalog a
     softmax trains against (with its per-item counts), content projections (see
     MultiTaskNetwork)."""
-    counts = None
-    if "item" in inputs:
-        counts = np.bincount(inputs["item"], minlength=spec["inputs"]["n_items"] + 1)
     item_table = None
-    if any(t.get("scorer") == "dot" for t in spec["tasks"]):
+    # without ids there is no catalog: build_net then says the implicit task needs them
+    if catalog is not None and any(t.get("scorer") == "dot" for t in spec["tasks"]):
         item_table = {
             "numeric": catalog.item_numeric,
             "categorical": catalog.item_categorical,
-            "counts": counts,
+            "counts": np.bincount(inputs["item"], minlength=spec["inputs"]["n_items"] + 1),
         }
     return {
         "item_table": item_table,

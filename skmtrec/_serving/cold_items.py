@@ -3,7 +3,7 @@ content model's (``ColdItemRidge``) by a weight fixed at fit.
 
 Every way a fitted model predicts goes through this one blend: ``predict`` and
 ``predict_proba`` (rows), ``recommend`` (pairs of users and candidate items), ``explain``
-(whose ablated item id makes the item new) and the ONNX graph (``ridge_graph``).
+(whose ablated item id makes the item new) and the ONNX graph (``RidgeGraph``).
 """
 
 from __future__ import annotations
@@ -93,9 +93,8 @@ class ColdItemBlend:
                 if outputs[j] is None:  # a task the ranking does not read
                     continue
                 scores = outputs[j].reshape(len(codes), -1).clone()
-                cold = torch.as_tensor(
-                    _pair_predictions(ridge, codes, design), dtype=scores.dtype
-                ).to(scores.device)
+                cold = torch.as_tensor(ridge.predict_pairs(codes, design), dtype=scores.dtype)
+                cold = cold.to(scores.device)
                 part = scores[:, new]
                 scores[:, new] = part + self.weight * (cold - part)
                 outputs[j] = scores.reshape(outputs[j].shape)
@@ -118,17 +117,6 @@ class ColdItemBlend:
             },
             weight,
         )
-
-
-def _pair_predictions(ridge: ColdItemRidge, users: np.ndarray, design: np.ndarray) -> np.ndarray:
-    """(n_users, n_items): the ridge's prediction for every pair of ``users`` (codes) and the
-    items of ``design`` (their content)."""
-    return (
-        ridge.mean
-        + ridge.user_offset[users][:, None]
-        + (design @ ridge.item_weights)[None, :]
-        + ridge.user_weights[users] @ design.T
-    )
 
 
 class RidgeGraph(nn.Module):

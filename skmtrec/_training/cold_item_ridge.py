@@ -217,6 +217,16 @@ class ColdItemRidge:
             )
         return out
 
+    def predict_pairs(self, users: np.ndarray, design: np.ndarray) -> np.ndarray:
+        """(n_users, n_items): the task's value for every pair of ``users`` (codes) and the
+        new items whose content is ``design`` (``ItemContent.transform``)."""
+        return (
+            self.mean
+            + self.user_offset[users][:, None]
+            + (design @ self.item_weights)[None, :]
+            + self.user_weights[users] @ design.T
+        )
+
     def _penalty_grid(self) -> list[tuple[float, float]]:
         """(numeric, categorical) penalties to choose from; one value where a group is empty."""
         categorical = self.content.categorical_columns
