@@ -367,18 +367,23 @@ class ImplicitTask(BinaryTask):
 
 
 class SoftmaxImplicitTask(ImplicitTask):
-    """Implicit feedback learned by a softmax over the catalog instead of sampled negatives.
+    """Implicit feedback learned by a softmax over the catalog instead of sampled negatives:
+    the retrieval task.
 
-    The task is scored by a dot product of the user's and item's vectors (a ``DotScorer``,
+    The task is scored by the cosine of the user's and item's vectors (a ``DotScorer``,
     which skips the head), so a row's item can be scored against every item at once: the loss
     is the cross entropy of the row's item among the catalog (or, past ``softmax_items``
     items, among that many drawn by popularity, logQ-corrected). Rows labelled 0 (known
-    negatives) do not enter it. The output is a score, not a calibrated logit: it ranks.
+    negatives) do not enter it. The output is a score, not a calibrated logit: it ranks, and
+    ``recommend`` retrieves by it before the head re-ranks.
     """
 
     samples_negatives = False
+    # the scorer's similarity and the softmax's temperature (see ``DotScorer``)
+    similarity: ClassVar[str] = "cosine"
+    temperature: ClassVar[float] = 0.1
 
-    def __init__(self, name: str, softmax_items: int = 20_000):
+    def __init__(self, name: str, softmax_items: int = 2048):
         super().__init__(name)
         self.softmax_items = softmax_items
 
@@ -393,7 +398,13 @@ class SoftmaxImplicitTask(ImplicitTask):
         return (losses * positive).sum() / positive.sum().clamp(min=1)
 
     def spec(self) -> dict:
-        return {**super().spec(), "scorer": "dot", "softmax_items": self.softmax_items}
+        return {
+            **super().spec(),
+            "scorer": "dot",
+            "softmax_items": self.softmax_items,
+            "similarity": self.similarity,
+            "temperature": self.temperature,
+        }
 
 
 class MulticlassTask(_ClassificationTask):

@@ -25,6 +25,7 @@ from .cold_items import ColdItemBlend
 from .explain import ablated_inputs, explained_value, feature_groups, supporting_members
 from .onnx import encoding_spec, export_onnx
 from .ranking import check_k, long_frame, ranking_weights, side_vectors, top_k
+from .retrieval import rerank, retrieval_position, retrieval_scorer, retrieve
 from .rows import predict_rows
 
 
@@ -191,9 +192,12 @@ class FittedModel:
 
     # -- ranking -------------------------------------------------------------------------------
 
-    def recommend(self, users, k, *, exclude_seen, task, items, explain) -> pd.DataFrame:
+    def recommend(
+        self, users, k, *, exclude_seen, task, items, explain, candidates
+    ) -> pd.DataFrame:
         """Top-k items per user (see ``MultiTaskRecommender.recommend``)."""
         k = check_k(k)
+        candidates = check_k(candidates, "candidates")
         weights = ranking_weights(self.tasks, task)
         module, device, catalog = self.module, self.net.device, self.catalog
         module.eval()
@@ -221,10 +225,9 @@ class FittedModel:
         blend = self.cold_items.pairs(self.tasks, user_inputs["user"], item_inputs)
         with self.serving(user_inputs, given) as inputs:
             user_vectors = side_vectors(module, "user", inputs, device)
-            positions, scores = top_k(
-                module, self.tasks, weights, user_vectors, item_vectors, k, exclude, width,
-                device, blend,
-            )  # fmt: skip
+            positions, scores = self._rank(
+                weights, user_vectors, item_vectors, k, exclude, width, blend, candidates
+            )
             if explain:
                 because = supporting_members(
                     module, self.tasks, weights, inputs, positions, item_vectors, width, device
@@ -243,27 +246,76 @@ class FittedModel:
             frame["because"] = named[allowed].to_numpy()
         return frame
 
-    def similar_items(self, items, k) -> pd.DataFrame:
-        """The k catalog items closest to each of ``items`` in cosine similarity of their
-        vectors (see ``MultiTaskRecommender.similar_items``)."""
+    def retrieval_vectors(self, role: str, inputs: dict) -> torch.Tensor:
+        """The vectors that similarity reads: with a retrieval task (dot-scored), the users'
+        or items' retrieval vectors (what its scores are products of); else the side vectors
+        (``vectors``)."""
+        vectors = self.vectors(role, inputs)
+        position = retrieval_position(self.module, {})
+        if position is None:
+            return vectors
+        scorer = retrieval_scorer(self.module, position)
+        with torch.no_grad():
+            return scorer.user_vectors(vectors) if role == "user" else scorer.item_vectors(vectors)
+
+    def known(self, role: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """The ids and encoded inputs of every user (item) seen in fit."""
+        if role == "item":
+            return self.catalog_items()
+        ids = self.encoder.user_codes.values.to_numpy()
+        codes = np.arange(1, len(ids) + 1)
+        return ids, {"user": codes, **self.catalog.features("user", codes)}
+
+    def _rank(self, weights, user_vectors, item_vectors, k, exclude, width, blend, candidates):
+        """Top-k item positions and scores per user: by the retrieval task alone, its exact top
+        k; by another score, the head over the retrieval's ``candidates`` per user; every pair
+        through the head without a retrieval task, for new candidate items (``blend``) and
+        where the candidates would cover the catalog."""
+        module, device = self.module, self.net.device
+        retrieval = retrieval_position(module, weights)
+        alone = retrieval is not None and list(weights) == [retrieval]
+        if (
+            retrieval is None
+            or blend is not None
+            or (not alone and candidates >= len(item_vectors))
+        ):
+            return top_k(
+                module, self.tasks, weights, user_vectors, item_vectors, k, exclude, width,
+                device, blend,
+            )  # fmt: skip
+        scorer = retrieval_scorer(module, retrieval)
+        positions, scores = retrieve(
+            scorer, user_vectors, item_vectors, k if alone else candidates, exclude
+        )
+        if alone:  # the task's rank score; excluded items stay at -inf
+            ranked = self.tasks[retrieval].rank_score(torch.as_tensor(scores)).numpy()
+            return positions, np.where(scores == -np.inf, -np.inf, ranked)
+        return rerank(
+            module, self.tasks, weights, user_vectors, item_vectors, positions,
+            scores == -np.inf, k, width, device,
+        )  # fmt: skip
+
+    def similar(self, role: str, queries, k) -> pd.DataFrame:
+        """The k users (items) seen in fit closest to each of ``queries`` in cosine similarity
+        of their retrieval vectors (see ``MultiTaskRecommender.similar_items``)."""
         k = check_k(k)
         device = self.net.device
-        catalog_ids, catalog_inputs = self.catalog_items()
-        catalog_vectors = self.vectors("item", catalog_inputs)
-        query_ids, query_inputs = self.entities("item", items)
-        queries = self.vectors("item", query_inputs)
+        known_ids, known_inputs = self.known(role)
+        known_vectors = self.retrieval_vectors(role, known_inputs)
+        query_ids, query_inputs = self.entities(role, queries)
+        query_vectors = self.retrieval_vectors(role, query_inputs)
         with torch.no_grad():
-            a = torch.nn.functional.normalize(queries, dim=1)
-            b = torch.nn.functional.normalize(catalog_vectors, dim=1)
+            a = torch.nn.functional.normalize(query_vectors, dim=1)
+            b = torch.nn.functional.normalize(known_vectors, dim=1)
             similarity = a @ b.T
-            itself = torch.as_tensor(query_inputs["item"], device=device)
+            itself = torch.as_tensor(query_inputs[role], device=device)
             rows = torch.nonzero(itself > 0).squeeze(1)
             similarity[rows, itself[rows] - 1] = -torch.inf
-            values, positions = torch.topk(similarity, min(k, len(catalog_ids)), dim=1)
-        label = self.encoder.item_label
+            values, positions = torch.topk(similarity, min(k, len(known_ids)), dim=1)
+        label = self.encoder.item_label if role == "item" else self.encoder.user_label
         frame = long_frame(
             query_ids,
-            catalog_ids,
+            known_ids,
             positions.cpu().numpy(),
             values.cpu().numpy(),
             label,

@@ -170,12 +170,18 @@ class ServingMethods:
         task=None,
         items=None,
         explain: bool = False,
+        candidates: int = 500,
     ) -> pd.DataFrame:
-        """Top-k items for each user, scored over the whole catalog in vectorized batches.
+        """Top-k items for each user: retrieved from the whole catalog, re-ranked by the head.
 
-        Each user's and item's vector is computed once; every (user, item) pair then goes through
-        the shared bottom and the towers, with interaction features (those of neither side) at
-        their neutral value.
+        Each user's and item's vector is computed once. With a retrieval task (an implicit
+        task under ``ranking_loss="softmax"``, scored by a dot product of the two vectors),
+        each block of users is scored against the whole catalog in one matrix product, and
+        the ``candidates`` best items per user are then scored by ``task`` through the head;
+        when ``task`` is the retrieval task itself, its top k are the answer. Without one, or
+        for candidate items new to fit, every (user, item) pair goes through the head. The
+        head scores pairs with interaction features (those of neither side) at their neutral
+        value.
 
         Parameters
         ----------
@@ -202,6 +208,11 @@ class ServingMethods:
             ``history_col``) that most supports each recommendation, the one whose absence from
             the history lowers the item's score the most; missing for a user with no history.
             Needs ``user_history=True``.
+        candidates : int, default=500
+            With a retrieval task, the items per user that the head re-ranks when ``task``
+            scores through the head (a regression, binary or BCE implicit task, or a blend).
+            More keeps more of what scoring every item through the head would give, at a cost
+            that grows with it; it does not change a ranking by the retrieval task alone.
 
         Returns
         -------
@@ -222,12 +233,21 @@ class ServingMethods:
         """
         self._check_catalog("recommend")
         return self.model_.recommend(
-            users, k, exclude_seen=exclude_seen, task=task, items=items, explain=explain
+            users,
+            k,
+            exclude_seen=exclude_seen,
+            task=task,
+            items=items,
+            explain=explain,
+            candidates=candidates,
         )
 
     def similar_items(self, items, k: int = 10) -> pd.DataFrame:
-        """The k catalog items whose learned vectors (id embedding and item features) are
-        closest in cosine similarity.
+        """The k catalog items whose learned vectors are closest in cosine similarity.
+
+        The vectors are the retrieval task's item vectors where the model has one (an
+        implicit task under ``ranking_loss="softmax"``), else the items' input vectors (id
+        embedding, item features and history).
 
         Parameters
         ----------
@@ -244,7 +264,41 @@ class ServingMethods:
             ``similarity``.
         """
         self._check_catalog("similar_items")
-        return self.model_.similar_items(items, k)
+        return self.model_.similar("item", items, k)
+
+    def similar_users(self, users, k: int = 10) -> pd.DataFrame:
+        """The k users seen in fit whose learned vectors are closest in cosine similarity.
+
+        The vectors are read as in :meth:`similar_items`: the retrieval task's user vectors
+        where the model has one, else the users' input vectors (id embedding, user features
+        and history).
+
+        Parameters
+        ----------
+        users : array-like of user ids, or DataFrame
+            Query users; a DataFrame with the user id column and user-side features serves
+            users not seen in fit from their features.
+        k : int, default=10
+            Similar users per query user (the user itself is left out).
+
+        Returns
+        -------
+        similar : DataFrame
+            One row per (user, rank): the user id, ``rank``, ``similar_<user column>`` and
+            ``similarity``.
+
+        Examples
+        --------
+        >>> from skmtrec import MultiTaskRecommender
+        >>> from skmtrec.datasets import make_interactions
+        >>> X, _ = make_interactions(n_users=50, n_items=30, n_interactions=600, random_state=0)
+        >>> model = MultiTaskRecommender({"clicked": "implicit"}, max_epochs=2, random_state=0)
+        >>> model = model.fit(X[["user_id", "item_id"]])
+        >>> model.similar_users([1], k=3).shape
+        (3, 4)
+        """
+        self._check_catalog("similar_users")
+        return self.model_.similar("user", users, k)
 
     def score(self, X, y) -> float:
         """Mean over tasks of each task's default metric: R^2 (regression), accuracy (binary,

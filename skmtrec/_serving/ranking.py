@@ -47,10 +47,11 @@ def ranking_weights(tasks, task) -> dict[int, float]:
     return {positions[name]: float(w) for name, w in blend.items()}
 
 
-def check_k(k) -> int:
-    """``k`` of ``recommend`` and ``similar_items``: a positive int (a bool is refused)."""
+def check_k(k, name: str = "k") -> int:
+    """``k`` of ``recommend`` and ``similar_items`` (or another count, ``name``): a positive
+    int (a bool is refused)."""
     if not (isinstance(k, Integral) and not isinstance(k, bool) and k >= 1):
-        raise ValueError(f"k must be a positive int; got {k!r}.")
+        raise ValueError(f"{name} must be a positive int; got {k!r}.")
     return int(k)
 
 

@@ -83,7 +83,12 @@ class MultiTaskNetwork(nn.Module):
             HEADS[architecture](self.inputs.n_out, task_outputs, **head) if task_outputs else None
         )
         self.dot = nn.ModuleList(
-            DotScorer(spec["inputs"]["embedding_dim"]) for _ in self.dot_positions
+            DotScorer(
+                spec["inputs"]["embedding_dim"],
+                tasks[j].get("similarity", "dot"),
+                tasks[j].get("temperature", 1.0),
+            )
+            for j in self.dot_positions
         )
         self.inputs.reset_embeddings()
         for table, reads_per_row in self.inputs.growing_tables():
