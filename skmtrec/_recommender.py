@@ -30,7 +30,13 @@ from ._prepare.features import FeatureEncoder, as_frame
 from ._prepare.histories import fit_histories
 from ._prepare.sides import assign_sides
 from ._prepare.spec import input_params, module_state, network_spec
-from ._prepare.targets import check_tasks, make_task, targets_frame, task_weights
+from ._prepare.targets import (
+    check_tasks,
+    make_task,
+    ranking_loss_for,
+    targets_frame,
+    task_weights,
+)
 from ._serving.cold_items import ColdItemBlend
 from ._serving.fitted import FittedModel
 from ._serving.methods import ServingMethods, is_classifier_kind
@@ -117,8 +123,10 @@ class MultiTaskRecommender(ServingMethods, PersistenceMethods, BaseEstimator):
         that a step costs the same however many users and items there are).
     weight_decay : float, default=2.0
         Decoupled weight decay of AdamW: each step shrinks every weight by ``lr * weight_decay``
-        (a table row that a step did not read takes it when next read). Strong decay keeps the
-        id embeddings from overfitting sparse interactions; lower it for dense data.
+        (a table row that a step did not read takes it when next read). In an epoch of more
+        than 100 steps, each step takes ``100 / steps`` of that, so that an epoch decays the
+        weights no more than 100 steps do, however many rows there are. Strong decay keeps
+        the id embeddings from overfitting sparse interactions; lower it for dense data.
     batch_size : int, default=1024
         Training batch size.
     max_epochs : int, default=50
@@ -126,15 +134,21 @@ class MultiTaskRecommender(ServingMethods, PersistenceMethods, BaseEstimator):
     negative_ratio : int, default=8
         For implicit tasks under ``ranking_loss="bce"``: sampled negatives per observed row,
         drawn afresh every epoch. Fewer negatives fit faster and rank less well.
-    ranking_loss : {"bce", "softmax"}, default="bce"
+    ranking_loss : {"auto", "bce", "softmax"}, default="auto"
         How implicit tasks learn. "bce": binary cross-entropy of each row against
         ``negative_ratio`` sampled negatives, scored through the head like every task.
-        "softmax": the cross entropy of each row's item among the whole catalog; the task is
-        then scored by a dot product of the user's and the item's vectors (which is what
-        makes the whole catalog affordable per batch) and skips the head.
-    softmax_items : int, default=20000
+        "softmax": the retrieval task, the cross entropy of each row's item among the
+        catalog; the task is then scored by the cosine of the user's and the item's vectors
+        (which is what makes the whole catalog affordable per batch and in ``recommend``)
+        and skips the head, while the other tasks stay on the head and re-rank its
+        candidates in ``recommend``. "auto": "softmax" for a catalog of 10,000 items or more
+        in fit, where scoring every item through the head costs too much, else "bce" (the
+        head ranks better where it can afford every item).
+    softmax_items : int, default=2048
         With ``ranking_loss="softmax"``, the largest catalog scored in full per batch; beyond
-        it, each batch scores this many items drawn by popularity, with the logQ correction.
+        it, each batch scores this many items drawn by popularity, with the logQ correction:
+        the number of negatives of each row. More negatives rank better and cost more per
+        batch.
     patience : int or None, default=3
         Early stopping: stop after ``patience`` epochs without a lower validation loss and
         restore the best weights. ``None`` disables it.
@@ -244,7 +258,7 @@ class MultiTaskRecommender(ServingMethods, PersistenceMethods, BaseEstimator):
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "negative_ratio": [Interval(Integral, 1, None, closed="left")],
-        "ranking_loss": [StrOptions({"bce", "softmax"})],
+        "ranking_loss": [StrOptions({"auto", "bce", "softmax"})],
         "softmax_items": [Interval(Integral, 1, None, closed="left")],
         "patience": [Interval(Integral, 1, None, closed="left"), None],
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],
@@ -279,8 +293,8 @@ class MultiTaskRecommender(ServingMethods, PersistenceMethods, BaseEstimator):
         batch_size=1024,
         max_epochs=50,
         negative_ratio=8,
-        ranking_loss="bce",
-        softmax_items=20_000,
+        ranking_loss="auto",
+        softmax_items=2048,
         patience=3,
         validation_fraction=0.1,
         task_weights=None,
@@ -376,13 +390,14 @@ class MultiTaskRecommender(ServingMethods, PersistenceMethods, BaseEstimator):
         frame = self._check_X(self._without_history(X), reset=None)
         targets = targets_frame(y, len(frame), declared)
         kinds = declared or {name: "regression" for name in targets.columns}
+        encoder = FeatureEncoder(self.user_col, self.item_col).fit(frame)
+        params["ranking_loss"] = ranking_loss_for(params, encoder.n_items)
         tasks = [make_task(name, kind, params).fit(targets[name]) for name, kind in kinds.items()]
         balancing = {
             "method": self.task_balancing,
             "task_weights": task_weights(tasks, self.task_weights),
         }
         y_encoded = np.hstack([task.encode(targets[task.name]) for task in tasks])
-        encoder = FeatureEncoder(self.user_col, self.item_col).fit(frame)
         inputs = encoder.transform(frame)
         sides = assign_sides(encoder, inputs, self.item_features, self.user_features)
         catalog = (
@@ -436,6 +451,7 @@ class MultiTaskRecommender(ServingMethods, PersistenceMethods, BaseEstimator):
             histories=train_histories,
             verbose=verbose,
             processes=1 if accelerator is None else accelerator.num_processes,
+            n_rows=len(y_encoded) if split is None else len(split.train),
         )
         if accelerator is not None:
             net.set_params(accelerator=accelerator, device=accelerator.device)

@@ -112,6 +112,21 @@ def check_tasks(tasks: Mapping[str, str] | None) -> dict[str, str] | None:
     return {str(name): kind for name, kind in tasks.items()}
 
 
+# ``ranking_loss="auto"`` trains implicit tasks by a softmax (retrieval) from this many items
+# in the catalog on, and by BCE through the head below it.
+SOFTMAX_FROM_ITEMS = 10_000
+
+
+def ranking_loss_for(params: Mapping, n_items: int) -> str:
+    """The ranking loss that ``ranking_loss="auto"`` stands for with ``n_items`` items in fit:
+    "softmax" from ``SOFTMAX_FROM_ITEMS`` on (unless GradNorm balances the tasks: it needs
+    every task on the head), else "bce"; any other value as given."""
+    if params["ranking_loss"] != "auto":
+        return params["ranking_loss"]
+    large = n_items >= SOFTMAX_FROM_ITEMS
+    return "softmax" if large and params["task_balancing"] != "gradnorm" else "bce"
+
+
 def make_task(name: str, kind: str, params: Mapping) -> Task:
     """The unfitted task ``name`` of ``kind``; an implicit task under
     ``ranking_loss="softmax"`` is scored against the catalog by a dot product."""

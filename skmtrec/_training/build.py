@@ -30,6 +30,10 @@ PREDICT_BATCH_SIZE = 8192
 # faster than the network: their optimum follows the falling task losses, which at the
 # network's rate they trail by many epochs.
 BALANCING_LR_FACTOR = 10.0
+# An epoch of more steps than this decays the weights as much as this many steps would: each
+# step's decay is scaled down by this over the steps, so that more rows of data, which
+# support more of what the embeddings learn, do not decay them more per pass over the data.
+DECAY_STEPS_PER_EPOCH = 100
 
 
 class RowSplit:
@@ -76,6 +80,7 @@ def build_net(
     histories: dict | None,
     verbose: int,
     processes: int = 1,
+    n_rows: int | None = None,
 ) -> MultiTaskNet:
     """The skorch net that trains the network of ``spec`` (with ``module_state``, the
     ``histories`` of the training rows) in ``processes`` data-parallel processes, printing at
@@ -101,7 +106,7 @@ def build_net(
             rows_per_batch if processes == 1 and not _clips_gradients(params) else None
         ),
         optimizer=RowwiseAdamW,
-        optimizer__weight_decay=params["weight_decay"],
+        optimizer__weight_decay=step_weight_decay(params, n_rows),
         optimizer__param_groups=[
             ("balancing.*", {"weight_decay": 0.0, "lr": lr * BALANCING_LR_FACTOR}),
             # a softmax's dot products must be free to sharpen against the decayed vectors
@@ -122,6 +127,14 @@ def build_net(
         device=params["device"],
         verbose=verbose,
     )
+
+
+def step_weight_decay(params: Mapping, n_rows: int | None) -> float:
+    """The optimizer's weight decay per step for an epoch of ``n_rows`` training rows: the
+    estimator's ``weight_decay``, scaled down past ``DECAY_STEPS_PER_EPOCH`` steps (None:
+    unscaled, for a net that will not train)."""
+    steps = 1 if n_rows is None else -(-n_rows // params["batch_size"])
+    return params["weight_decay"] * min(1.0, DECAY_STEPS_PER_EPOCH / steps)
 
 
 def negative_sampler(params: Mapping, tasks, catalog, sides) -> NegativeSampler | None:
