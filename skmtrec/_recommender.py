@@ -143,7 +143,8 @@ class MultiTaskRecommender(ServingMethods, PersistenceMethods, BaseEstimator):
         and skips the head, while the other tasks stay on the head and re-rank its
         candidates in ``recommend``. "auto": "softmax" for a catalog of 10,000 items or more
         in fit, where scoring every item through the head costs too much, else "bce" (the
-        head ranks better where it can afford every item).
+        head ranks better where it can afford every item); "bce" under
+        ``task_balancing="gradnorm"``, which needs every task on the head.
     softmax_items : int, default=2048
         With ``ranking_loss="softmax"``, the largest catalog scored in full per batch; beyond
         it, each batch scores this many items drawn by popularity, with the logQ correction:

@@ -462,6 +462,9 @@ def set_in(manifest, path, value):
         (["fitted", "network_spec_", "balancing", "method"], "nope", "balancing.method"),
         (["fitted", "network_spec_", "inputs", "embedding_dim"], "x", "inputs.embedding_dim"),
         (["fitted", "network_spec_", "inputs", "history_sample"], -3, "history_sample"),
+        (["fitted", "network_spec_", "tasks", 2, "similarity"], "l1", "similarity"),
+        (["fitted", "network_spec_", "tasks", 2, "temperature"], 0.0, "temperature"),
+        (["fitted", "network_spec_", "tasks"], ["rating"], "list of mappings"),
         (["params", "callbacks"], [{"__type__": []}], "type [] at"),
         (
             ["fitted", "tasks"],

@@ -155,3 +155,57 @@ def test_retrieval_never_returns_a_seen_item_and_gives_fewer_rows_past_the_unsee
         seen = set(X.loc[X["user_id"] == user, "item_id"])
         assert len(mine) == 40 - len(seen) and not seen & set(mine["item_id"])
         assert np.isfinite(mine["score"]).all()
+
+
+def test_blocks_of_users_do_not_change_reranking(model, monkeypatch):
+    """Retrieval and re-ranking in many small blocks of users give the one-block result, each
+    score the predicted rating of its pair."""
+    from skmtrec._serving import retrieval
+
+    X, _ = ids_only()
+    everyone = np.sort(X["user_id"].unique())
+    whole = model.recommend(everyone, k=10, task="rating", candidates=40)
+    monkeypatch.setattr(retrieval, "_RETRIEVAL_SCORES_PER_BLOCK", 37 * len(model.item_ids_))
+    monkeypatch.setattr(retrieval, "_ROWS_PER_BLOCK", 40 * 7)
+    blocks = model.recommend(everyone, k=10, task="rating", candidates=40)
+    pd.testing.assert_frame_equal(blocks, whole)
+    predicted = model.predict_tasks(blocks[["user_id", "item_id"]])["rating"]
+    np.testing.assert_allclose(blocks["score"].to_numpy(), predicted, rtol=1e-4)
+
+
+def test_k_above_candidates_retrieves_k(model, users):
+    recs = model.recommend(users[:3], k=25, task="rating", candidates=5)
+    assert (recs.groupby("user_id").size() == 25).all()
+
+
+def test_a_saved_auto_model_loads_as_the_softmax_it_chose(tmp_path):
+    """``ranking_loss="auto"`` chose the softmax at fit; the loaded model is that model."""
+    import skmtrec
+
+    X = catalog_of(10_000)
+    model = MultiTaskRecommender({"clicked": "implicit"}, max_epochs=1, random_state=0).fit(X)
+    loaded = skmtrec.load(model.save(tmp_path / "model"))
+    assert loaded.network_spec_["tasks"][0]["scorer"] == "dot"
+    users = np.arange(5)
+    pd.testing.assert_frame_equal(loaded.recommend(users, k=10), model.recommend(users, k=10))
+
+
+def test_a_softmax_model_saved_before_the_scorer_settings_loads_as_a_dot_product(tmp_path):
+    """A spec without similarity and temperature (saved before they existed) builds the plain
+    dot product it was trained with."""
+    import json
+
+    import skmtrec
+
+    X = two_communities()
+    model = MultiTaskRecommender(
+        {"interacted": "implicit"}, ranking_loss="softmax", max_epochs=2, random_state=0
+    ).fit(X)
+    folder = model.save(tmp_path / "model")
+    manifest = json.loads((folder / "estimator.json").read_text())
+    task = manifest["estimator"]["state"]["fitted"]["network_spec_"]["tasks"][0]
+    del task["similarity"], task["temperature"]
+    (folder / "estimator.json").write_text(json.dumps(manifest))
+    loaded = skmtrec.load(folder)
+    scorer = loaded.model_.module.dot[0]
+    assert (scorer.similarity, scorer.temperature) == ("dot", 1.0)

@@ -34,6 +34,7 @@ FITTED_KEYS = (
 )
 _SPEC_KEYS = ("version", "tasks", "inputs", "head", "balancing", "features")
 _INPUT_KEYS = ("n_users", "n_items", "cardinalities", "n_numeric", "history_sides")
+_SCORER_KEYS = ("similarity", "temperature")
 
 
 def check_spec(spec) -> dict:
@@ -54,7 +55,29 @@ def check_spec(spec) -> dict:
     expect_int(inputs.get("embedding_dim"), "network_spec_ inputs.embedding_dim", minimum=1)
     if inputs.get("history_sample") is not None:
         expect_int(inputs["history_sample"], "network_spec_ inputs.history_sample", minimum=1)
+    if not isinstance(spec["tasks"], list) or not all(isinstance(t, dict) for t in spec["tasks"]):
+        raise ValueError("network_spec_ tasks must be a list of mappings")
+    for task in spec["tasks"]:
+        _check_scorer(task)
     return spec
+
+
+def _check_scorer(task: dict) -> None:
+    """A dot-scored task's similarity and temperature, where the spec has them (specs saved
+    before they existed build a plain dot product)."""
+    field = f"network_spec_ task {task.get('name')!r}"
+    if task.get("similarity", "dot") not in ("dot", "cosine"):
+        raise ValueError(f"{field}: similarity must be 'dot' or 'cosine'")
+    temperature = task.get("temperature", 1.0)
+    valid = isinstance(temperature, int | float) and not isinstance(temperature, bool)
+    if not valid or not np.isfinite(temperature) or temperature <= 0:
+        raise ValueError(f"{field}: temperature must be a finite number > 0")
+
+
+def _task_contract(task_spec: dict) -> dict:
+    """A task's entry of the spec without its scorer's settings (similarity, temperature):
+    the network keeps those, and a spec saved before they existed has none."""
+    return {k: v for k, v in task_spec.items() if k not in _SCORER_KEYS}
 
 
 def read_weights(spec: dict, data: bytes, path) -> dict[str, torch.Tensor]:
@@ -96,7 +119,8 @@ def read_weights(spec: dict, data: bytes, path) -> dict[str, torch.Tensor]:
 def check_parts(spec: dict, tasks, encoder, catalog, histories: dict, ridges: dict) -> None:
     """The rebuilt parts of a fitted model, consistent with one another and with ``spec``."""
     inputs = spec["inputs"]
-    if [task.spec() for task in tasks] != spec["tasks"]:
+    saved = [_task_contract(task) for task in spec["tasks"]]
+    if [_task_contract(task.spec()) for task in tasks] != saved:
         raise ValueError("task_states do not match the tasks of network_spec_")
     sizes = {
         "n_users": encoder.n_users,

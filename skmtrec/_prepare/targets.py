@@ -129,7 +129,8 @@ def ranking_loss_for(params: Mapping, n_items: int) -> str:
 
 def make_task(name: str, kind: str, params: Mapping) -> Task:
     """The unfitted task ``name`` of ``kind``; an implicit task under
-    ``ranking_loss="softmax"`` is scored against the catalog by a dot product."""
+    ``ranking_loss="softmax"`` is the retrieval task, scored against the catalog by the
+    cosine of the user's and the item's vectors (see ``SoftmaxImplicitTask``)."""
     if kind == "implicit" and params["ranking_loss"] == "softmax":
         if params["task_balancing"] == "gradnorm":
             raise ValueError(

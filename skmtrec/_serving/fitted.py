@@ -25,7 +25,7 @@ from .cold_items import ColdItemBlend
 from .explain import ablated_inputs, explained_value, feature_groups, supporting_members
 from .onnx import encoding_spec, export_onnx
 from .ranking import check_k, long_frame, ranking_weights, side_vectors, top_k
-from .retrieval import rerank, retrieval_position, retrieval_scorer, retrieve
+from .retrieval import retrieval_position, retrieval_scorer, retrieve, retrieve_and_rerank
 from .rows import predict_rows
 
 
@@ -277,22 +277,21 @@ class FittedModel:
         if (
             retrieval is None
             or blend is not None
-            or (not alone and candidates >= len(item_vectors))
+            or (not alone and max(candidates, k) >= len(item_vectors))
         ):
             return top_k(
                 module, self.tasks, weights, user_vectors, item_vectors, k, exclude, width,
                 device, blend,
             )  # fmt: skip
         scorer = retrieval_scorer(module, retrieval)
-        positions, scores = retrieve(
-            scorer, user_vectors, item_vectors, k if alone else candidates, exclude
-        )
         if alone:  # the task's rank score; excluded items stay at -inf
+            positions, scores = retrieve(scorer, user_vectors, item_vectors, k, exclude)
             ranked = self.tasks[retrieval].rank_score(torch.as_tensor(scores)).numpy()
             return positions, np.where(scores == -np.inf, -np.inf, ranked)
-        return rerank(
-            module, self.tasks, weights, user_vectors, item_vectors, positions,
-            scores == -np.inf, k, width, device,
+        # never fewer candidates than the k asked for
+        return retrieve_and_rerank(
+            module, self.tasks, weights, scorer, user_vectors, item_vectors,
+            max(candidates, k), k, exclude, width, device,
         )  # fmt: skip
 
     def similar(self, role: str, queries, k) -> pd.DataFrame:
@@ -360,8 +359,12 @@ class FittedModel:
         kinds = dict(fitted["tasks"])
         if any(kind not in TASK_KINDS for kind in kinds.values()):
             raise ValueError(f"fitted.tasks has a kind outside {sorted(TASK_KINDS)}: {kinds}")
+        # an implicit task's loss as fit chose it (``"auto"`` included): dot-scored, the softmax
+        softmax = {task.get("name") for task in spec["tasks"] if task.get("scorer") == "dot"}
         tasks = [
-            make_task(name, kind, params).set_state(task_state)
+            make_task(
+                name, kind, {**params, "ranking_loss": "softmax" if name in softmax else "bce"}
+            ).set_state(task_state)
             for (name, kind), task_state in zip(fitted["tasks"], fitted["task_states"], strict=True)
         ]
         encoder = FeatureEncoder.from_state(fitted["encoder"])

@@ -175,10 +175,11 @@ class ServingMethods:
         """Top-k items for each user: retrieved from the whole catalog, re-ranked by the head.
 
         Each user's and item's vector is computed once. With a retrieval task (an implicit
-        task under ``ranking_loss="softmax"``, scored by a dot product of the two vectors),
-        each block of users is scored against the whole catalog in one matrix product, and
-        the ``candidates`` best items per user are then scored by ``task`` through the head;
-        when ``task`` is the retrieval task itself, its top k are the answer. Without one, or
+        task under ``ranking_loss="softmax"``, or "auto" on a large catalog, scored by the
+        cosine of the two vectors), each block of users is scored against the whole catalog
+        in one matrix product, and the ``candidates`` best items per user (at least k) are
+        then scored by ``task`` through the head; when ``task`` is the retrieval task itself,
+        its top k are the answer. Without one, or
         for candidate items new to fit, every (user, item) pair goes through the head. The
         head scores pairs with interaction features (those of neither side) at their neutral
         value.
@@ -210,7 +211,7 @@ class ServingMethods:
             Needs ``user_history=True``.
         candidates : int, default=500
             With a retrieval task, the items per user that the head re-ranks when ``task``
-            scores through the head (a regression, binary or BCE implicit task, or a blend).
+            scores through the head (a regression or binary task, or a blend).
             More keeps more of what scoring every item through the head would give, at a cost
             that grows with it; it does not change a ranking by the retrieval task alone.
 

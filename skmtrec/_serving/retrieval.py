@@ -9,6 +9,8 @@ retrieval, then the requested score over those.
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import torch
 
@@ -59,6 +61,36 @@ def retrieve(scorer, user_vectors, item_vectors, n: int, exclude) -> tuple[np.nd
 
 
 @torch.no_grad()
+def retrieve_and_rerank(
+    module, tasks, weights, scorer, user_vectors, item_vectors, n, k, exclude, width, device
+) -> tuple[np.ndarray, np.ndarray]:
+    """The top ``k`` of each user's ``n`` best items by retrieval, by the ``weights``' blend of
+    the tasks' rank scores, as ``predict`` scores a row; block by block of users, so that no
+    more than a block's candidates are held at once."""
+    n_users, n_items = len(user_vectors), len(item_vectors)
+    k = min(k, n, n_items)
+    per_block = max(1, _RETRIEVAL_SCORES_PER_BLOCK // n_items)
+    best_items = np.empty((n_users, k), dtype=np.int64)
+    best_scores = np.empty((n_users, k), dtype=np.float32)
+    for start in range(0, n_users, per_block):
+        rows = slice(start, min(start + per_block, n_users))
+        users = user_vectors[rows]
+        positions, scores = retrieve(
+            scorer, users, item_vectors, n, partial(_excluded_from, exclude, start)
+        )
+        best_items[rows], best_scores[rows] = rerank(
+            module, tasks, weights, users, item_vectors, positions, scores == -np.inf, k,
+            width, device,
+        )  # fmt: skip
+    return best_items, best_scores
+
+
+def _excluded_from(exclude, offset: int, part: slice):
+    """``exclude`` of the rows ``part`` of a block that starts at row ``offset``."""
+    return exclude(slice(part.start + offset, part.stop + offset))
+
+
+@torch.no_grad()
 def rerank(
     module, tasks, weights, user_vectors, item_vectors, candidates, excluded, k, width, device
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -68,20 +100,21 @@ def rerank(
     n_users, n = candidates.shape
     k = min(k, n)
     neutral = neutral_shared(module, width, device)
-    terms = {}  # each distinct item's part of the head's first layers, computed once
+    # every user's and item's part of the head's first layers, computed once for all blocks:
+    # the rows pick among all of ``user_vectors``, so one table serves every block
+    terms = {}
     per_block = max(1, _ROWS_PER_BLOCK // n)
     best_items = np.empty((n_users, k), dtype=np.int64)
     best_scores = np.empty((n_users, k), dtype=np.float32)
     for start in range(0, n_users, per_block):
         rows = slice(start, min(start + per_block, n_users))
         block = candidates[rows]
-        users = user_vectors[rows]
-        user_rows = torch.arange(len(users), device=device).repeat_interleave(n)
+        user_rows = torch.arange(rows.start, rows.stop, device=device).repeat_interleave(n)
         item_rows = torch.as_tensor(block.reshape(-1), device=device)
         shared = neutral.expand(len(item_rows), -1)
-        outputs = module.score_rows(users, item_vectors, user_rows, item_rows, shared, terms)
+        outputs = module.score_rows(user_vectors, item_vectors, user_rows, item_rows, shared, terms)
         score = sum(w * tasks[j].rank_score(outputs[j]) for j, w in weights.items())
-        score = score.float().reshape(len(users), n)
+        score = score.float().reshape(len(block), n)
         score[torch.as_tensor(excluded[rows], device=device)] = -torch.inf
         values, order = torch.topk(score, k, dim=1)
         order = order.cpu().numpy()
