@@ -7,7 +7,10 @@ are chosen on a validation split of u1.base (``_peers.choose_on_validation``), n
 
 Prints a markdown table and writes it to benchmarks/results/ranking.md. With ``--folds``, also
 NDCG@10 on each of those folds and their mean for skmtrec and EASE (lambda chosen on each
-training fold's validation split), written to benchmarks/results/ranking_folds.md.
+training fold's validation split), written to benchmarks/results/ranking_folds.md. With
+``--r5``, also protocol R5 (Gowalla, the LightGCN split; ``_gowalla.py``) for the peers, each
+tuned on a validation split of Gowalla's train file, written to benchmarks/results/ranking_r5.md;
+``--only-r5`` runs R5 alone, and ``--r5-ease`` sets EASE's penalties tried on it (none: no EASE).
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from skmtrec.datasets import load_movielens_100k
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import DEFAULTS, K, machine, movielens_xy, r2_metrics, skmtrec_lists, write
+from _gowalla import EASE_GRID as EASE_R5_GRID
+from _gowalla import r5_peer_rows, r5_table, skmtrec_r5_row
 from _peers import EASE_GRID, KNN_GRID, VALIDATION_SHARE, Ease, ItemKNN, fit_validated
 
 REPEATS = 5
@@ -223,12 +228,27 @@ def folds_table(folds, known: dict[int, dict[str, float]]) -> str:
 def main(argv=None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--folds", type=int, nargs="*", default=[])
+    parser.add_argument("--r5", action="store_true", help="also R5 on Gowalla (the peers)")
+    parser.add_argument("--only-r5", action="store_true", help="R5 on Gowalla alone")
+    parser.add_argument(
+        "--r5-ease",
+        type=float,
+        nargs="*",
+        default=list(EASE_R5_GRID),
+        help="EASE's penalties tried on R5's validation split; none leaves EASE out",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
-    table, u1 = u1_table()
-    if args.folds:
-        table += "\n\n" + folds_table(args.folds, known={1: u1})
-    return table
+    tables = []
+    if not args.only_r5:
+        table, u1 = u1_table()
+        tables.append(table)
+        if args.folds:
+            tables.append(folds_table(args.folds, known={1: u1}))
+    if args.r5 or args.only_r5:
+        rows = [skmtrec_r5_row(), *r5_peer_rows(ease_grid=args.r5_ease)]
+        tables.append(write(r5_table(rows), "ranking_r5.md"))
+    return "\n\n".join(tables)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,10 @@ Used to choose defaults and parameters before any test-fold run:
 
     SKMTREC_DATA=../shared/data python benchmarks/validate.py \\
         '{"base": {}, "experts": {"architecture__n_experts": 8}}'
+
+With ``--gowalla``, on R5's validation split of Gowalla's train file instead (``_gowalla.py``:
+20% of each user's items held out, seed 0): each configuration is the implicit task given and
+the parameters (plain names only), scored by Recall@20 and NDCG@20.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from skmtrec.datasets import load_movielens_100k
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import DEFAULTS, machine, movielens_xy, r2_metrics, skmtrec_lists, write
+from _gowalla import validate_gowalla
 
 HEADS = {"shared_bottom": SharedBottom, "mmoe": MMoE, "ple": PLE}
 
@@ -81,8 +86,13 @@ def main(argv=None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("configs", help="JSON object: name -> parameters over DEFAULTS")
     parser.add_argument("--fold", type=int, default=1)
+    parser.add_argument("--gowalla", action="store_true", help="R5's validation split instead")
     args = parser.parse_args(argv)
-    return write(validate(json.loads(args.configs), args.fold), "validation.md")
+    configs = json.loads(args.configs)
+    if args.gowalla:
+        torch.set_num_threads(2)
+        return write(validate_gowalla(configs), "validation_gowalla.md")
+    return write(validate(configs, args.fold), "validation.md")
 
 
 if __name__ == "__main__":
