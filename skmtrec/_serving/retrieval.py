@@ -18,6 +18,8 @@ from .ranking import neutral_shared
 
 # Scores held at once while retrieving: a block of users times the catalog.
 _RETRIEVAL_SCORES_PER_BLOCK = 1 << 24
+# (user, candidate) pairs retrieved before the head re-ranks them: a block of users times N.
+_CANDIDATES_PER_BLOCK = 1 << 22
 # (user, candidate) rows scored through the head at once.
 _ROWS_PER_BLOCK = 8192
 
@@ -69,7 +71,7 @@ def retrieve_and_rerank(
     more than a block's candidates are held at once."""
     n_users, n_items = len(user_vectors), len(item_vectors)
     k = min(k, n, n_items)
-    per_block = max(1, _RETRIEVAL_SCORES_PER_BLOCK // n_items)
+    per_block = max(1, _CANDIDATES_PER_BLOCK // min(n, n_items))
     best_items = np.empty((n_users, k), dtype=np.int64)
     best_scores = np.empty((n_users, k), dtype=np.float32)
     for start in range(0, n_users, per_block):
