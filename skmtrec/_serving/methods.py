@@ -179,10 +179,9 @@ class ServingMethods:
         cosine of the two vectors), each block of users is scored against the whole catalog
         in one matrix product, and the ``candidates`` best items per user (at least k) are
         then scored by ``task`` through the head; when ``task`` is the retrieval task itself,
-        its top k are the answer. Without one, or
-        for candidate items new to fit, every (user, item) pair goes through the head. The
-        head scores pairs with interaction features (those of neither side) at their neutral
-        value.
+        its top k are the answer. Without one, or for candidate items new to fit, every
+        (user, item) pair goes through the head. The head scores pairs with interaction
+        features (those of neither side) at their neutral value.
 
         Parameters
         ----------
