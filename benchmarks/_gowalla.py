@@ -19,7 +19,6 @@ rows of the same keys (``R5_KEYS``), such as skmtrec's, and the published rows b
 from __future__ import annotations
 
 import time
-import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -289,34 +288,10 @@ class GowallaEase(_Scored, Ease):
 
 
 class GowallaItemKNN(_Scored, ItemKNN):
-    """``_peers.ItemKNN`` with its number of threads, scored through its similarity matrix.
-
-    Parameters
-    ----------
-    neighbours : int, default=100
-        Neighbours kept per item.
-    weighting : {"cosine", "bm25"}, default="cosine"
-        implicit's ``CosineRecommender`` or ``BM25Recommender``.
-    threads : int, default=IMPLICIT_THREADS
-        implicit's ``num_threads`` for the fit.
-    """
-
-    def __init__(
-        self, neighbours: int = 100, *, weighting: str = "cosine", threads: int = IMPLICIT_THREADS
-    ):
-        super().__init__(neighbours, weighting=weighting)
-        self.threads = threads
+    """``_peers.ItemKNN``, scored through its similarity matrix (``_Scored``)."""
 
     def _fit(self, train):
-        from implicit.nearest_neighbours import BM25Recommender, CosineRecommender
-        from implicit.utils import ParameterWarning
-
-        make = {"cosine": CosineRecommender, "bm25": BM25Recommender}[self.weighting]
-        self._model = make(K=self.neighbours, num_threads=self.threads)
-        with warnings.catch_warnings():
-            # BM25Recommender hands its own weighted COO matrix on, and warns about it
-            warnings.simplefilter("ignore", ParameterWarning)
-            self._model.fit(self.seen_.astype(np.float64), show_progress=False)
+        super()._fit(train)
         self._similarity = self._model.similarity.astype(np.float32)
 
     def scores(self, codes):
@@ -326,19 +301,23 @@ class GowallaItemKNN(_Scored, ItemKNN):
 
 
 class ImplicitFactors:
-    """One of implicit's factor models on the binary users x items matrix of the id range.
+    """One of implicit's factor models on the binary users x items matrix of the id range,
+    with ``FACTORS`` factors, on the CPU, seed 0.
 
     Parameters
     ----------
-    make : callable
-        Returns the unfitted implicit model.
+    model : class
+        implicit's model class (``AlternatingLeastSquares``, ``BayesianPersonalizedRanking``).
     n_users, n_items : int
         The id ranges: ids are rows and columns of the matrix.
+    **settings
+        The model's other settings (``num_threads`` among them).
     """
 
-    def __init__(self, make: Callable[[], Any], n_users: int, n_items: int):
-        self.make = make
+    def __init__(self, model, n_users: int, n_items: int, **settings):
+        self.model = model
         self.n_users, self.n_items = n_users, n_items
+        self.settings = settings
 
     def fit(self, train: pd.DataFrame) -> ImplicitFactors:
         """Fit on the interactions of ``train`` (``user_id``, ``item_id``); times the fit."""
@@ -346,7 +325,7 @@ class ImplicitFactors:
         self.user_items_ = user_item_matrix(
             train, pd.RangeIndex(self.n_users), pd.RangeIndex(self.n_items)
         )
-        self.model_ = self.make()
+        self.model_ = self.model(factors=FACTORS, use_gpu=False, random_state=0, **self.settings)
         start = time.perf_counter()
         self.model_.fit(self.user_items_, show_progress=False)
         self.fit_seconds_ = time.perf_counter() - start
@@ -441,34 +420,16 @@ def r5_peer_rows(
     def als(value):
         reg, alpha = value
         return ImplicitFactors(
-            lambda: AlternatingLeastSquares(
-                factors=FACTORS,
-                regularization=reg,
-                alpha=alpha,
-                iterations=ALS_ITERATIONS,
-                use_gpu=False,
-                num_threads=threads,
-                random_state=0,
-            ),
-            n_users,
-            n_items,
-        )
+            AlternatingLeastSquares, n_users, n_items, regularization=reg, alpha=alpha,
+            iterations=ALS_ITERATIONS, num_threads=threads,
+        )  # fmt: skip
 
     def bpr(value):
         rate, reg = value
         return ImplicitFactors(
-            lambda: BayesianPersonalizedRanking(
-                factors=FACTORS,
-                learning_rate=rate,
-                regularization=reg,
-                iterations=BPR_ITERATIONS,
-                use_gpu=False,
-                num_threads=threads,
-                random_state=0,
-            ),
-            n_users,
-            n_items,
-        )
+            BayesianPersonalizedRanking, n_users, n_items, learning_rate=rate,
+            regularization=reg, iterations=BPR_ITERATIONS, num_threads=threads,
+        )  # fmt: skip
 
     peers = (
         (

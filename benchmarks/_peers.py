@@ -10,6 +10,7 @@ own ML-100K tutorial (see ``myfm_fit_predict``).
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -90,18 +91,24 @@ class Ease(_Ranker):
 class ItemKNN(_Ranker):
     """Item-based kNN from implicit on the binary matrix of every training rating: ``neighbours``
     neighbours per item, similarities from ``weighting`` ("cosine": ``CosineRecommender``,
-    "bm25": ``BM25Recommender``, which weighs the matrix by BM25 first)."""
+    "bm25": ``BM25Recommender``, which weighs the matrix by BM25 first), fitted on ``threads``
+    threads (0: implicit's default, every core)."""
 
-    def __init__(self, neighbours: int = 100, *, weighting: str = "cosine"):
+    def __init__(self, neighbours: int = 100, *, weighting: str = "cosine", threads: int = 0):
         self.neighbours = neighbours
         self.weighting = weighting
+        self.threads = threads
 
     def _fit(self, train):
         from implicit.nearest_neighbours import BM25Recommender, CosineRecommender
+        from implicit.utils import ParameterWarning
 
         make = {"cosine": CosineRecommender, "bm25": BM25Recommender}[self.weighting]
-        self._model = make(K=self.neighbours)
-        self._model.fit(self.seen_.astype(np.float64), show_progress=False)
+        self._model = make(K=self.neighbours, num_threads=self.threads)
+        with warnings.catch_warnings():
+            # BM25Recommender hands its own weighted COO matrix on, and warns about it
+            warnings.simplefilter("ignore", ParameterWarning)
+            self._model.fit(self.seen_.astype(np.float64), show_progress=False)
 
     def _top(self, codes, k):
         ids, _ = self._model.recommend(codes, self.seen_[codes], N=k)
