@@ -29,6 +29,7 @@ FITTED_KEYS = (
     "catalog",
     "histories",
     "cold_ridges",
+    "graph",
     "weights",
     "history",
 )

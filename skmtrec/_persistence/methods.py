@@ -162,7 +162,10 @@ class PersistenceMethods:
         model.set_params(device=usable_device(model.device, device))
         if "fitted" not in state:
             return model
-        fitted = expect_keys(state["fitted"], FITTED_KEYS, "fitted")
+        fitted = state["fitted"]
+        if isinstance(fitted, dict) and "graph" not in fitted:
+            fitted = {**fitted, "graph": None}  # saved before the graph filter: none
+        fitted = expect_keys(fitted, FITTED_KEYS, "fitted")
         declared = check_tasks(model.tasks)
         fitted_model = FittedModel.from_state(settings(model), fitted, folder)
         kinds = {task.name: task.kind for task in fitted_model.tasks}

@@ -21,8 +21,10 @@ from .._prepare.given_history import split_history
 from .._prepare.targets import make_task
 from .._tasks import TASK_KINDS
 from .._training.build import build_net, cuda_devices
+from .._training.graph_filter import RetrievalGraph
 from .cold_items import ColdItemBlend
 from .explain import ablated_inputs, explained_value, feature_groups, supporting_members
+from .graph_blend import GraphBlend
 from .onnx import encoding_spec, export_onnx
 from .ranking import check_k, long_frame, ranking_weights, side_vectors, top_k
 from .retrieval import retrieval_position, retrieval_scorer, retrieve, retrieve_and_rerank
@@ -48,9 +50,14 @@ class FittedModel:
         The blend of a content model into new items' predictions.
     history_col : str
         The column of X that gives a user's history at predict time.
+    graph : RetrievalGraph or None, default=None
+        The graph filter that joins the retrieval task's score in ``recommend``, and its weight.
     """
 
-    def __init__(self, net, spec, tasks, encoder, catalog, cold_items: ColdItemBlend, history_col):
+    def __init__(
+        self, net, spec, tasks, encoder, catalog, cold_items: ColdItemBlend, history_col,
+        graph: RetrievalGraph | None = None,
+    ):  # fmt: skip
         self.net = net
         self.spec = spec
         self.tasks = list(tasks)
@@ -58,6 +65,7 @@ class FittedModel:
         self.catalog = catalog
         self.cold_items = cold_items
         self.history_col = history_col
+        self.graph = graph
 
     @property
     def module(self):
@@ -223,10 +231,13 @@ class FittedModel:
         width = (user_inputs["numeric"].shape[1], user_inputs["categorical"].shape[1])
         item_vectors = side_vectors(module, "item", item_inputs, device)
         blend = self.cold_items.pairs(self.tasks, user_inputs["user"], item_inputs)
+        graph = self._graph_blend(
+            weights, user_inputs["user"], given, item_inputs["item"], item_vectors, items is None
+        )
         with self.serving(user_inputs, given) as inputs:
             user_vectors = side_vectors(module, "user", inputs, device)
             positions, scores = self._rank(
-                weights, user_vectors, item_vectors, k, exclude, width, blend, candidates
+                weights, user_vectors, item_vectors, k, exclude, width, blend, candidates, graph
             )
             if explain:
                 because = supporting_members(
@@ -266,11 +277,35 @@ class FittedModel:
         codes = np.arange(1, len(ids) + 1)
         return ids, {"user": codes, **self.catalog.features("user", codes)}
 
-    def _rank(self, weights, user_vectors, item_vectors, k, exclude, width, blend, candidates):
+    def _graph_blend(
+        self, weights, user_codes, given, item_codes, item_vectors, ranks_catalog: bool
+    ) -> GraphBlend | None:
+        """The graph filter's part of the retrieval score for these users and items, where the
+        model has one (``RetrievalGraph``) for the task that retrieves and a weight above 0;
+        ``ranks_catalog``: whether ``item_vectors`` are the fit catalog's, in code order."""
+        graph, module = self.graph, self.module
+        position = retrieval_position(module, weights)
+        if graph is None or not graph.weight or position is None:
+            return None
+        if self.tasks[position].name != graph.task:
+            return None
+        rows = graph.filter.user_rows(user_codes)
+        if given is not None:
+            rows = rows + given.seen(len(user_codes), graph.filter.n_items)
+        rows.data[:] = 1.0
+        if not ranks_catalog:
+            item_vectors = side_vectors(module, "item", self.catalog_items()[1], self.net.device)
+        scorer = retrieval_scorer(module, position)
+        return GraphBlend.build(graph.filter, graph.weight, scorer, item_vectors, rows, item_codes)
+
+    def _rank(
+        self, weights, user_vectors, item_vectors, k, exclude, width, blend, candidates, graph=None
+    ):
         """Top-k item positions and scores per user: by the retrieval task alone, its exact top
         k; by another score, the head over the retrieval's ``candidates`` per user; every pair
         through the head without a retrieval task, for new candidate items (``blend``) and
-        where the candidates would cover the catalog."""
+        where the candidates would cover the catalog. ``graph``: the graph filter's part of
+        the retrieval score (``_graph_blend``)."""
         module, device = self.module, self.net.device
         retrieval = retrieval_position(module, weights)
         alone = retrieval is not None and list(weights) == [retrieval]
@@ -284,14 +319,16 @@ class FittedModel:
                 device, blend,
             )  # fmt: skip
         scorer = retrieval_scorer(module, retrieval)
-        if alone:  # the task's rank score; excluded items stay at -inf
-            positions, scores = retrieve(scorer, user_vectors, item_vectors, k, exclude)
+        if alone:  # the task's rank score (or the blend with the graph filter's)
+            positions, scores = retrieve(scorer, user_vectors, item_vectors, k, exclude, graph)
+            if graph is not None:
+                return positions, scores
             ranked = self.tasks[retrieval].rank_score(torch.as_tensor(scores)).numpy()
-            return positions, np.where(scores == -np.inf, -np.inf, ranked)
+            return positions, np.where(scores == -np.inf, -np.inf, ranked)  # excluded: -inf
         # never fewer candidates than the k asked for
         return retrieve_and_rerank(
             module, self.tasks, weights, scorer, user_vectors, item_vectors,
-            max(candidates, k), k, exclude, width, device,
+            max(candidates, k), k, exclude, width, device, graph,
         )  # fmt: skip
 
     def similar(self, role: str, queries, k) -> pd.DataFrame:
@@ -346,6 +383,7 @@ class FittedModel:
             "catalog": None if self.catalog is None else self.catalog.state(),
             "histories": self.module.history_arrays(),
             "cold_ridges": self.cold_items.state(),
+            "graph": None if self.graph is None else self.graph.state(),
         }
 
     @classmethod
@@ -373,6 +411,14 @@ class FittedModel:
         if not isinstance(histories, dict):
             raise ValueError("fitted.histories must be a mapping")
         cold_items = ColdItemBlend.from_state(fitted["cold_ridges"], params["cold_item_ridge"])
+        graph = fitted["graph"]
+        if graph is not None:
+            graph = RetrievalGraph.from_state(graph)
+            sizes = spec["inputs"]["n_users"] + 1, spec["inputs"]["n_items"] + 1
+            if graph.filter.matrix.shape != sizes:
+                raise ValueError(f"graph.shape must be {list(sizes)}, the users and items of fit")
+            if graph.task not in softmax:
+                raise ValueError(f"graph.task {graph.task!r} is not a retrieval task of the model")
         check_parts(spec, tasks, encoder, catalog, histories, cold_items.ridges)
         weights = fitted["weights"]
         tensors = read_weights(spec, folder.read(weights, "fitted.weights"), folder.path / weights)
@@ -387,4 +433,4 @@ class FittedModel:
         net.module_.load_state_dict(tensors)
         history = fitted["history"]
         net.history = load_history(folder.read(history, "fitted.history"), folder.path / history)
-        return cls(net, spec, tasks, encoder, catalog, cold_items, params["history_col"])
+        return cls(net, spec, tasks, encoder, catalog, cold_items, params["history_col"], graph)

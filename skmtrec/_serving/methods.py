@@ -177,11 +177,13 @@ class ServingMethods:
         Each user's and item's vector is computed once. With a retrieval task (an implicit
         task under ``ranking_loss="softmax"``, or "auto" on a large catalog, scored by the
         cosine of the two vectors), each block of users is scored against the whole catalog
-        in one matrix product, and the ``candidates`` best items per user (at least k) are
-        then scored by ``task`` through the head; when ``task`` is the retrieval task itself,
-        its top k are the answer. Without one, or for candidate items new to fit, every
-        (user, item) pair goes through the head. The head scores pairs with interaction
-        features (those of neither side) at their neutral value.
+        in one matrix product, plus the graph filter's score (``graph_weight``; both
+        standardized per user over the catalog), and the ``candidates`` best items per user
+        (at least k) are then scored by ``task`` through the head; when ``task`` is the
+        retrieval task itself, its top k are the answer, scored by that sum. Without one, or
+        for candidate items new to fit, every (user, item) pair goes through the head. The
+        head scores pairs with interaction features (those of neither side) at their neutral
+        value.
 
         Parameters
         ----------

@@ -38,9 +38,13 @@ def retrieval_scorer(module, position: int):
 
 
 @torch.no_grad()
-def retrieve(scorer, user_vectors, item_vectors, n: int, exclude) -> tuple[np.ndarray, np.ndarray]:
+def retrieve(
+    scorer, user_vectors, item_vectors, n: int, exclude, graph=None
+) -> tuple[np.ndarray, np.ndarray]:
     """Each user's ``n`` best item positions by the retrieval score, and those scores, best
-    first; ``exclude(rows)`` gives a bool mask (or None) of the items a block must not get."""
+    first; ``exclude(rows)`` gives a bool mask (or None) of the items a block must not get.
+    With ``graph`` (a ``GraphBlend``), the score is its blend of the task's score with the graph
+    filter's."""
     n_users, n_items = len(user_vectors), len(item_vectors)
     n = min(n, n_items)
     items = scorer.item_vectors(item_vectors)
@@ -50,9 +54,12 @@ def retrieve(scorer, user_vectors, item_vectors, n: int, exclude) -> tuple[np.nd
     scores = np.empty((n_users, n), dtype=np.float32)
     for start in range(0, n_users, per_block):
         rows = slice(start, min(start + per_block, n_users))
-        block = scorer.user_vectors(user_vectors[rows]) @ items.T
+        users = scorer.user_vectors(user_vectors[rows])
+        block = users @ items.T
         if terms is not None:
             block += terms[None, :]
+        if graph is not None:
+            block = graph(block, users, rows)
         mask = exclude(rows)
         if mask is not None:
             block[torch.as_tensor(mask, device=block.device)] = -torch.inf
@@ -64,11 +71,13 @@ def retrieve(scorer, user_vectors, item_vectors, n: int, exclude) -> tuple[np.nd
 
 @torch.no_grad()
 def retrieve_and_rerank(
-    module, tasks, weights, scorer, user_vectors, item_vectors, n, k, exclude, width, device
-) -> tuple[np.ndarray, np.ndarray]:
-    """The top ``k`` of each user's ``n`` best items by retrieval, by the ``weights``' blend of
-    the tasks' rank scores, as ``predict`` scores a row; block by block of users, so that no
-    more than a block's candidates are held at once."""
+    module, tasks, weights, scorer, user_vectors, item_vectors, n, k, exclude, width, device,
+    graph=None,
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """The top ``k`` of each user's ``n`` best items by retrieval (blended with ``graph``'s
+    filter, where given), by the ``weights``' blend of the tasks' rank scores, as ``predict``
+    scores a row; block by block of users, so that no more than a block's candidates are held
+    at once."""
     n_users, n_items = len(user_vectors), len(item_vectors)
     k = min(k, n, n_items)
     per_block = max(1, _CANDIDATES_PER_BLOCK // min(n, n_items))
@@ -78,8 +87,9 @@ def retrieve_and_rerank(
         rows = slice(start, min(start + per_block, n_users))
         users = user_vectors[rows]
         positions, scores = retrieve(
-            scorer, users, item_vectors, n, partial(_excluded_from, exclude, start)
-        )
+            scorer, users, item_vectors, n, partial(_excluded_from, exclude, start),
+            None if graph is None else graph.starting_at(start),
+        )  # fmt: skip
         best_items[rows], best_scores[rows] = rerank(
             module, tasks, weights, users, item_vectors, positions, scores == -np.inf, k,
             width, device,
