@@ -147,7 +147,7 @@ class MultiTaskRecommender(ServingMethods, PersistenceMethods, BaseEstimator):
         in fit, where scoring every item through the head costs too much, else "bce" (the
         head ranks better where it can afford every item); "bce" under
         ``task_balancing="gradnorm"``, which needs every task on the head.
-    softmax_items : int, default=2048
+    softmax_items : int, default=512
         With ``ranking_loss="softmax"``, the largest catalog scored in full per batch; beyond
         it, each batch scores this many items drawn by popularity, with the logQ correction:
         the number of negatives of each row. More negatives rank better and cost more per
@@ -308,7 +308,7 @@ class MultiTaskRecommender(ServingMethods, PersistenceMethods, BaseEstimator):
         max_epochs=50,
         negative_ratio=8,
         ranking_loss="auto",
-        softmax_items=2048,
+        softmax_items=512,
         graph_weight=0.25,
         patience=3,
         validation_fraction=0.1,

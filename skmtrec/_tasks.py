@@ -383,7 +383,7 @@ class SoftmaxImplicitTask(ImplicitTask):
     similarity: ClassVar[str] = "cosine"
     temperature: ClassVar[float] = 0.1
 
-    def __init__(self, name: str, softmax_items: int = 2048):
+    def __init__(self, name: str, softmax_items: int = 512):
         super().__init__(name)
         self.softmax_items = softmax_items
 
