@@ -48,6 +48,12 @@ class GraphBlend:
         self.weight = float(weight)
         self.user_rows = sp.csr_matrix(user_rows)
         self.item_codes = np.asarray(item_codes, dtype=np.int64)
+        # ranking the catalog in code order (the usual case), the columns are a slice
+        n_items = graph.n_items
+        in_order = (
+            len(self.item_codes) == n_items and (self.item_codes == np.arange(1, n_items + 1)).all()
+        )
+        self._columns = slice(1, None) if in_order else self.item_codes
         self.mean = mean
         self.second_moment = second_moment
 
@@ -83,9 +89,6 @@ class GraphBlend:
         graph = self.graph.scores(self.user_rows[rows])
         catalog = graph[:, 1:]
         spread = catalog.std(axis=1, keepdims=True)
-        standardized = (graph[:, self.item_codes] - catalog.mean(axis=1, keepdims=True)) / (
-            np.maximum(spread, _TINY)
-        )
-        standardized[np.broadcast_to(spread <= _TINY, standardized.shape)] = 0.0
-        added = torch.as_tensor(standardized, dtype=towers.dtype, device=towers.device)
-        return towers + self.weight * added
+        scale = np.where(spread > _TINY, self.weight / np.maximum(spread, _TINY), 0.0)
+        added = (graph[:, self._columns] - catalog.mean(axis=1, keepdims=True)) * scale
+        return towers + torch.as_tensor(added, dtype=towers.dtype, device=towers.device)

@@ -107,17 +107,22 @@ class GraphFilter:
 
     def scores(self, rows: sp.spmatrix) -> np.ndarray:
         """Every item code's score (column 0, the unseen item: 0) for users whose interactions
-        are the binary rows of ``rows``, shape (n, n_items + 1): dense float32."""
+        are the binary rows of ``rows``, shape (n, n_items + 1): dense float32 (a transposed
+        view of an item-major array)."""
         rows = sp.csr_matrix(rows, dtype=np.float32)
-        users = rows @ self._normalized_t  # r Rn^T
-        out = np.asarray((users @ self._normalized).toarray(), dtype=np.float32)  # r P
+        # r Rn^T reaches most users from a few popular items, so it is taken dense: the next
+        # products are then a sparse matrix times a dense one, and a dense one (BLAS), instead
+        # of a sparse product with a dense result
+        users = (rows @ self._normalized_t).toarray()
+        # built item-major, (n_items + 1, n), where each product writes contiguously
+        out = np.asarray(self._normalized_t @ users.T, dtype=np.float32)  # (r P)^T
         if len(self.components):
             ideal = np.asarray(rows @ self._into.T, dtype=np.float32)
-            blurred = np.asarray(users @ self._across) + IDEAL_WEIGHT * (ideal @ self._back)  # s V
+            blurred = users @ self._across + IDEAL_WEIGHT * (ideal @ self._back)  # s V
             sharpened = -SHARPENING * blurred * self.singular_values**2
-            out += np.hstack([IDEAL_WEIGHT * ideal, sharpened]) @ self._out_and_v
-        out[:, 0] = 0.0
-        return out
+            out += self._out_and_v.T @ np.hstack([IDEAL_WEIGHT * ideal, sharpened]).T
+        out[0] = 0.0
+        return out.T
 
     def state(self) -> dict:
         return {
