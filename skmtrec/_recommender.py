@@ -159,7 +159,7 @@ class MultiTaskRecommender(ServingMethods, PersistenceMethods, BaseEstimator):
         the user-item graph, computed in closed form at fit. ``recommend`` retrieves by the
         task's score plus this weight times the filter's, each standardized per user over the
         catalog; ``predict``, ``similar_items`` and ``similar_users`` read the task alone.
-        The filter keeps the fit interactions and 256 vectors per item; 0 leaves it out of the
+        The filter keeps the fit interactions and 256 numbers per item; 0 leaves it out of the
         score. Raise it where interactions are many per user and features few; lower it
         where features or histories given at predict time matter more than co-occurrence.
     patience : int or None, default=3
