@@ -9,6 +9,7 @@ import scipy.sparse as sp
 
 import skmtrec
 from skmtrec import MultiTaskRecommender
+from skmtrec._training import graph_filter
 from skmtrec._training.graph_filter import IDEAL_WEIGHT, SHARPENING, GraphFilter, RetrievalGraph
 
 from .test_retrieval import ids_only, two_communities
@@ -39,6 +40,17 @@ def test_scores_are_gf_cf_sharpened_along_the_top_components():
     np.testing.assert_allclose(graph.scores(sp.csr_matrix(r)), expected, rtol=1e-4, atol=1e-5)
 
 
+def test_scores_in_chunks_of_users_are_the_scores_at_once(monkeypatch):
+    """Each user's reach over the fit users is held dense a chunk at a time (bounded memory
+    with many users beside few items); the chunks change nothing."""
+    users, items = random_pairs()
+    graph = GraphFilter.fit(users, items, 40, 30, n_components=8, seed=0)
+    rows = graph.user_rows(np.arange(41))
+    whole = graph.scores(rows)
+    monkeypatch.setattr(graph_filter, "_REACH_PER_CHUNK", 41 * 3)  # three users a chunk
+    np.testing.assert_allclose(graph.scores(rows), whole, rtol=1e-5, atol=1e-6)
+
+
 def test_an_empty_history_scores_zero_and_repeats_count_once():
     users, items = random_pairs()
     graph = GraphFilter.fit(users, items, 40, 30, n_components=8, seed=0)
@@ -58,6 +70,7 @@ def test_a_bad_saved_graph_names_its_field():
         ("components", state["components"][:, :5], "graph.components"),
         ("singular_values", state["singular_values"][:3], "graph.singular_values"),
         ("weight", -1.0, "graph.weight"),
+        ("weight", float("inf"), "graph.weight"),
     ]:
         with pytest.raises(ValueError, match=field):
             RetrievalGraph.from_state({**state, key: value})
@@ -103,6 +116,16 @@ def test_recommend_over_given_items_scores_them_as_over_the_catalog(model):
     both = part.merge(full, on=["user_id", "item_id"], suffixes=("", "_full"))
     assert len(both) == len(part)
     np.testing.assert_allclose(both["score"], both["score_full"], rtol=1e-4, atol=1e-4)
+
+
+def test_an_infinite_weight_is_refused_before_fit_and_keeps_the_fitted_model(model):
+    before = model.recommend([1, 2], k=5)
+    try:
+        with pytest.raises(ValueError, match="'graph_weight' parameter"):
+            model.set_params(graph_weight=float("inf")).fit(ids_only()[0])
+    finally:
+        model.set_params(graph_weight=0.25)
+    pd.testing.assert_frame_equal(model.recommend([1, 2], k=5), before)
 
 
 def test_a_weight_of_zero_keeps_no_filter_and_ranks_by_the_towers():

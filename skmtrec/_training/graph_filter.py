@@ -37,6 +37,8 @@ IDEAL_WEIGHT = 0.3
 SHARPENING = 1.0
 # The singular vectors of the ideal filter and of the sharpening step (GF-CF's number)
 N_COMPONENTS = 256
+# Values of users' dense reach over the fit users held at once while scoring (64 MB)
+_REACH_PER_CHUNK = 1 << 24
 # Power iterations of the randomized SVD: enough for the top singular vectors of a sparse
 # interaction matrix to settle (scikit-learn's default for a few components).
 _POWER_ITERATIONS = 4
@@ -110,11 +112,22 @@ class GraphFilter:
         are the binary rows of ``rows``, shape (n, n_items + 1): dense float32 (a transposed
         view of an item-major array)."""
         rows = sp.csr_matrix(rows, dtype=np.float32)
+        # each user's reach over the fit users is held dense: this many values at a time
+        per_chunk = max(1, _REACH_PER_CHUNK // self.matrix.shape[0])
+        if rows.shape[0] <= per_chunk:
+            return self._item_major(rows).T
+        out = np.empty((self.matrix.shape[1], rows.shape[0]), dtype=np.float32)
+        for start in range(0, rows.shape[0], per_chunk):
+            stop = min(start + per_chunk, rows.shape[0])
+            out[:, start:stop] = self._item_major(rows[start:stop])
+        return out.T
+
+    def _item_major(self, rows: sp.csr_matrix) -> np.ndarray:
+        """``scores`` of ``rows``, item-major: (n_items + 1, n)."""
         # r Rn^T reaches most users from a few popular items, so it is taken dense: the next
         # products are then a sparse matrix times a dense one, and a dense one (BLAS), instead
-        # of a sparse product with a dense result
+        # of a sparse product with a dense result; item-major, each writes contiguously
         users = (rows @ self._normalized_t).toarray()
-        # built item-major, (n_items + 1, n), where each product writes contiguously
         out = np.asarray(self._normalized_t @ users.T, dtype=np.float32)  # (r P)^T
         if len(self.components):
             ideal = np.asarray(rows @ self._into.T, dtype=np.float32)
@@ -122,7 +135,7 @@ class GraphFilter:
             sharpened = -SHARPENING * blurred * self.singular_values**2
             out += self._out_and_v.T @ np.hstack([IDEAL_WEIGHT * ideal, sharpened]).T
         out[0] = 0.0
-        return out.T
+        return out
 
     def state(self) -> dict:
         return {
@@ -203,7 +216,9 @@ class RetrievalGraph:
         if not isinstance(state, dict) or not isinstance(state.get("task"), str):
             raise ValueError(f"{field} must be a mapping with a task name")
         weight = state.get("weight")
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight >= 0:
-            raise ValueError(f"{field}.weight must be a number of at least 0; it is {weight!r}")
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)):
+            raise ValueError(f"{field}.weight must be a number; it is {weight!r}")
+        if not (np.isfinite(weight) and weight >= 0):
+            raise ValueError(f"{field}.weight must be finite and at least 0; it is {weight!r}")
         rest = {key: value for key, value in state.items() if key not in ("task", "weight")}
         return cls(state["task"], GraphFilter.from_state(rest, field), float(weight))
