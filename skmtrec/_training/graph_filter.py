@@ -61,13 +61,10 @@ class GraphFilter:
         self.matrix = sp.csr_matrix(matrix, dtype=np.float32)
         self.components = np.asarray(components, dtype=np.float32)
         self.singular_values = np.asarray(singular_values, dtype=np.float32)
-        user_degree = np.asarray(self.matrix.sum(axis=1)).ravel()
         item_degree = np.asarray(self.matrix.sum(axis=0)).ravel()
-        user_scale = 1.0 / np.sqrt(np.maximum(user_degree, 1.0))
         item_scale = 1.0 / np.sqrt(np.maximum(item_degree, 1.0))
-        normalized = sp.diags(user_scale) @ self.matrix @ sp.diags(item_scale)
-        self._normalized = sp.csr_matrix(normalized, dtype=np.float32)
-        self._normalized_t = sp.csr_matrix(normalized.T, dtype=np.float32)
+        self._normalized = _degree_normalized(self.matrix)
+        self._normalized_t = sp.csr_matrix(self._normalized.T)
         # the ideal filter r Di^-1/2 V V^T Di^1/2 is (r @ into.T) @ out; s V (for the
         # sharpening step) is (r Rn^T) @ across + ideal_weight * (r @ into.T) @ back
         v = self.components
@@ -89,14 +86,12 @@ class GraphFilter:
         matrix = sp.csr_matrix((ones, (users, items)), shape=shape)
         matrix.sum_duplicates()
         matrix.data[:] = 1.0
-        filter_ = cls(matrix, np.zeros((0, n_items + 1)), np.zeros(0))
         k = min(n_components, min(shape) - 1)
-        if k > 0 and filter_.matrix.nnz:
-            _, sigma, vt = randomized_svd(
-                filter_._normalized, k, n_iter=_POWER_ITERATIONS, random_state=seed
-            )
-            filter_ = cls(matrix, vt, sigma)
-        return filter_
+        if k <= 0 or not matrix.nnz:
+            return cls(matrix, np.zeros((0, n_items + 1)), np.zeros(0))
+        normalized = _degree_normalized(matrix)
+        _, sigma, vt = randomized_svd(normalized, k, n_iter=_POWER_ITERATIONS, random_state=seed)
+        return cls(matrix, vt, sigma)
 
     @property
     def n_items(self) -> int:
@@ -167,6 +162,17 @@ class GraphFilter:
         ones = np.ones(len(indices), dtype=np.float32)
         matrix = sp.csr_matrix((ones, indices, indptr), shape=(n_rows, n_columns))
         return cls(matrix, components, sigma)
+
+
+def _degree_normalized(matrix: sp.csr_matrix) -> sp.csr_matrix:
+    """``Du^-1/2 R Di^-1/2`` of the binary ``matrix``, float32 (a row or column without an
+    interaction stays empty)."""
+    user_degree = np.asarray(matrix.sum(axis=1)).ravel()
+    item_degree = np.asarray(matrix.sum(axis=0)).ravel()
+    user_scale = 1.0 / np.sqrt(np.maximum(user_degree, 1.0))
+    item_scale = 1.0 / np.sqrt(np.maximum(item_degree, 1.0))
+    normalized = sp.diags(user_scale) @ matrix @ sp.diags(item_scale)
+    return sp.csr_matrix(normalized, dtype=np.float32)
 
 
 @dataclass
