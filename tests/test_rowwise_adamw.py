@@ -147,3 +147,28 @@ def test_sparse_tables_learn_as_well_as_dense_ones():
         scores[name] = model.score(X[test], y[test])
     assert scores["sparse"] > 0.5  # R^2 and accuracy, averaged: the model learned
     assert abs(scores["sparse"] - scores["dense"]) < 0.01
+
+
+def test_a_coalesced_gradient_updates_as_its_entries_would():
+    """A gradient marked coalesced (each row once) is used as it is; the same gradient split
+    into several entries per row, in any order, is summed first: the same update."""
+    torch.manual_seed(0)
+    start = torch.randn(40, 6)
+    rows, values = torch.tensor([2, 5, 11, 30]), torch.randn(4, 6)
+    split_rows = torch.tensor([30, 5, 2, 11, 5, 2])
+    parts = torch.randn(2, 6)
+    split_values = torch.cat([values[[3, 1, 0, 2]], parts])
+    split_values[1] -= parts[0]  # row 5's entries add up to its value
+    split_values[2] -= parts[1]  # and row 2's
+    tables = [torch.nn.Parameter(start.clone()) for _ in range(2)]
+    optimizers = [RowwiseAdamW([t], lr=0.01, weight_decay=2.0) for t in tables]
+    for _ in range(3):
+        tables[0].grad = torch.sparse_coo_tensor(
+            rows.unsqueeze(0), values, (40, 6), is_coalesced=True
+        )
+        tables[1].grad = torch.sparse_coo_tensor(split_rows.unsqueeze(0), split_values, (40, 6))
+        assert tables[0].grad.is_coalesced() and not tables[1].grad.is_coalesced()
+        for optimizer in optimizers:
+            optimizer.step()
+    torch.testing.assert_close(tables[0], tables[1])
+    assert not torch.equal(tables[0][rows], start[rows])

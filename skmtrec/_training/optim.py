@@ -163,43 +163,46 @@ def _decay(group, missed: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return factors.view(-1, *([1] * (like.dim() - 1)))
 
 
-def _moments(exp_avg, exp_avg_sq, grad, step, betas, eps) -> torch.Tensor:
-    """Update the moments in place with ``grad``; the bias-corrected Adam step direction."""
-    beta1, beta2 = betas
-    exp_avg.lerp_(grad, 1 - beta1)
-    exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-    denominator = (exp_avg_sq / (1 - torch.pow(beta2, step))).sqrt_().add_(eps)
-    return exp_avg / denominator / (1 - torch.pow(beta1, step))
-
-
 def _sparse_update(p, grad, state, group, sums: torch.Tensor) -> None:
     """AdamW on the rows of a sparse (COO, first dimension) gradient, each first decayed by
     the steps it missed; no other row is read.
 
-    A row a batch read several times has an entry per read. Their sum is taken in ``sums``, a
-    buffer shaped as the table and zero between steps (added into, read at each entry, the rows
-    zeroed again), not by ``coalesce``, whose number of rows only the device knows (on a GPU,
-    reading it makes the host wait). Each of a row's entries then computes the same update and
-    writes it back to the same row.
+    A coalesced gradient (each row once, as a history's sampled product gives it) is used as
+    it is. Otherwise a row the batch read several times has an entry per read: their sum is
+    taken in ``sums``, a buffer shaped as the table and zero between steps (added into, read at
+    each entry, the rows zeroed again), not by ``coalesce``, whose number of rows only the
+    device knows (on a GPU, reading it makes the host wait). Each of a row's entries then
+    computes the same update and writes it back to the same row.
     """
     rows, values = grad._indices()[0], grad._values()
-    try:
-        # index_put_'s accumulation adds in a fixed order on a GPU too (index_add_'s is atomic)
-        sums.index_put_((rows,), values, accumulate=True)
-        values = sums.index_select(0, rows)
-    finally:
-        sums.index_fill_(0, rows, 0)
-    exp_avg = state["exp_avg"].index_select(0, rows)
-    exp_avg_sq = state["exp_avg_sq"].index_select(0, rows)
-    direction = _moments(exp_avg, exp_avg_sq, values, state["step"], group["betas"], group["eps"])
+    if not grad.is_coalesced():
+        try:
+            if sums.device.type == "cpu":  # in order of the entries
+                sums.index_add_(0, rows, values)
+            else:  # index_put_'s accumulation adds in a fixed order (index_add_'s is atomic)
+                sums.index_put_((rows,), values, accumulate=True)
+            values = sums.index_select(0, rows)
+        finally:
+            sums.index_fill_(0, rows, 0)
+    beta1, beta2 = group["betas"]
+    step = state["step"]
+    exp_avg = state["exp_avg"].index_select(0, rows).lerp_(values, 1 - beta1)
     state["exp_avg"].index_copy_(0, rows, exp_avg)
+    exp_avg_sq = state["exp_avg_sq"].index_select(0, rows).mul_(beta2)
+    exp_avg_sq.addcmul_(values, values, value=1 - beta2)
     state["exp_avg_sq"].index_copy_(0, rows, exp_avg_sq)
     if "last_step" not in state:  # the step each row was last updated at
         state["last_step"] = torch.zeros(len(p), dtype=torch.float32, device=p.device)
-    missed = state["step"] - 1 - state["last_step"].index_select(0, rows)
-    weights = p.index_select(0, rows)
-    weights.mul_(_decay(group, missed, weights))
-    weights.mul_(1 - group["lr"] * group["weight_decay"]).sub_(direction, alpha=group["lr"])
+    # the decay of the steps a row missed and of this one: (1 - lr * weight_decay) ** (steps
+    # since its last update)
+    since = state["last_step"].index_select(0, rows).neg_().add_(step)
+    weights = p.index_select(0, rows).mul_(_decay(group, since, p))
+    # the bias-corrected step lr * m / (1 - beta1^t) / (sqrt(v / (1 - beta2^t)) + eps), with
+    # the corrections as 0-dim tensors (the step lives on the device)
+    correction1 = 1 - torch.pow(beta1, step)
+    root_correction2 = (1 - torch.pow(beta2, step)).sqrt_()
+    denominator = exp_avg_sq.sqrt_().div_(root_correction2).add_(group["eps"])
+    weights.addcdiv_(exp_avg.div_(correction1), denominator, value=-group["lr"])
     p.index_copy_(0, rows, weights)
     # index_copy_ of the step, not index_fill_ with it: index_fill_ reads a tensor value back
-    state["last_step"].index_copy_(0, rows, state["step"].expand(len(rows)))
+    state["last_step"].index_copy_(0, rows, step.expand(len(rows)))
