@@ -339,3 +339,26 @@ def test_a_new_users_history_improves_their_ratings_on_movielens(movielens):
     # has none), so an id-less user with a history is not a training case; before that the
     # gain was larger and cold items were rated far worse (README, R3)
     assert rmse_given < rmse_plain - 0.005, (rmse_given, rmse_plain)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_a_sampled_products_gradient_is_torchs_through_its_transpose(monkeypatch, sparse):
+    """The sampled path's backward multiplies by the transpose made on the host: the same
+    gradient as torch's own backward of the product, for a table with dense or sparse
+    gradients, with a row's own item left out."""
+    monkeypatch.setattr(_history, "_FULL_PRODUCT_SHARE", 1)
+    owners, leave_out = torch.tensor([1, 2, 3, 1, 2]), torch.tensor([0, 5, 0, 7, 0])
+    gradients = []
+    for product in (_history._SparseProduct.apply, lambda dense, matrix, _: matrix @ dense):
+        monkeypatch.setattr(_history._SparseProduct, "apply", product)
+        module = long_histories(sample=8)
+        if sparse:
+            module.table.sparse = True
+        module.train()
+        torch.manual_seed(1)
+        (module(owners, leave_out) * torch.arange(4.0)).sum().backward()
+        grad = module.table.weight.grad
+        assert grad.is_sparse == sparse
+        gradients.append(grad.to_dense())
+    assert gradients[0].abs().sum() > 0
+    torch.testing.assert_close(gradients[0], gradients[1])

@@ -89,7 +89,9 @@ class PoolingPlan:
     ``owner[i]``. Sampled weighs the i-th by ``weight[i]`` in one sparse product: ``crow`` its
     rows' pointers, ``columns`` its column indices (member m's k-th table row is column
     ``m * (1 + n_values) + k``, m counted among ``table_rows``, the table rows read, when the
-    table gives sparse gradients, else among every member) and ``n_columns`` its width.
+    table gives sparse gradients, else among every member) and ``n_columns`` its width; its
+    transpose, for the gradient, has the rows' pointers ``transposed_crow`` and the columns
+    ``transposed_columns``, its values being the product's in the order ``transposed_order``.
     """
 
     distinct: torch.Tensor
@@ -103,6 +105,9 @@ class PoolingPlan:
     columns: torch.Tensor | None = None
     table_rows: torch.Tensor | None = None
     n_columns: int = 0
+    transposed_crow: torch.Tensor | None = None
+    transposed_columns: torch.Tensor | None = None
+    transposed_order: torch.Tensor | None = None
 
     def to(self, move: Callable[[torch.Tensor], torch.Tensor]) -> PoolingPlan:
         """The plan with ``move`` (an upload to the device) applied to each tensor."""
@@ -273,6 +278,11 @@ class History(nn.Module):
             # those rows and not the whole table
             table_rows, members = torch.unique(members, return_inverse=True)
             n_rows = len(table_rows)
+        columns = self._columns(members)
+        # the transpose, made here on the host: torch's backward of the product would transpose
+        # and sort the matrix on the device at every step
+        order = torch.argsort(columns, stable=True)
+        per_column = torch.bincount(columns, minlength=n_rows * width)
         return PoolingPlan(
             distinct,
             row_owner,
@@ -281,9 +291,12 @@ class History(nn.Module):
             entry=entry,
             weight=weight,
             crow=crow,
-            columns=self._columns(members),
+            columns=columns,
             table_rows=table_rows,
             n_columns=n_rows * width,
+            transposed_crow=torch.cat([per_column.new_zeros(1), per_column.cumsum(0)]),
+            transposed_columns=owner.repeat_interleave(width)[order],
+            transposed_order=order,
         )
 
     def _on_host(self, name: str) -> torch.Tensor:
@@ -316,16 +329,21 @@ class History(nn.Module):
         rows = self.table.weight
         if plan.table_rows is not None:
             rows = nn.functional.embedding(plan.table_rows, rows, sparse=True)
-        weights = _with_one(self.values[plan.entry]) * plan.weight.unsqueeze(1)
+        weights = (_with_one(self.values[plan.entry]) * plan.weight.unsqueeze(1)).reshape(-1)
+        shape = (len(plan.distinct), plan.n_columns)
         with _csr_support():
+            # valid by construction; duplicate columns add up
             matrix = torch.sparse_csr_tensor(
-                plan.crow,
-                plan.columns,
-                weights.reshape(-1),
-                (len(plan.distinct), plan.n_columns),
-                check_invariants=False,  # valid by construction; duplicate columns add up
+                plan.crow, plan.columns, weights, shape, check_invariants=False
             )
-        return matrix @ rows.view(-1, self.embedding_dim)
+            transposed = torch.sparse_csr_tensor(
+                plan.transposed_crow,
+                plan.transposed_columns,
+                weights.index_select(0, plan.transposed_order),
+                shape[::-1],
+                check_invariants=False,
+            )
+        return _SparseProduct.apply(rows.view(-1, self.embedding_dim), matrix, transposed)
 
     def _columns(self, members: torch.Tensor) -> torch.Tensor:
         """The columns of the weights matrices that entries of ``members`` fill, entry by
