@@ -10,8 +10,10 @@ Every process loads the same data and calls ``fit``; ``distributed=True`` averag
 gradients across them, so every process ends with the same model and history. Only the main
 process writes: the epoch table (with ``--verbose 1``) and the summary in ``--out``. Run with
 plain ``python`` it fits in one process. ``--report DIR`` makes every process write what it
-learned (its history, a few predictions and what it printed) to ``DIR/rank<k>.json``, which the
-tests compare across processes.
+learned (its history, a few predictions, what it printed and which tables gave sparse
+gradients) to ``DIR/rank<k>.json``, which the tests compare across processes. A small
+``--batch-size`` (32) makes the user ids' table larger than a batch reads, so its gradients are
+exchanged as the rows read.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=30_000)
     parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--batch-size", type=int, default=1024)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--verbose", type=int, default=0)
     parser.add_argument("--single", action="store_true", help="train without distributed=True")
@@ -54,6 +57,7 @@ def main(argv=None) -> dict:
         distributed=not args.single,
         device=args.device,
         max_epochs=args.epochs,
+        batch_size=args.batch_size,
         random_state=0,
         verbose=args.verbose,
     )
@@ -71,6 +75,8 @@ def main(argv=None) -> dict:
         "valid_loss": history[:, "valid_loss"],
         "first_predictions": model.predict_tasks(X_test.iloc[:5]).to_numpy().tolist(),
         "printed": printed.getvalue(),
+        # which tables gave sparse gradients: their rows read, not the whole tables, are sent
+        "sparse_tables": [t.sparse for t, _ in model.net_.module_.inputs.growing_tables()],
     }
     if args.report is not None:
         args.report.mkdir(parents=True, exist_ok=True)

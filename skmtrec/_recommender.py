@@ -198,10 +198,12 @@ class MultiTaskRecommender(ServingMethods, PersistenceMethods, BaseEstimator):
         Train data-parallel over the processes that ``accelerate launch`` (or ``torchrun``)
         started, through an ``accelerate.Accelerator`` (the ``distributed`` extra): every
         process calls ``fit`` with the same data; each reads its share of every batch, the
-        gradients are averaged before each step, and every process ends with the same model
-        and the same history (epochs, losses, early stopping). The epoch table prints on the
-        main process only. The device is the accelerator's (its GPU per process, or the CPU
-        with ``device="cpu"``). With one process it trains as without.
+        gradients are averaged by torch's ``DistributedDataParallel`` during the backward pass
+        (a large table's as the rows the batch read, not the whole table), and every process
+        ends with the same model and the same history (epochs, losses, early stopping). The
+        epoch table prints on the main process only. The device is the accelerator's (its GPU
+        per process, or the CPU with ``device="cpu"``). With one process it trains as
+        without.
     random_state : int, RandomState instance or None, default=None
         Seeds the weight initialization, the validation split, shuffling and dropout; an int
         gives the same model on every fit on CPU.
@@ -469,7 +471,6 @@ class MultiTaskRecommender(ServingMethods, PersistenceMethods, BaseEstimator):
             split=split,
             histories=train_histories,
             verbose=verbose,
-            processes=1 if accelerator is None else accelerator.num_processes,
             n_rows=len(y_encoded) if split is None else len(split.train),
         )
         if accelerator is not None:

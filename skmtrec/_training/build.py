@@ -79,12 +79,11 @@ def build_net(
     split: RowSplit | None,
     histories: dict | None,
     verbose: int,
-    processes: int = 1,
     n_rows: int | None = None,
 ) -> MultiTaskNet:
     """The skorch net that trains the network of ``spec`` (with ``module_state``, the
-    ``histories`` of the training rows) in ``processes`` data-parallel processes, printing at
-    ``verbose``; ``params`` are the estimator's parameters."""
+    ``histories`` of the training rows), printing at ``verbose``; ``params`` are the
+    estimator's parameters."""
     negatives = negative_sampler(params, tasks, catalog, spec["inputs"]["sides"])
     names = [task.name for task in tasks]
     batch_size, lr = params["batch_size"], params["lr"]
@@ -100,11 +99,9 @@ def build_net(
         task_names=names,
         autocast=autocast_dtype(params["mixed_precision"], params["device"]),
         # tables with more rows than a batch reads give sparse gradients and are updated in
-        # the rows read only, so that a step's cost does not grow with them (RowwiseAdamW);
-        # with several processes, gradients are summed whole: dense
-        module__sparse_above=(
-            rows_per_batch if processes == 1 and not _clips_gradients(params) else None
-        ),
+        # the rows read only, so that a step's cost (and, with several processes, what it
+        # exchanges) does not grow with them (RowwiseAdamW)
+        module__sparse_above=None if _clips_gradients(params) else rows_per_batch,
         optimizer=RowwiseAdamW,
         optimizer__weight_decay=step_weight_decay(params, n_rows),
         optimizer__param_groups=[

@@ -73,10 +73,13 @@ class MultiTaskNet(NeuralNet):
 
     # Data-parallel training (an ``accelerate.Accelerator`` over several processes): every
     # process holds the whole data and the same weights; each reads its share of every training
-    # batch (rows rank, rank + world, ...), the gradients are averaged before each step, so the
-    # weights stay identical, and each batch's losses are recorded for the whole batch, so that
-    # every process keeps the same history. Validation is not split: every process scores all
-    # of it with the same weights, and early stopping decides alike everywhere.
+    # batch (rows rank, rank + world, ...). Training batches go through torch's
+    # DistributedDataParallel, which averages the gradients during the backward pass, a sparse
+    # gradient (the rows a batch read of a large table) as its rows only, so the weights stay
+    # identical and a step exchanges what its batch touched, not whole tables. Each batch's
+    # losses are recorded for the whole batch, so that every process keeps the same history.
+    # Validation is not split: every process scores all of it with the same weights, and early
+    # stopping decides alike everywhere.
     @property
     def world_size(self) -> int:
         return 1 if self.accelerator is None else self.accelerator.num_processes
@@ -86,15 +89,32 @@ class MultiTaskNet(NeuralNet):
         if self.world_size > 1:
             from accelerate.utils import broadcast
 
-            # the main process's weights and shuffling seed, whatever each process drew
-            for parameter in self.module_.parameters():
-                parameter.data.copy_(broadcast(parameter.data.clone(), from_process=0))
+            # the main process's shuffling seed (its weights: DistributedDataParallel's start)
             seed = torch.randint(0, 2**62, (1,), device=self.accelerator.device)
             self.shuffle_seed_ = int(broadcast(seed, from_process=0).item())
             # each process its own stream of negatives and dropout masks for its own rows
             rank = self.accelerator.process_index
             torch.manual_seed((self.shuffle_seed_ + 1_000_003 * (rank + 1)) % 2**63)
+            replicas = nn.parallel.DistributedDataParallel(
+                self.module_,
+                # the histories' buffers are the same data in every process: not sent before
+                # each forward pass
+                forward_sync_buffers=False,
+                # dense gradients live in the exchange's buffers: no copy in or out
+                gradient_as_bucket_view=True,
+                # every parameter has a gradient at every step (a task with no labels in a
+                # batch, a zero one), and the balancing's are used by the loss after forward
+                find_unused_parameters=False,
+            )
+            # past skorch's registration of modules: a view of ``module_`` for the backward
+            # pass's exchange, not a part of the net to save, move or pickle
+            object.__setattr__(self, "_replicas", replicas)
         return self
+
+    def on_train_end(self, net, X=None, y=None, **kwargs):
+        # the wrapper holds the process group, which a fitted model does not keep (it pickles)
+        self._replicas = None
+        super().on_train_end(net, X=X, y=y, **kwargs)
 
     def infer(self, x, **fit_params):
         if isinstance(x, dict):
@@ -105,10 +125,19 @@ class MultiTaskNet(NeuralNet):
                 plans = {name: plan.to(self._upload) for name, plan in plans.items()}
                 fit_params = {**fit_params, "history_plans": plans}
         if self.autocast is None:
-            return super().infer(x, **fit_params)
+            return self._forward(x, **fit_params)
         with torch.autocast(torch.device(self.device).type, dtype=self.autocast):
-            outputs = super().infer(x, **fit_params)
+            outputs = self._forward(x, **fit_params)
         return tuple(out.float() for out in outputs)
+
+    def _forward(self, x, **fit_params):
+        """The module's outputs; a training batch with several processes goes through the
+        DistributedDataParallel wrapper, whose backward pass averages the gradients."""
+        if self.world_size == 1 or not (self.module_.training and torch.is_grad_enabled()):
+            return super().infer(x, **fit_params)
+        if isinstance(x, dict):
+            return self._replicas(**self._merge_x_and_fit_params(x, fit_params))
+        return self._replicas(x, **fit_params)
 
     def get_iterator(self, dataset, training=False):
         iterator = super().get_iterator(dataset, training=training)
@@ -123,17 +152,6 @@ class MultiTaskNet(NeuralNet):
         from accelerate.utils import reduce
 
         return reduce(tensor, reduction="sum")
-
-    def _average_gradients(self) -> None:
-        # dense gradients: with several processes the estimator keeps every table dense
-        parameters = [p for p in self.module_.parameters() if p.requires_grad]
-        for p in parameters:
-            if p.grad is None:  # the same parameters in every process, whatever its rows
-                p.grad = torch.zeros_like(p)
-        flat = torch.cat([p.grad.reshape(-1) for p in parameters])
-        flat = self._sum_over_processes(flat) / self.world_size
-        for p, grad in zip(parameters, flat.split([p.numel() for p in parameters]), strict=True):
-            p.grad.copy_(grad.view_as(p))
 
     @property
     def completed_epochs(self) -> int:
@@ -157,7 +175,6 @@ class MultiTaskNet(NeuralNet):
         with self.module_.training_loss_form():
             step = super().train_step_single(batch, **fit_params)
         if self.world_size > 1:
-            self._average_gradients()
             # the whole batch's loss, as one process would have recorded it
             loss = step["loss"].detach().reshape(1)
             step["loss"] = (self._sum_over_processes(loss) / self.world_size)[0]

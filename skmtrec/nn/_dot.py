@@ -49,6 +49,9 @@ class DotScorer(nn.Module):
         self.user = nn.Linear(embedding_dim, embedding_dim, bias=False)
         self.item = nn.Linear(embedding_dim, embedding_dim, bias=False)
         self.item_bias = nn.Linear(embedding_dim, 1)
+        # kept in the state for one layout, but never read under "cosine": not trained, so
+        # that data-parallel training expects no gradient of it
+        self.item_bias.requires_grad_(similarity == "dot")
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
