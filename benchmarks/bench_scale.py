@@ -23,12 +23,43 @@ import sys
 from pathlib import Path
 
 import torch
+from skorch.callbacks import Callback
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import DEFAULTS, BatchTimer, EnoughBatches, machine, write
 
 WARM_UP = 5
 N_USERS, N_ITEMS = 100_000, 20_000
+
+
+class GradientBytes(Callback):
+    """The bytes of each training step's averaged gradient, split into dense parameters and
+    the sparse gradients of the tables (the rows a batch read: indices and values), averaged
+    over the steps after ``warm_up``."""
+
+    def __init__(self, warm_up: int):
+        self.warm_up = warm_up
+
+    def initialize(self):
+        self.steps, self.dense, self.sparse = 0, 0.0, 0.0
+        return self
+
+    def on_grad_computed(self, net, named_parameters, training=False, **kwargs):
+        self.steps += 1
+        if not training or self.steps <= self.warm_up:
+            return
+        for _, p in named_parameters:
+            grad = p.grad
+            if grad is None:
+                continue
+            if grad.is_sparse:
+                self.sparse += grad._values().numel() * 4 + grad._nnz() * 8
+            else:
+                self.dense += grad.numel() * 4
+
+    def per_step_mb(self) -> tuple[float, float]:
+        counted = max(1, self.steps - self.warm_up)
+        return self.dense / counted / 2**20, self.sparse / counted / 2**20
 
 
 def worker(rows: int, batches: int) -> None:
@@ -41,9 +72,13 @@ def worker(rows: int, batches: int) -> None:
     X, y = make_interactions(n_users=N_USERS, n_items=N_ITEMS, n_interactions=rows, random_state=0)
     X, y = X.drop(columns="item_text"), y[["rating"]]
 
-    timer = BatchTimer(batches, WARM_UP)
+    timer, exchanged = BatchTimer(batches, WARM_UP), GradientBytes(WARM_UP)
     model = MultiTaskRecommender(
-        **DEFAULTS, validation_fraction=0, max_epochs=1, distributed=True, callbacks=[timer]
+        **DEFAULTS,
+        validation_fraction=0,
+        max_epochs=1,
+        distributed=True,
+        callbacks=[exchanged, timer],
     )
     try:
         model.fit(X, y)
@@ -51,6 +86,7 @@ def worker(rows: int, batches: int) -> None:
         pass
     if int(os.environ.get("RANK", 0)) == 0:
         per_batch = timer.seconds / batches
+        dense_mb, sparse_mb = exchanged.per_step_mb()
         print(
             json.dumps(
                 {
@@ -58,7 +94,9 @@ def worker(rows: int, batches: int) -> None:
                     "seconds_per_batch": per_batch,
                     "epoch_seconds": per_batch * -(-rows // model.batch_size),
                     "rows_per_second": model.batch_size / per_batch,
-                    "gradient_mb": timer.weights * 4 / 2**20,
+                    "dense_mb": dense_mb,
+                    "sparse_mb": sparse_mb,
+                    "weights_mb": timer.weights * 4 / 2**20,
                 }
             )
         )
@@ -79,34 +117,36 @@ def launch(processes: int, rows: int, batches: int) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
-def projection(measured: list[dict], rows: int, gpus: int, link_gb_s: float) -> str:
+def projection(measured: list[dict], gpus: int, link_gb_s: float) -> str:
     """What ``gpus`` processes would take for 10^9 rows, from the measured throughput per
-    process and the gradient all-reduced per step (ring all-reduce: each process sends and
-    receives 2 (P - 1) / P times the gradient)."""
-    one = measured[0]
+    process and the gradient exchanged per step: the dense parameters' by a ring all-reduce
+    (each process sends 2 (P - 1) / P times them), the tables' rows by an all-gather (each
+    process receives the (P - 1) / P of the batch's rows the others read)."""
+    one = measured[-1]
     target = 10**9
     steps = target / 1024
-    compute = target / (gpus * one["rows_per_second"])
-    sent_mb = 2 * (gpus - 1) / gpus * one["gradient_mb"]
+    compute = target / (gpus * measured[0]["rows_per_second"])
+    sent_mb = 2 * (gpus - 1) / gpus * one["dense_mb"] + (gpus - 1) / gpus * one["sparse_mb"]
     communicate = steps * sent_mb / 1024 / link_gb_s
     return "\n".join(
         [
             f"Projection, on paper, for {gpus} GPUs and 10^9 rows (same users, items and model):",
             "",
             f"- Steps per epoch at the default batch of 1,024 rows: {steps:,.0f}.",
-            f"- All-reduce per step: the whole gradient, {one['gradient_mb']:.0f} MB (dense: "
-            f"every embedding table), of which a ring all-reduce sends {sent_mb:.0f} MB per "
-            f"process; at {link_gb_s:g} GB/s per GPU (an assumption: NVLink-class; no GPU was "
-            f"measured) that is {communicate:,.0f} s per epoch.",
-            f"- Compute: at the throughput of one process here ({one['rows_per_second']:,.0f} "
-            f"rows/s on {os.cpu_count()} CPU cores), {gpus} processes need {compute:,.0f} s per "
-            "epoch; a GPU process is faster by a factor this machine cannot measure, so this "
-            "is an upper bound.",
-            f"- So an epoch of 10^9 rows takes at least {communicate:,.0f} s (communication) "
-            "plus the compute, whichever the GPUs' speed. The all-reduce of whole tables is "
-            "what limits: at this scale raise `batch_size` (fewer steps, the same volume per "
-            "step), or send only the rows a batch touched (one process updates only those "
-            "rows; across processes the whole gradient is still summed).",
+            f"- Exchanged per step (measured with {one['processes']} processes): the dense "
+            f"parameters' gradient, {one['dense_mb']:.1f} MB, and the rows the batch read of the "
+            f"tables, {one['sparse_mb']:.1f} MB (of the model's {one['weights_mb']:.0f} MB of "
+            f"weights, mostly its tables, none is sent whole); each of {gpus} processes sends "
+            f"or receives {sent_mb:.1f} MB a step. At {link_gb_s:g} GB/s per GPU (an "
+            f"assumption: NVLink-class; no GPU was measured) that is {communicate:,.0f} s per "
+            "epoch.",
+            f"- Compute: at the throughput of one process here "
+            f"({measured[0]['rows_per_second']:,.0f} rows/s on {os.cpu_count()} CPU cores), "
+            f"{gpus} processes need {compute:,.0f} s per epoch; a GPU process is faster by a "
+            "factor this machine cannot measure, so this is an upper bound.",
+            "- The exchange grows with the rows a batch reads, not with the tables: raising "
+            "`batch_size` halves the steps for a volume per step that grows less than the "
+            "batch (rows read by several of its rows are sent once).",
         ]
     )
 
@@ -129,20 +169,19 @@ def main(argv=None) -> str:
         f"{WARM_UP} warm-up ones; {machine()}.",
         "",
         "| processes | seconds per batch | epoch seconds (projected) | rows/s "
-        "| gradient all-reduced per step (MB) |",
-        "| --- | --- | --- | --- | --- |",
+        "| dense gradient per step (MB) | tables' rows per step (MB) |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     measured = []
     for processes in args.processes:
         r = launch(processes, args.rows, args.batches)
         measured.append(r)
-        gradient = "-" if processes == 1 else f"{r['gradient_mb']:.0f}"
         lines.append(
             f"| {processes} | {r['seconds_per_batch']:.3f} | {r['epoch_seconds']:,.0f} | "
-            f"{r['rows_per_second']:,.0f} | {gradient} |"
+            f"{r['rows_per_second']:,.0f} | {r['dense_mb']:.1f} | {r['sparse_mb']:.1f} |"
         )
         print(lines[-1], flush=True)
-    table = "\n".join(lines) + "\n\n" + projection(measured, args.rows, 8, args.link_gb_s)
+    table = "\n".join(lines) + "\n\n" + projection(measured, 8, args.link_gb_s)
     return write(table, "scale.md")
 
 

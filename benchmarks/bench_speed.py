@@ -4,14 +4,16 @@ the same shuffled, and random pairs of 5,000 users and items; recommend-all on
 MovieLens and top-10 for 5,000 users over 5,000 items, beside implicit's ALS); and seconds per
 batch (an epoch projected from them) and peak memory on synthetic data of 10^5, 10^6 and 10^7
 rows (100,000 users and 20,000 items at every size, so that the tables stay the same and only
-the rows grow). Where a GPU is present, the GPU table too: seconds per epoch at 10^6 and 10^7
+the rows grow); whole fits of 10^6 rows with 10,000 x 2,000 and 100,000 x 20,000 users and
+items (fit-scale). Where a GPU is present, the GPU table too: seconds per epoch at 10^6 and 10^7
 rows (10^8 on request; projected from batches, as on the CPU; a size that runs out of memory
 or time says so), fit on u1.base with and without mixed precision, predict rows/s and
 recommend-all. Persistence: save and load of a model of 100,000 users and 20,000 items, beside
 reading and hashing its files alone (what checking them costs at least).
 
     SKMTREC_DATA=../shared/data python benchmarks/bench_speed.py
-        [--only movielens|serving|scale|gpu|persistence] [--scale 100000 1000000 10000000]
+        [--only movielens|serving|scale|fit-scale|gpu|persistence]
+        [--scale 100000 1000000 10000000]
         [--device cuda] [--gpu-sizes 1000000 10000000 [100000000]] [--gpu-timeout 600]
 
 Prints markdown tables and writes them to benchmarks/results/speed.md (speed_<part>.md with
@@ -380,6 +382,55 @@ def scale(sizes: list[int]) -> str:
     return "\n".join(lines)
 
 
+FIT_TABLES = [(10_000, 2_000), (SCALE_USERS, SCALE_ITEMS)]
+FIT_TASKS = {"defaults": DEFAULTS["tasks"], "rating alone": {"rating": "regression"}}
+
+
+def whole_fit(n_users: int, n_items: int, tasks: str, epochs: int = 2) -> dict:
+    """In a fresh process: a whole fit (``epochs`` epochs, the default validation split) of
+    10^6 rows of ``n_users`` x ``n_items``, with the tasks ``FIT_TASKS[tasks]``; the
+    seconds in all, in the epochs (training and validation) and before them (preparing the
+    data, histories, the network)."""
+    X, y = make_interactions(n_users=n_users, n_items=n_items, n_interactions=10**6, random_state=0)
+    X, y = X.drop(columns="item_text"), y[["rating"]]
+    model = MultiTaskRecommender(
+        **{**DEFAULTS, "tasks": FIT_TASKS[tasks]}, max_epochs=epochs, patience=None
+    )
+    start = time.perf_counter()
+    model.fit(X, y)
+    total = time.perf_counter() - start
+    in_epochs = sum(row["dur"] for row in model.net_.history)
+    return {"total_s": total, "epochs_s": in_epochs, "before_s": total - in_epochs}
+
+
+def fit_scale() -> str:
+    """Whole fits of 10^6 rows with small and large tables (``whole_fit``), each in a fresh
+    process, and the ratio of their times."""
+    lines = [
+        f"Whole fits of 10^6 rows of `make_interactions` (2 epochs, the default validation "
+        f"split), each in a fresh process; {machine()}. With 2,000 items the implicit task is "
+        "scored through the head against 8 sampled negatives per row; with 20,000 (from "
+        "10,000 items on) it is a retrieval task.",
+        "",
+        "| tasks | users x items | fit seconds | in the epochs | before them | ratio to the "
+        "small tables |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for tasks in FIT_TASKS:
+        small = None
+        for users, items in FIT_TABLES:
+            command = [sys.executable, __file__, "--whole-fit", str(users), str(items), tasks]
+            done = subprocess.run(command, capture_output=True, text=True, check=True)
+            r = json.loads(done.stdout.strip().splitlines()[-1])
+            small = small or r["total_s"]
+            lines.append(
+                f"| {tasks} | {users:,} x {items:,} | {r['total_s']:.1f} | {r['epochs_s']:.1f} "
+                f"| {r['before_s']:.1f} | {r['total_s'] / small:.2f} |"
+            )
+            print(lines[-1], flush=True)
+    return "\n".join(lines)
+
+
 def gpu(device: str, sizes: list[int], timeout: float) -> str:
     """The defaults on ``device``: seconds per epoch at each of ``sizes`` (100,000 users and
     20,000 items, projected from batches as in ``scale``, each in a fresh process given at most
@@ -448,17 +499,24 @@ def gpu(device: str, sizes: list[int], timeout: float) -> str:
 def main(argv=None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--only", choices=["movielens", "serving", "scale", "gpu", "persistence"], default=None
+        "--only",
+        choices=["movielens", "serving", "scale", "fit-scale", "gpu", "persistence"],
+        default=None,
     )
     parser.add_argument("--scale", type=int, nargs="*", default=[10**5, 10**6, 10**7])
     parser.add_argument("--device", default="cuda", help="the GPU table's device")
     parser.add_argument("--gpu-sizes", type=int, nargs="*", default=[10**6, 10**7])
     parser.add_argument("--gpu-timeout", type=float, default=600, help="seconds per GPU size")
     parser.add_argument("--per-batch", type=int, nargs=3, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--whole-fit", nargs=3, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
     if args.per_batch:
         print(json.dumps(per_batch(*args.per_batch, device=args.device)))
+        return ""
+    if args.whole_fit:
+        users, items, tasks = args.whole_fit
+        print(json.dumps(whole_fit(int(users), int(items), tasks)))
         return ""
     parts = []
     if args.only in (None, "movielens"):
@@ -467,6 +525,8 @@ def main(argv=None) -> str:
         parts.append(serving())
     if args.only in (None, "scale"):
         parts.append(scale(args.scale))
+    if args.only in (None, "fit-scale"):
+        parts.append(fit_scale())
     if args.only in (None, "persistence"):
         parts.append(persistence())
     if args.only == "gpu" or (args.only is None and torch.cuda.is_available()):
