@@ -167,12 +167,12 @@ def _sparse_update(p, grad, state, group, sums: torch.Tensor) -> None:
     """AdamW on the rows of a sparse (COO, first dimension) gradient, each first decayed by
     the steps it missed; no other row is read.
 
-    A coalesced gradient (each row once, as a history's sampled product gives it) is used as
-    it is. Otherwise a row the batch read several times has an entry per read: their sum is
-    taken in ``sums``, a buffer shaped as the table and zero between steps (added into, read at
-    each entry, the rows zeroed again), not by ``coalesce``, whose number of rows only the
-    device knows (on a GPU, reading it makes the host wait). Each of a row's entries then
-    computes the same update and writes it back to the same row.
+    A coalesced gradient (each row once, as DistributedDataParallel's sum over processes gives
+    it) is used as it is. Otherwise a row the batch read several times has an entry per read:
+    their sum is taken in ``sums``, a buffer shaped as the table and zero between steps (added
+    into, read at each entry, the rows zeroed again), not by ``coalesce``, whose number of rows
+    only the device knows (on a GPU, reading it makes the host wait). Each of a row's entries
+    then computes the same update and writes it back to the same row.
     """
     rows, values = grad._indices()[0], grad._values()
     if not grad.is_coalesced():
