@@ -37,7 +37,13 @@ def test_gradients_of_every_row_give_adamw(sparse):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
 
 
-def test_a_sparse_gradient_updates_its_rows_only():
+@pytest.mark.parametrize("ordered_index_add", [("cpu",), ()])
+def test_a_sparse_gradient_updates_its_rows_only(monkeypatch, ordered_index_add):
+    """A row's entries summed by index_add_ (the CPU's path) or by index_put_'s accumulation
+    (a GPU's, run here on the CPU): AdamW's update of the rows read, either way."""
+    from skmtrec._training import optim
+
+    monkeypatch.setattr(optim, "_ORDERED_INDEX_ADD", ordered_index_add)
     table = torch.nn.Embedding(50, 4, sparse=True)
     before = table.weight.detach().clone()
     optimizer = RowwiseAdamW(table.parameters(), lr=0.01, weight_decay=2.0)

@@ -126,6 +126,12 @@ class RowwiseAdamW(Optimizer):
                     _catch_up(p, state, group)
 
 
+# Devices whose index_add_ adds a row's entries in their order. Elsewhere (a GPU) it adds them
+# atomically, in no fixed order, where index_put_'s accumulation keeps one (it sorts the
+# entries first, which costs the CPU more than the sum).
+_ORDERED_INDEX_ADD = ("cpu",)
+
+
 def _adamw(dense: dict, steps: list, group: dict) -> None:
     """torch's AdamW on the dense parameters (its fused kernel where the device has one), which
     also counts their steps."""
@@ -177,9 +183,9 @@ def _sparse_update(p, grad, state, group, sums: torch.Tensor) -> None:
     rows, values = grad._indices()[0], grad._values()
     if not grad.is_coalesced():
         try:
-            if sums.device.type == "cpu":  # in order of the entries
+            if sums.device.type in _ORDERED_INDEX_ADD:
                 sums.index_add_(0, rows, values)
-            else:  # index_put_'s accumulation adds in a fixed order (index_add_'s is atomic)
+            else:
                 sums.index_put_((rows,), values, accumulate=True)
             values = sums.index_select(0, rows)
         finally:
