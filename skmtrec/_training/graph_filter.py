@@ -59,12 +59,16 @@ class GraphFilter:
 
     def __init__(self, matrix: sp.csr_matrix, components: np.ndarray, singular_values: np.ndarray):
         self.matrix = sp.csr_matrix(matrix, dtype=np.float32)
+        self._normalized = _degree_normalized(self.matrix)
+        self._normalized_t = sp.csr_matrix(self._normalized.T)
+        self._set_components(components, singular_values)
+
+    def _set_components(self, components: np.ndarray, singular_values: np.ndarray) -> None:
+        """Keep the singular vectors and what scoring derives from them."""
         self.components = np.asarray(components, dtype=np.float32)
         self.singular_values = np.asarray(singular_values, dtype=np.float32)
         item_degree = np.asarray(self.matrix.sum(axis=0)).ravel()
         item_scale = 1.0 / np.sqrt(np.maximum(item_degree, 1.0))
-        self._normalized = _degree_normalized(self.matrix)
-        self._normalized_t = sp.csr_matrix(self._normalized.T)
         # the ideal filter r Di^-1/2 V V^T Di^1/2 is (r @ into.T) @ out; s V (for the
         # sharpening step) is (r Rn^T) @ across + ideal_weight * (r @ into.T) @ back
         v = self.components
@@ -86,12 +90,15 @@ class GraphFilter:
         matrix = sp.csr_matrix((ones, (users, items)), shape=shape)
         matrix.sum_duplicates()
         matrix.data[:] = 1.0
+        graph = cls(matrix, np.zeros((0, n_items + 1)), np.zeros(0))
         k = min(n_components, min(shape) - 1)
-        if k <= 0 or not matrix.nnz:
-            return cls(matrix, np.zeros((0, n_items + 1)), np.zeros(0))
-        normalized = _degree_normalized(matrix)
-        _, sigma, vt = randomized_svd(normalized, k, n_iter=_POWER_ITERATIONS, random_state=seed)
-        return cls(matrix, vt, sigma)
+        if k > 0 and matrix.nnz:
+            # the SVD of the normalized matrix the filter already holds
+            _, sigma, vt = randomized_svd(
+                graph._normalized, k, n_iter=_POWER_ITERATIONS, random_state=seed
+            )
+            graph._set_components(vt, sigma)
+        return graph
 
     @property
     def n_items(self) -> int:
