@@ -11,21 +11,20 @@ import pandas as pd
 import torch
 from skorch.callbacks import Callback
 
-from skmtrec.datasets import GENRES
+from skmtrec.datasets._movielens import FEATURE_NAMES, features_and_target
 from skmtrec.metrics import hit_rate_at_k, ndcg_at_k, recall_at_k
 
 K = 10
-FEATURES = ["user_id", "item_id", "age", "gender", "occupation", *GENRES]
+FEATURES = list(FEATURE_NAMES)
 # The defaults: what a user who never tunes gets. One model rates and ranks; every other
 # parameter is the estimator's default (chosen with validate.py, never on a test fold).
 DEFAULTS = {"tasks": {"rating": "regression", "interacted": "implicit"}, "random_state": 0}
 
 
 def movielens_xy(frame: pd.DataFrame):
-    """X: ids, age, gender, occupation, genre flags; y: the rating."""
-    X = frame[FEATURES].copy()
-    X[list(GENRES)] = X[list(GENRES)].astype(bool)
-    return X, frame[["rating"]]
+    """X: ids, age, gender, occupation, genre flags (bool); y: the rating. The coding of
+    ``load_movielens_100k(return_X_y=True)``, for any rows of the loader's tables."""
+    return features_and_target(frame)
 
 
 def r2_metrics(lists: dict, test: pd.DataFrame, items: np.ndarray) -> dict[str, float]:

@@ -29,7 +29,6 @@ FEATURES = ["user_id", "item_id", "age", "gender", "occupation", *GENRES]
 def skmtrec_row(train, test) -> dict:
     def xy(frame):
         X = frame[FEATURES].copy()
-        X[list(GENRES)] = X[list(GENRES)].astype(bool)
         return X, frame[["rating"]].assign(like=(frame["rating"] >= 4).astype(float))
 
     (X_train, y_train), (X_test, y_test) = xy(train), xy(test)

@@ -7,11 +7,17 @@ held-out rating >= 4; every item the user did not rate in the fitted rows is ran
 objective, maximized, is NDCG@10 minus RMSE, averaged over the folds: one number for a model
 that both rates and ranks. The test files u<k>.test are never read.
 
+Each fold is scikit-learn's ``cross_validate`` with the two scorers, over the rows of
+``load_movielens_100k(return_X_y=True)``; one fold a call, so that after each fold the trial
+reports its running mean and the median pruner stops one that trails the completed trials
+before its next fit (a trial with every fold done is kept). ``OptunaSearchCV`` does not fit
+here: it takes one scorer, searches only parameters that are plain values (not a head object
+with its dropout), and prunes over ``partial_fit`` iterations, not folds.
+
 The first trial is the estimator's defaults, so the study says whether anything it found beats
-them. After each fold a trial reports its running mean and the median pruner stops one that
-trails the completed trials. The study lives in its storage URL: a second run resumes it, and
-several processes can add trials at once (``--n-trials 0`` first creates it, so that workers do
-not race to create its tables):
+them. The study lives in memory unless ``--storage`` names a database: then a second run
+resumes it, and several processes can add trials at once (``--n-trials 0`` first creates it,
+so that workers do not race to create its tables):
 
     SKMTREC_DATA=../shared/data python benchmarks/optuna_defaults.py \\
         --storage sqlite:///skmtrec-defaults.db --n-trials 20
@@ -25,16 +31,18 @@ from functools import partial
 
 import numpy as np
 import optuna
-from sklearn.model_selection import train_test_split
+import pandas as pd
+from sklearn.model_selection import cross_validate, train_test_split
 
 from skmtrec import PLE, ColdStart, MMoE, MultiTaskRecommender, SharedBottom, make_task_scorer
-from skmtrec.datasets import GENRES, load_movielens_100k
+from skmtrec.datasets import load_movielens_100k
 from skmtrec.metrics import make_ranking_scorer
 
 TASKS = {"rating": "regression", "interacted": "implicit"}
-FEATURES = ["user_id", "item_id", "age", "gender", "occupation", *GENRES]
-RMSE = make_task_scorer("rating", "rmse", clip=(1, 5))
-NDCG = make_ranking_scorer("ndcg", k=10, relevance=("rating", 4))
+SCORING = {
+    "rmse": make_task_scorer("rating", "rmse", clip=(1, 5)),  # negated: greater is better
+    "ndcg": make_ranking_scorer("ndcg", k=10, relevance=("rating", 4)),
+}
 SEARCHED = (
     "architecture",
     "task_balancing",
@@ -64,20 +72,25 @@ def _defaults() -> dict:
 DEFAULTS = _defaults()
 
 
-def folds(numbers=(1, 2, 3, 4, 5), rows: int | None = None, seed: int = 0) -> list:
-    """Per fold: (X, y) to fit and (X, y) held out, 15% of u<k>.base (of ``rows`` sampled)."""
-    out = []
+def folds(numbers=(1, 2, 3, 4, 5), rows: int | None = None, seed: int = 0) -> tuple:
+    """``(X, y, splits)``: every rating, and per fold the positions in ``X`` of the rows to fit
+    and of those held out, 15% of u<k>.base (of ``rows`` sampled), as ``cross_validate``'s
+    ``cv`` takes them."""
+    X, y = load_movielens_100k(return_X_y=True)
+    position = pd.MultiIndex.from_frame(X[["user_id", "item_id"]])
+    splits = []
     for k in numbers:
         base = load_movielens_100k(fold=k).train
         if rows is not None:
             base = base.sample(rows, random_state=seed)
-        X = base[FEATURES].copy()
-        X[list(GENRES)] = X[list(GENRES)].astype(bool)
-        X_fit, X_val, y_fit, y_val = train_test_split(
-            X, base[["rating"]], test_size=0.15, random_state=seed
+        fit, held_out = train_test_split(base, test_size=0.15, random_state=seed)
+        splits.append(
+            tuple(
+                position.get_indexer(pd.MultiIndex.from_frame(part[["user_id", "item_id"]]))
+                for part in (fit, held_out)
+            )
         )
-        out.append(((X_fit, y_fit), (X_val, y_val)))
-    return out
+    return X, y, splits
 
 
 def suggest(trial: optuna.Trial) -> dict:
@@ -108,24 +121,28 @@ def estimator_params(params: dict) -> dict:
     return {**params, "architecture": head, "cold_start": cold}
 
 
-def objective(trial: optuna.Trial, data: list, max_epochs: int = 50) -> float:
+def objective(trial: optuna.Trial, data: tuple, max_epochs: int = 50) -> float:
+    """Mean over the folds of NDCG@10 - RMSE; ``data`` as :func:`folds` gives it."""
+    X, y, splits = data
     params = estimator_params(suggest(trial))
+    model = MultiTaskRecommender(TASKS, max_epochs=max_epochs, random_state=0, **params)
     scores = []
-    for step, ((X_fit, y_fit), (X_val, y_val)) in enumerate(data):
-        model = MultiTaskRecommender(TASKS, max_epochs=max_epochs, random_state=0, **params)
-        model.fit(X_fit, y_fit)
-        rmse, ndcg = -RMSE(model, X_val, y_val), NDCG(model, X_val, y_val)
+    for step, split in enumerate(splits):
+        fold = cross_validate(model, X, y, cv=[split], scoring=SCORING, error_score="raise")
+        rmse, ndcg = -float(fold["test_rmse"][0]), float(fold["test_ndcg"][0])
         trial.set_user_attr(f"fold{step + 1}", {"rmse": rmse, "ndcg": ndcg})
         scores.append(ndcg - rmse)
-        trial.report(float(np.mean(scores)), step)
-        if trial.should_prune():
-            raise optuna.TrialPruned()
+        if step + 1 < len(splits):  # once every fold is done, the trial's work is kept
+            trial.report(float(np.mean(scores)), step)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
     return float(np.mean(scores))
 
 
-def load_study(storage: str, study_name: str = "defaults") -> optuna.Study:
-    """Create the study in ``storage`` with the defaults as its first trial, or load it."""
-    if storage.startswith("sqlite:"):
+def load_study(storage: str | None = None, study_name: str = "defaults") -> optuna.Study:
+    """Create the study (in memory, or in the database ``storage`` names) with the defaults as
+    its first trial, or load it from that database."""
+    if storage is not None and storage.startswith("sqlite:"):
         # writers from several processes wait for the lock instead of failing
         storage = optuna.storages.RDBStorage(
             storage, engine_kwargs={"connect_args": {"timeout": 60}}
@@ -143,8 +160,9 @@ def load_study(storage: str, study_name: str = "defaults") -> optuna.Study:
     return study
 
 
-def save_history(study: optuna.Study, path: str) -> None:
-    """The study's objective per trial and its best so far, as a PNG (matplotlib)."""
+def save_history(study: optuna.Study, path: str):
+    """The study's objective per trial and its best so far, as a PNG (matplotlib); returns
+    the figure."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -153,8 +171,10 @@ def save_history(study: optuna.Study, path: str) -> None:
     with warnings.catch_warnings():  # optuna marks its matplotlib plots experimental
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         ax = plot_optimization_history(study, target_name="mean over folds of NDCG@10 - RMSE")
+    ax.legend(loc="best")  # inside the axes: optuna puts it to their right, off the figure
     ax.figure.tight_layout()
     ax.figure.savefig(path, dpi=110)
+    return ax.figure
 
 
 def summary(study: optuna.Study) -> str:
@@ -176,7 +196,12 @@ def summary(study: optuna.Study) -> str:
 
 def main(argv=None) -> optuna.Study:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--storage", default="sqlite:///skmtrec-defaults.db")
+    parser.add_argument(
+        "--storage",
+        default=None,
+        help="a database URL (sqlite:///defaults.db, postgresql+psycopg://...) that keeps the "
+        "study, to resume it or share it among processes; in memory if not given",
+    )
     parser.add_argument("--study-name", default="defaults")
     parser.add_argument("--n-trials", type=int, default=20)
     parser.add_argument("--folds", type=int, nargs="+", default=[1, 2, 3, 4, 5])

@@ -25,7 +25,6 @@ FEATURES = ["user_id", "item_id", "age", "gender", "occupation", *GENRES]
 def movielens_xy(frame: pd.DataFrame, *, text: bool = True):
     """X (ids, user features, genre flags and, with ``text``, the title) and y (rating, like)."""
     X = frame[FEATURES].copy()
-    X[list(GENRES)] = X[list(GENRES)].astype(bool)
     if text:
         year = frame["year"].map(lambda v: "" if pd.isna(v) else f" ({int(v)})")
         X["title"] = frame["title"] + year

@@ -27,7 +27,6 @@ def main(argv=None) -> TrainingHistoryDisplay:
     if args.rows is not None:
         train = train.sample(n=args.rows, random_state=0)
     X = train[["user_id", "item_id", "age", "gender", "occupation", *GENRES]].copy()
-    X[list(GENRES)] = X[list(GENRES)].astype(bool)
     model = MultiTaskRecommender(
         tasks={"rating": "regression", "interacted": "implicit"},
         max_epochs=args.max_epochs,

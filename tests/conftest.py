@@ -50,7 +50,6 @@ def movielens():
 def movielens_xy(frame: pd.DataFrame):
     """The core set-up: age, gender, occupation and genre flags; rating and like."""
     X = frame[["user_id", "item_id", "age", "gender", "occupation", *GENRES]].copy()
-    X[list(GENRES)] = X[list(GENRES)].astype(bool)
     y = frame[["rating"]].assign(like=(frame["rating"] >= 4).astype(float))
     return X, y
 

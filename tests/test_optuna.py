@@ -74,9 +74,12 @@ def test_the_defaults_study_starts_from_the_defaults_and_prunes_a_worse_trial(tm
     study.optimize(lambda t: study_example.objective(t, data, max_epochs=6), n_trials=2)
 
     first, second = study.trials
-    figure = tmp_path / "history.png"
-    study_example.save_history(study, str(figure))
-    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    figure = study_example.save_history(study, str(tmp_path / "history.png"))
+    assert (tmp_path / "history.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    figure.canvas.draw()
+    ax = figure.axes[0]
+    legend, inside = ax.get_legend().get_window_extent(), ax.get_window_extent()
+    assert inside.contains(legend.x0, legend.y0) and inside.contains(legend.x1, legend.y1)
     assert first.params == study_example.DEFAULTS
     assert first.state == optuna.trial.TrialState.COMPLETE
     folds = list(first.user_attrs.values())
@@ -89,3 +92,21 @@ def test_the_defaults_study_starts_from_the_defaults_and_prunes_a_worse_trial(tm
     resumed = study_example.load_study(storage)  # resuming enqueues nothing more
     assert len(resumed.trials) == 2
     assert "best: the defaults" in study_example.summary(resumed)
+
+
+def test_the_defaults_study_keeps_a_trial_whose_folds_are_done(tmp_path, movielens, monkeypatch):
+    study_example = load("optuna_defaults", BENCHMARKS)
+    data = study_example.folds((1,), rows=2000)
+    study = study_example.load_study()  # in memory
+    worse = {**study_example.DEFAULTS, "lr": 5e-4, "user_history": False, "item_history": False}
+    study.enqueue_trial(worse)
+    study.optimize(lambda t: study_example.objective(t, data, max_epochs=2), n_trials=2)
+    first, second = study.trials
+    # behind the defaults, but with its only fold scored: kept, not pruned
+    assert second.value < first.value
+    assert second.state == optuna.trial.TrialState.COMPLETE and not second.intermediate_values
+
+    # without --storage the study is not written to (nor resumed from) the current folder
+    monkeypatch.chdir(tmp_path)
+    study_example.main(["--n-trials", "0", "--folds", "1", "--quiet"])
+    assert list(tmp_path.iterdir()) == []

@@ -76,13 +76,17 @@ def test_item_embedding_with_round_off_stays_item_side(interactions):
     assert model.item_features_ == ["text_0", "text_1"]
 
 
-def test_principal_projection_whitens_the_leading_components():
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])  # float32: as the encoder gives
+def test_principal_projection_whitens_the_leading_components(dtype):
     rng = np.random.RandomState(0)
     rows = rng.normal(size=(200, 3)) @ rng.normal(size=(3, 10))  # rank 3 in 10 columns
+    rows = rows.astype(dtype)
     projection = principal_projection(rows, 5)
     scores = (rows - rows.mean(axis=0)) @ projection
     np.testing.assert_allclose(np.cov(scores[:, :3].T), np.eye(3), atol=1e-4)
-    assert not projection[:, 3:].any()  # past the rows' rank: nothing
+    # past the rows' rank (rounding noise at their precision): nothing, so a new row's
+    # content off their span is not blown up (it was, by about 1e7, in float32)
+    assert not projection[:, 3:].any()
 
 
 def test_wide_item_content_enters_through_its_principal_components(interactions):

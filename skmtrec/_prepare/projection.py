@@ -20,8 +20,12 @@ def principal_projection(rows: np.ndarray, n_components: int) -> np.ndarray:
     _, singular, vt = np.linalg.svd(centered.astype(np.float64), full_matrices=False)
     k = min(n_components, len(singular))
     std = singular[:k] / np.sqrt(max(len(rows) - 1, 1))
-    # singular values come largest first; a direction with no variance gets no weight
-    scale = np.divide(1.0, std, out=np.zeros_like(std), where=std > 1e-8 * std[0])
+    # Singular values come largest first. One within the rows' rounding error (the rank
+    # tolerance of np.linalg.matrix_rank, at the rows' precision: float32 as encoded) is a
+    # direction with no variance: unit variance along it would multiply a new row's content
+    # by about 1/eps, so it gets no weight.
+    eps = np.finfo(np.result_type(rows.dtype, np.float32)).eps
+    scale = np.divide(1.0, std, out=np.zeros_like(std), where=std > max(rows.shape) * eps * std[0])
     projection = np.zeros((rows.shape[1], n_components), dtype=np.float32)
     projection[:, :k] = vt[:k].T * scale
     return projection

@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
-import shutil
-import tempfile
-import zipfile
 from pathlib import Path
-from urllib.error import URLError
-from urllib.request import urlopen
 
 import pandas as pd
 from sklearn.utils import Bunch
@@ -42,6 +36,10 @@ GENRES = (
     "War",
     "Western",
 )
+# X and y of ``return_X_y=True``: the benchmarks' set-up. ``year`` (NaN for a few films),
+# ``title``, ``zip_code`` and ``release_date`` are left to the user to code.
+FEATURE_NAMES = ("user_id", "item_id", "age", "gender", "occupation", *GENRES)
+TARGET_NAMES = ("rating",)
 _FILES = (
     "u.data",
     "u.item",
@@ -73,12 +71,14 @@ def load_movielens_100k(
     *,
     fold: int | None = None,
     download_if_missing: bool = True,
-) -> Bunch:
+    return_X_y: bool = False,
+) -> Bunch | tuple[pd.DataFrame, ...]:
     """Load MovieLens 100K: 100,000 ratings of 1,682 movies by 943 users, with features.
 
     Reads the GroupLens layout (``u.data``, ``u.item``, ``u.user`` and the official splits
     ``u1..u5.base/.test``) from ``<data_home>/ml-100k``. When the files are missing it downloads
-    the official archive and checks its MD5, unless ``download_if_missing=False``.
+    the official archive and checks its MD5, unless ``download_if_missing=False``; when they are
+    present it makes no network call.
 
     Parameters
     ----------
@@ -89,6 +89,12 @@ def load_movielens_100k(
         ``test``.
     download_if_missing : bool, default=True
         Download the archive when the files are missing.
+    return_X_y : bool, default=False
+        Return ``(X, y)`` ready to fit instead of the Bunch, coded as the benchmarks code them:
+        ``X`` holds the columns ``feature_names`` (``user_id``, ``item_id``, ``age``,
+        ``gender``, ``occupation`` and the 19 boolean genre flags, which become categorical
+        embeddings) and ``y`` the column ``rating``. With ``fold``, ``X_train, X_test, y_train,
+        y_test`` in the order of :func:`~sklearn.model_selection.train_test_split`.
 
     Returns
     -------
@@ -96,17 +102,30 @@ def load_movielens_100k(
         ``ratings``: one row per rating with ``user_id``, ``item_id``, ``rating``, ``timestamp``
         and the user and item features: ``age`` (int), ``gender``, ``occupation``, ``zip_code``
         (str), ``title`` (str, the year removed), ``year`` (float, NaN when unknown),
-        ``release_date`` and the 19 genre flags (int 0/1, named as in ``GENRES``).
+        ``release_date`` and the 19 genre flags (bool, named as in ``GENRES``): 30 columns.
         ``users`` and ``movies``: the user and item feature tables (``movies`` is not named
         ``items``, which a Bunch, being a dict, already has). ``genres``: the genre flag names.
-        With ``fold``: ``train`` and ``test``, rows of ``ratings`` in the official split.
+        ``feature_names`` and ``target_names``: the columns of ``X`` and ``y`` that
+        ``return_X_y`` gives. With ``fold``: ``train`` and ``test``, rows of ``ratings`` in the
+        official split.
+    (X, y) : tuple of DataFrame
+        With ``return_X_y=True`` and no ``fold``: ``X`` of shape (100000, 24) and ``y`` of
+        shape (100000, 1).
+    (X_train, X_test, y_train, y_test) : tuple of DataFrame
+        With ``return_X_y=True`` and ``fold``: 80,000 rows to fit and 20,000 to test, 24
+        columns in ``X`` and one in ``y``.
 
     Examples
     --------
     >>> from skmtrec.datasets import load_movielens_100k
     >>> data = load_movielens_100k(fold=1)  # doctest: +SKIP
     >>> data.train.shape, data.test.shape  # doctest: +SKIP
-    ((80000, 33), (20000, 33))
+    ((80000, 30), (20000, 30))
+    >>> X_train, X_test, y_train, y_test = load_movielens_100k(
+    ...     fold=1, return_X_y=True
+    ... )  # doctest: +SKIP
+    >>> X_train.shape, y_train.columns.tolist()  # doctest: +SKIP
+    ((80000, 24), ['rating'])
     """
     if fold is not None and fold not in range(1, 6):
         raise ValueError(f"fold must be one of 1, 2, 3, 4, 5 or None; got {fold!r}.")
@@ -127,11 +146,28 @@ def load_movielens_100k(
     )
     items = _read_items(folder / "u.item")
     ratings = _join(_read_ratings(folder / "u.data"), users, items)
-    data = Bunch(ratings=ratings, users=users, movies=items, genres=list(GENRES))
+    data = Bunch(
+        ratings=ratings,
+        users=users,
+        movies=items,
+        genres=list(GENRES),
+        feature_names=list(FEATURE_NAMES),
+        target_names=list(TARGET_NAMES),
+    )
     if fold is not None:
         data.train = _join(_read_ratings(folder / f"u{fold}.base"), users, items)
         data.test = _join(_read_ratings(folder / f"u{fold}.test"), users, items)
-    return data
+    if not return_X_y:
+        return data
+    if fold is None:
+        return features_and_target(ratings)
+    (X_train, y_train), (X_test, y_test) = map(features_and_target, (data.train, data.test))
+    return X_train, X_test, y_train, y_test
+
+
+def features_and_target(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``X`` and ``y`` of ``return_X_y`` from rows of one of the loader's tables."""
+    return frame[list(FEATURE_NAMES)].copy(), frame[list(TARGET_NAMES)].copy()
 
 
 def _read_ratings(path: Path) -> pd.DataFrame:
@@ -148,6 +184,8 @@ def _read_items(path: Path) -> pd.DataFrame:
     items["title"] = (
         items["raw_title"].str.replace(r"\s*\(\d{4}\)\s*$", "", regex=True).fillna("").str.strip()
     )
+    # as booleans the flags are categories (embedded), not scaled numbers
+    items[list(GENRES)] = items[list(GENRES)].astype(bool)
     return items[["item_id", "title", "year", "release_date", *GENRES]]
 
 
@@ -165,23 +203,23 @@ def _where_to_put(folder: Path, missing: list[str]) -> str:
 
 
 def _download(folder: Path) -> None:
-    folder.parent.mkdir(parents=True, exist_ok=True)
+    """The official archive into ``folder``'s parent, checked against its MD5, then unzipped
+    there (pooch keeps the archive, so a broken extraction is redone without a download)."""
+    import pooch
+
     try:
-        with urlopen(ML_100K_URL, timeout=_DOWNLOAD_TIMEOUT_S) as response:
-            payload = response.read()
-    except (URLError, OSError) as exc:
-        raise OSError(_where_to_put(folder, ["the whole data set"]) + f" ({exc})") from exc
-    digest = hashlib.md5(payload).hexdigest()
-    if digest != ML_100K_MD5:
-        raise OSError(
-            f"The archive from {ML_100K_URL} has MD5 {digest}, expected {ML_100K_MD5}; "
-            "it was not used. " + _where_to_put(folder, ["the whole data set"])
+        pooch.retrieve(
+            ML_100K_URL,
+            known_hash=f"md5:{ML_100K_MD5}",
+            fname="ml-100k.zip",
+            path=folder.parent,
+            processor=pooch.Unzip(extract_dir="."),
+            downloader=pooch.HTTPDownloader(timeout=_DOWNLOAD_TIMEOUT_S),
         )
-    with tempfile.TemporaryDirectory(dir=folder.parent) as tmp:
-        archive = Path(tmp) / "ml-100k.zip"
-        archive.write_bytes(payload)
-        with zipfile.ZipFile(archive) as zf:
-            zf.extractall(tmp)
-        if folder.exists():
-            shutil.rmtree(folder)
-        shutil.move(str(Path(tmp) / "ml-100k"), folder)
+    except ValueError as exc:  # pooch's answer to a checksum that does not match
+        raise OSError(
+            f"The archive from {ML_100K_URL} does not have the published MD5 {ML_100K_MD5} "
+            f"({exc}); it was not used. " + _where_to_put(folder, ["the whole data set"])
+        ) from exc
+    except OSError as exc:  # requests' errors (no network, HTTP 404) are OSErrors
+        raise OSError(_where_to_put(folder, ["the whole data set"]) + f" ({exc})") from exc
