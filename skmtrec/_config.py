@@ -243,12 +243,17 @@ _OLD_HEAD = ("bottom_units", "tower_units", "n_experts", "n_task_experts", "n_le
 _OLD_HEAD += ("expert_units", "dropout")
 _OLD_COLD = {"id_dropout": "id_dropout", "cold_item_copies": "copies", "cold_item_ridge": "ridge"}
 _REMOVED = ("item_id_dropout", "item_feature_shrinkage")
+# Parameters added since, at the value a model saved before them had: their default.
+_ADDED = {"n_threads": None}
 
 
 def upgrade_params(params):
     """Saved parameters in today's names: the flat head sizes into an ``architecture``
     object, the cold-start ones into ``cold_start``; ``item_id_dropout`` and
-    ``item_feature_shrinkage`` were removed and must have been None."""
+    ``item_feature_shrinkage`` were removed and must have been None; parameters added since
+    a model was saved take their defaults."""
+    if isinstance(params, dict):
+        params = {**_ADDED, **params}
     old = set(_OLD_HEAD) | set(_OLD_COLD) | set(_REMOVED)
     if not isinstance(params, dict) or not old & set(params):
         return params

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import warnings
 from collections.abc import Mapping
+from functools import partial
 from numbers import Integral, Real
 
 import numpy as np
@@ -12,7 +14,7 @@ import torch
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils import RegressorTags, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import validate_data
+from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch.callbacks import Callback
 
 from ._config import (
@@ -26,8 +28,9 @@ from ._config import (
 )
 from ._persistence.methods import PersistenceMethods
 from ._prepare.catalog import Catalog
-from ._prepare.features import FeatureEncoder, as_frame
+from ._prepare.features import FeatureEncoder, as_frame, as_pandas
 from ._prepare.histories import fit_histories
+from ._prepare.interaction_matrix import fit_inputs
 from ._prepare.sides import assign_sides
 from ._prepare.spec import input_params, module_state, network_spec
 from ._prepare.targets import (
@@ -45,11 +48,18 @@ from ._training.build import accelerator as make_accelerator
 from ._training.build import build_net, cuda_devices, validation_split
 from ._training.device import check_device
 from ._training.graph_filter import RetrievalGraph
+from ._training.progress import SklearnCallbacks, SklearnEpochs
+from ._training.threads import limit_threads_of, limits_threads, thread_limit
 from .exceptions import TrainingInterruptedWarning
 from .nn import BALANCING
 
 
-class MultiTaskRecommender(ServingMethods, PersistenceMethods, BaseEstimator):
+# the methods that run the network
+@limit_threads_of(
+    "predict_tasks", "predict", "predict_proba", "explain", "recommend", "similar_items",
+    "similar_users", "score", "export_onnx",
+)  # fmt: skip
+class MultiTaskRecommender(ServingMethods, PersistenceMethods, SklearnCallbacks, BaseEstimator):
     """Multi-task recommender: one network learns several targets of user-item interactions.
 
     Each row of ``X`` is an interaction: a user id, an item id and any feature columns. Each
@@ -201,15 +211,35 @@ class MultiTaskRecommender(ServingMethods, PersistenceMethods, BaseEstimator):
         gradients are averaged by torch's ``DistributedDataParallel`` during the backward pass
         (a large table's as the rows the batch read, not the whole table), and every process
         ends with the same model and the same history (epochs, losses, early stopping). The
-        epoch table prints on the main process only. The device is the accelerator's (its GPU
+        epoch lines print on the main process only. The device is the accelerator's (its GPU
         per process, or the CPU with ``device="cpu"``). With one process it trains as
         without.
+    n_threads : int or None, default=None
+        The threads torch (and the BLAS libraries, through threadpoolctl) compute with during
+        ``fit`` and the methods that run the network (``predict``, ``recommend``, ...), set
+        for the call and restored after it; the setting is the process's, so calls from
+        several threads of one process share it. None leaves them as they are: torch's
+        default is a thread per core, and in the worker processes of ``GridSearchCV`` or
+        ``cross_validate`` with ``n_jobs=k`` joblib has already set them to the cores over k,
+        so parallel fits do not oversubscribe the cores. Set it where a fit runs beside other
+        work, or under joblib's threading backend.
     random_state : int, RandomState instance or None, default=None
         Seeds the weight initialization, the validation split, shuffling and dropout; an int
         gives the same model on every fit on CPU.
     verbose : int, default=0
-        0 is silent; 1 prints skorch's table of per-epoch losses (total and per task); 2 also
-        shows a progress bar over each epoch's batches (skorch's ``ProgressBar``, tqdm).
+        0 prints nothing. 1 prints a line per epoch, in plain text::
+
+            epoch  3/50  train 0.5123  valid 0.5234 (rating 0.8811)  1.2s  at most 56s left  best
+
+        It gives the training and validation losses, both at the fixed ``task_weights`` (the
+        training loss that the task balancing optimises is another, in ``net_.history`` as
+        ``train_loss``), each task's validation loss, the epoch's seconds, the time left if
+        training runs to ``max_epochs`` (at most that, with early stopping), and "best" where
+        the validation loss is the lowest yet; without a validation split, training losses
+        stand for the validation ones. 2 also shows a progress bar over each epoch's batches
+        (skorch's ``ProgressBar``, tqdm, on stderr). With scikit-learn 1.9 or later,
+        ``set_callbacks`` takes scikit-learn's callbacks (``sklearn.callback.ProgressBar()``
+        for a bar over the epochs, ``ScoringMonitor`` to score the model after each epoch).
 
     Attributes
     ----------
@@ -221,7 +251,9 @@ class MultiTaskRecommender(ServingMethods, PersistenceMethods, BaseEstimator):
         Each task as fitted: its kind, label encoding, output width and metrics.
     net_ : MultiTaskNet
         The fitted skorch net; ``net_.history`` holds the per-epoch losses (total and per task)
-        and task weights. ``net_.module_`` is the torch network.
+        and task weights: ``train_loss`` is the loss the task balancing optimised,
+        ``train_loss_fixed_weights`` and ``valid_loss`` weigh the task losses by the fixed
+        ``task_weights``. ``net_.module_`` is the torch network.
     network_spec_ : dict
         A JSON-serializable description of the fitted network (tasks and output widths, input
         sizes and side columns, head, balancing); ``skmtrec.nn.MultiTaskNetwork(spec)`` builds
@@ -232,6 +264,15 @@ class MultiTaskRecommender(ServingMethods, PersistenceMethods, BaseEstimator):
         The id columns of X, as labels.
     user_ids_, item_ids_ : pandas.Index or None
         The user and item ids seen in fit (None without that id column).
+    user_vectors_, item_vectors_ : ndarray of shape (n_users, n_dims), (n_items, n_dims)
+        The learned vector of each user of ``user_ids_`` (item of ``item_ids_``), row for
+        row, computed from the network on first access and kept (read-only): those that
+        ``similar_users`` and ``similar_items`` compare by cosine. With a retrieval task (an
+        implicit task under ``ranking_loss="softmax"``) they are its user and item vectors:
+        the task's raw score of a pair is their dot product (plus a per-item term where the
+        task's similarity is "dot"); else the users' and items' input vectors (id embedding,
+        side features and history), which only the head turns into scores. Only with both id
+        columns.
     n_features_in_ : int
         Number of columns of X in fit, the id columns included.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -284,6 +325,7 @@ class MultiTaskRecommender(ServingMethods, PersistenceMethods, BaseEstimator):
         "device": [str, torch.device],
         "mixed_precision": [StrOptions({"auto", "bf16", "no"})],
         "distributed": ["boolean"],
+        "n_threads": [Interval(Integral, 1, None, closed="left"), None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -320,6 +362,7 @@ class MultiTaskRecommender(ServingMethods, PersistenceMethods, BaseEstimator):
         device="cpu",
         mixed_precision="auto",
         distributed=False,
+        n_threads=None,
         random_state=None,
         verbose=0,
     ):
@@ -352,6 +395,7 @@ class MultiTaskRecommender(ServingMethods, PersistenceMethods, BaseEstimator):
         self.device = device
         self.mixed_precision = mixed_precision
         self.distributed = distributed
+        self.n_threads = n_threads
         self.random_state = random_state
         self.verbose = verbose
 
@@ -371,18 +415,34 @@ class MultiTaskRecommender(ServingMethods, PersistenceMethods, BaseEstimator):
     # -- fit -----------------------------------------------------------------------------------
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @limits_threads
     def fit(self, X, y=None):
         """Fit the network on interactions ``X`` and task labels ``y``.
 
         Parameters
         ----------
-        X : DataFrame or array-like of shape (n_samples, n_features)
+        X : DataFrame, array-like of shape (n_samples, n_features) or sparse matrix
             Interactions: the user and item id columns and feature columns. Categorical columns
-            (object, category, bool) become embeddings; numeric columns are standardized.
+            (object, category, bool) become embeddings; numeric columns are standardized. A
+            dataframe of another library (polars, pyarrow, ...) is read as pandas, with its
+            column names and dtypes. A scipy.sparse matrix of shape (n_users, n_items) is read
+            as implicit and LightFM hold interactions: each stored nonzero entry is a row
+            (explicit zeros are none), read by user, then item, and the row and column indices
+            are the user and item ids. An empty row or column (a user or item with no entry) is
+            left out: it is not in ``user_ids_`` or ``item_ids_``, an empty column is never
+            recommended, and either is new (unseen) if given later. The ids are kept in order of
+            first appearance: the users in increasing order, the items not, so
+            ``item_vectors_[j]`` is the item ``item_ids_[j]``, not column j (nor is
+            ``user_vectors_[i]`` row i where a row is empty). The values are the labels of the
+            one regression or binary task in ``tasks``; a binary task's negatives are stored as
+            another nonzero value, e.g. -1 and 1 as LightFM's logistic loss takes them (zeros
+            are absent entries, so a 0/1 matrix holds one class and is refused). With implicit
+            tasks only the values are not read, neither as labels nor as weights (the model
+            takes no sample weights): every entry is one positive.
         y : DataFrame, Series or array-like of shape (n_samples,) or (n_samples, n_tasks)
             One column per task, named as in ``tasks``. NaN (or None) marks a missing label.
             An implicit task needs no column (every row of X is a positive), so a model of
-            implicit tasks only is fitted with ``y=None``.
+            implicit tasks only is fitted with ``y=None``, as is one fitted on a sparse X.
 
         Returns
         -------
@@ -400,11 +460,24 @@ class MultiTaskRecommender(ServingMethods, PersistenceMethods, BaseEstimator):
         model predicts as before. A ``KeyboardInterrupt`` after the first epoch ends training
         with a warning and keeps what was learned (with early stopping, the best epoch's
         weights); in the first epoch it propagates and nothing changes.
+
+        Examples
+        --------
+        A user x item matrix of clicks, as implicit and LightFM take it:
+
+        >>> import scipy.sparse as sp
+        >>> from skmtrec import MultiTaskRecommender
+        >>> clicks = sp.random(30, 20, density=0.3, format="csr", random_state=0)
+        >>> model = MultiTaskRecommender({"clicked": "implicit"}, max_epochs=1, random_state=0)
+        >>> ids, scores = model.fit(clicks).recommend([0, 5], k=3, as_arrays=True)
+        >>> ids.shape
+        (2, 3)
         """
         params = settings(self)
         declared, head = check_tasks(self.tasks), head_config(self.architecture).head_params()
         _check_callbacks(self.callbacks)
         check_device(self.device)
+        X, y = fit_inputs(as_pandas(X), y, declared, self.user_col, self.item_col)
         frame = self._check_X(self._without_history(X), reset=None)
         targets = targets_frame(y, len(frame), declared)
         kinds = declared or {name: "regression" for name in targets.columns}
@@ -428,7 +501,10 @@ class MultiTaskRecommender(ServingMethods, PersistenceMethods, BaseEstimator):
         )
         spec = network_spec(tasks, encoder, sides, input_params(params, histories), head, balancing)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        net = self._train(params, spec, tasks, catalog, inputs, y_encoded, histories, seed)
+        reported = (X, y, frame, encoder)
+        net, epochs = self._train(
+            params, spec, tasks, catalog, inputs, y_encoded, histories, seed, reported
+        )
         cold_items = ColdItemBlend.fit(
             params["cold_item_ridge"],
             tasks,
@@ -446,6 +522,8 @@ class MultiTaskRecommender(ServingMethods, PersistenceMethods, BaseEstimator):
         self._set_fitted(
             FittedModel(net, spec, tasks, encoder, catalog, cold_items, self.history_col, graph)
         )
+        if epochs is not None:
+            epochs.end(X, y)
         return self
 
     def _without_history(self, X):
@@ -454,14 +532,16 @@ class MultiTaskRecommender(ServingMethods, PersistenceMethods, BaseEstimator):
             return X.drop(columns=self.history_col)
         return X
 
-    def _train(self, params, spec, tasks, catalog, inputs, y_encoded, histories, seed):
-        """The trained skorch net; its histories hold the validation rows only after training."""
+    def _train(self, params, spec, tasks, catalog, inputs, y_encoded, histories, seed, reported):
+        """The trained skorch net (its histories hold the validation rows only after training),
+        and the fit's task of scikit-learn's callbacks, begun (None: no such callbacks).
+        ``reported``: fit's X and y, its frame and encoder, for scikit-learn's callbacks."""
         split = validation_split(params, len(y_encoded), seed)
         rows = None if split is None else split.train
         train_histories = {role: h.arrays(rows) for role, h in histories.items()} or None
         accelerator = make_accelerator(self.device) if self.distributed else None
-        # with several processes, only the main one prints
-        verbose = self.verbose if accelerator is None or accelerator.is_main_process else 0
+        # with several processes, only the main one prints and calls scikit-learn's callbacks
+        main = accelerator is None or accelerator.is_main_process
         net = build_net(
             params,
             spec,
@@ -470,21 +550,46 @@ class MultiTaskRecommender(ServingMethods, PersistenceMethods, BaseEstimator):
             module_state(params, spec, catalog, inputs),
             split=split,
             histories=train_histories,
-            verbose=verbose,
+            verbose=self.verbose if main else 0,
             n_rows=len(y_encoded) if split is None else len(split.train),
         )
         if accelerator is not None:
             net.set_params(accelerator=accelerator, device=accelerator.device)
-        with torch.random.fork_rng(devices=cuda_devices(net.device)):
-            torch.manual_seed(seed)
-            net.fit(inputs, y_encoded)
+        X, y, frame, encoder = reported
+        epochs = None
+        if main:
+            at_epoch = partial(self._fitted_at_epoch, net, spec, tasks, encoder, catalog, frame)
+            epochs = SklearnEpochs.begin(
+                self, params["max_epochs"], X, y, at_epoch, stops=accelerator is None
+            )
+        if epochs is not None:
+            net.callbacks = [*net.callbacks, ("sklearn_callbacks", epochs)]
+        try:
+            with torch.random.fork_rng(devices=cuda_devices(net.device)):
+                torch.manual_seed(seed)
+                net.fit(inputs, y_encoded)
+        finally:
+            if epochs is not None:  # it holds the estimator and the data: not kept
+                net.callbacks = net.callbacks[:-1]
+                net.callbacks_ = [(n, c) for n, c in net.callbacks_ if c is not epochs]
         if accelerator is not None:  # a fitted model of its own, which pickles
             net.set_params(accelerator=None, verbose=self.verbose)
-        if net.interrupted:
+        if net.interrupted and not (epochs is not None and epochs.stopped):
             _after_interrupt(net.completed_epochs)
         if histories and split is not None:  # the validation rows join
             net.module_.set_history({role: h.arrays() for role, h in histories.items()})
-        return net
+        return net, epochs
+
+    def _fitted_at_epoch(self, net, spec, tasks, encoder, catalog, frame) -> dict:
+        """The fitted attributes of an estimator that predicts with ``net`` as it is, during
+        training (without the cold-item blend and the graph filter, fitted after it)."""
+        fitted = copy.copy(self)
+        model = FittedModel(
+            net, spec, tasks, encoder, catalog, ColdItemBlend({}, 0.0), self.history_col
+        )
+        fitted._set_fitted(model)
+        validate_data(fitted, frame, reset=True, skip_check_array=True)
+        return {key: value for key, value in vars(fitted).items() if key.endswith("_")}
 
     def _set_fitted(self, model: FittedModel) -> None:
         spec, encoder = model.spec, model.encoder
@@ -500,6 +605,30 @@ class MultiTaskRecommender(ServingMethods, PersistenceMethods, BaseEstimator):
         self.item_col_ = encoder.item_label
         self.user_ids_ = None if encoder.user_codes is None else encoder.user_codes.values
         self.item_ids_ = None if encoder.item_codes is None else encoder.item_codes.values
+
+    # computed from the network on the first access: a fit that nobody asks for them pays
+    # nothing, and a saved model has nothing more to carry
+    @property
+    def user_vectors_(self) -> np.ndarray:
+        """The learned vector of each user of ``user_ids_``, row for row: the vectors that
+        :meth:`similar_users` compares (see ``Attributes``)."""
+        return self._vectors("user")
+
+    @property
+    def item_vectors_(self) -> np.ndarray:
+        """The learned vector of each item of ``item_ids_``, row for row: the vectors that
+        :meth:`similar_items` compares (see ``Attributes``)."""
+        return self._vectors("item")
+
+    def _vectors(self, role: str) -> np.ndarray:
+        check_is_fitted(self)
+        model = self.model_
+        if model.catalog is None:
+            raise AttributeError(
+                f"{role}_vectors_ needs user and item ids: fit with `user_col` and `item_col`."
+            )
+        with thread_limit(self.n_threads):
+            return model.learned_vectors(role)
 
     def _check_X(self, X, *, reset: bool | None) -> pd.DataFrame:
         """X as a DataFrame, checked; ``reset=None`` checks without touching fitted state."""

@@ -344,13 +344,17 @@ class BinaryTask(_ClassificationTask):
 class ImplicitTask(BinaryTask):
     """Implicit feedback: every observed row is a positive (1); negatives are sampled.
 
-    Observed rows alone cannot score it (they are all positives): it ranks, in ``recommend``.
+    Observed rows alone cannot score it (they are all positives): it ranks, in ``recommend``,
+    and its prediction is its score, the probability of an interaction, not a 0/1 label.
     """
 
     kind = "implicit"
     implied_by_rows = True
     samples_negatives = True
     default_metric = None
+    # rows labelled 0 (known negatives) make its probabilities scorable; no metric of a
+    # predicted label, since its prediction is a score
+    metrics = {name: BinaryTask.metrics[name] for name in ("roc_auc", "log_loss")}
     rank_priority = 0
     in_history = False  # always 1 on a history's rows
     # Ranking gains from weighing more than the labels beside it (benchmarks/validate.py).
@@ -364,6 +368,10 @@ class ImplicitTask(BinaryTask):
                 f"known negative); y has {sorted(values, key=str)[:5]}."
             )
         self.classes = np.array([0, 1])
+
+    def decode(self, raw):
+        # a label would mean nothing where no row is a negative: the score ranks
+        return self.proba(raw)[:, 1]
 
 
 class SoftmaxImplicitTask(ImplicitTask):

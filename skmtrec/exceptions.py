@@ -33,4 +33,32 @@ class TrainingInterruptedWarning(UserWarning):
     """
 
 
-__all__ = ["ModelFileError", "TrainingInterruptedWarning"]
+class UnseenIdWarning(UserWarning):
+    """Ids never seen in fit were given to ``predict``, ``predict_tasks``, ``predict_proba``,
+    ``explain``, ``score``, ``recommend``, ``similar_items`` or ``similar_users``: once per
+    call, with their count and a few of them.
+
+    A new user or item is served (from its features and any history given), so this is no
+    error; the warning makes a typo visible. Silence it by its class,
+    ``warnings.filterwarnings("ignore", category=UnseenIdWarning)`` (for the whole program),
+    or turn it into an error to refuse new ids, as below (for a block).
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from skmtrec.exceptions import UnseenIdWarning
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("error", UnseenIdWarning)  # or "ignore"
+    """
+
+
+class ShortListWarning(UserWarning):
+    """``recommend`` gives some users fewer than k items: ``exclude_seen`` left out the items
+    they interacted with (in fit, or in a history given), and too few candidates remained.
+
+    Silence it with ``warnings.filterwarnings("ignore", category=ShortListWarning)``; the
+    lists are right, only shorter (padded in ``recommend(..., as_arrays=True)``).
+    """
+
+
+__all__ = ["ModelFileError", "ShortListWarning", "TrainingInterruptedWarning", "UnseenIdWarning"]

@@ -6,6 +6,7 @@ import pytest
 
 from skmtrec import MultiTaskRecommender
 from skmtrec._serving.explain import feature_groups
+from skmtrec.exceptions import UnseenIdWarning
 
 
 @pytest.fixture(scope="module")
@@ -113,21 +114,25 @@ def test_because_names_the_history_item_behind_a_recommendation(pairs):
     assert all(pair in history for pair in zip(top["user_id"], top["because"], strict=True))
 
 
-def test_because_for_a_new_users_given_history_is_the_largest_drop(pairs):
-    """Checked through the public API alone: recommend the item to the same user with each
-    history item removed in turn; the `because` item's removal scores lowest."""
-    model, _, _ = pairs
+def test_because_for_a_new_users_given_history_lifts_the_item_above_its_competitors(pairs):
+    """Checked through the public API alone. The competitors are the 30 items the full
+    history ranks highest (those not seen); score every item with each history item removed
+    in turn: the `because` item's removal lowers the recommended item's logit the most
+    beyond the mean it lowers the competitors' logits."""
+    model, X, _ = pairs
     history = [0, 1, 2, 3, 10]
     user = pd.DataFrame({"user_id": [-1], "history": [history]})
     top = model.recommend(user, k=3, explain=True)
+    competitors = model.recommend(user, k=30)["item_id"]
+    n_items = X["item_id"].nunique()
+    specific = {}
+    for h in history:
+        fewer = pd.DataFrame({"user_id": [-1], "history": [[m for m in history if m != h]]})
+        scores = model.recommend(fewer, k=n_items, exclude_seen=False).set_index("item_id")
+        logits = np.log(scores["score"].astype(float) / (1 - scores["score"].astype(float)))
+        specific[h] = logits - logits[competitors].mean()
     for item, because in zip(top["item_id"], top["because"], strict=True):
-        candidates = pd.DataFrame({"item_id": [item]})
-        without = {}
-        for h in history:
-            fewer = pd.DataFrame({"user_id": [-1], "history": [[m for m in history if m != h]]})
-            scored = model.recommend(fewer, k=1, items=candidates, exclude_seen=False)
-            without[h] = scored["score"].iloc[0]
-        assert min(without, key=without.get) == because
+        assert min(history, key=lambda h: specific[h][item]) == because
     assert set(top["because"]) <= set(history)
 
 
@@ -139,3 +144,85 @@ def test_explain_needs_the_users_histories(pairs):
     # a user with no history has no `because`
     full = pairs[0].recommend(pd.DataFrame({"user_id": [-1]}), k=2, explain=True)
     assert full["because"].isna().all()
+
+
+COMMUNITY, HUB = 20, 40  # items 0-19 and 20-39 are never taken together; 40 by most users
+
+
+@pytest.fixture(scope="module")
+def communities():
+    """Two communities of items that no user mixes, and an item (the hub) that 80% of users
+    of both take. 40 users of fit took one item of each community; new users give one of
+    each and the hub. Whatever is recommended, only the member of its own community can be
+    why: the hub co-occurs with both alike, and the other member never with it."""
+    rng = np.random.default_rng(0)
+    rows, mixed = [], {}
+    for user in range(400):
+        items = list(rng.choice(COMMUNITY, 5, replace=False) + (user % 2) * COMMUNITY)
+        rows += [(user, i) for i in items + [HUB] * (rng.random() < 0.8)]
+    for user in range(400, 440):
+        mixed[user] = [int(rng.integers(COMMUNITY)), int(rng.integers(COMMUNITY, 2 * COMMUNITY))]
+        rows += [(user, i) for i in mixed[user]]
+    X = pd.DataFrame(rows, columns=["user_id", "item_id"])
+    model = MultiTaskRecommender(
+        {"seen": "implicit"}, batch_size=64, max_epochs=40, random_state=0
+    ).fit(X)
+    given = pd.DataFrame(
+        {
+            "user_id": -np.arange(1, 41),
+            "history": [
+                [int(rng.integers(COMMUNITY)), int(rng.integers(COMMUNITY, 2 * COMMUNITY)), HUB]
+                for _ in range(40)
+            ],
+        }
+    )
+    return model, list(mixed), given
+
+
+def test_because_is_the_history_item_of_the_recommended_items_community(communities):
+    model, mixed, _ = communities
+    # every item not seen, so that both communities are recommended
+    top = model.recommend(mixed, k=2 * COMMUNITY - 2, explain=True)
+    top = top[top["item_id"] != HUB]
+    assert (top["item_id"] // COMMUNITY).value_counts().min() > 0.3 * len(top)
+    same = (top["because"] // COMMUNITY == top["item_id"] // COMMUNITY).mean()
+    # measured: 1.0 (0.999 to 1.0 over 6 seeds; chance: 0.5; before the fix: 0.75 to 0.99)
+    assert same > 0.95, same
+
+
+def test_an_item_in_most_histories_is_not_the_reason_for_everything(communities):
+    """Non-regression test for `because` naming the member whose removal lowers the item's
+    score the most: taking the hub away lowers every score, more than taking away the member
+    of the item's community, so the hub was the reason for every one of these
+    recommendations (and the community's member for none). A member's drop is now measured
+    beyond its mean drop over the item's competitors (the items the user's history ranks
+    highest)."""
+    model, _, given = communities
+    with pytest.warns(UnseenIdWarning):
+        top = model.recommend(given, k=2 * COMMUNITY - 2, explain=True)
+    assert (top["item_id"] // COMMUNITY).value_counts().min() > 0.3 * len(top)
+    same = (top["because"] // COMMUNITY == top["item_id"] // COMMUNITY).mean()
+    # measured: 0.72 (0.72 to 0.99 over 6 seeds); before the fix: 0.0
+    assert same > 0.6, same
+    by_user = (top["because"] == HUB).groupby(top["user_id"]).mean()
+    assert by_user.max() < 0.5, by_user.max()  # measured: 0.39; before: 1.0 for every user
+
+
+def test_because_with_one_candidate_item_is_its_largest_drop(pairs):
+    """One item ranked has no spread to stand against: the member whose absence lowers its
+    score the most is the reason."""
+    model, X, missing = pairs
+    user, item = 0, missing[0]
+    candidate = pd.DataFrame({"item_id": [item]})
+    top = model.recommend([user], k=1, items=candidate, explain=True)
+    history = X.loc[X["user_id"] == user, "item_id"].tolist()
+    scores = {}
+    for h in history:
+        fewer = pd.DataFrame({"user_id": [-1], "history": [[m for m in history if m != h]]})
+        scored = model.recommend(fewer, k=1, items=candidate, exclude_seen=False)
+        scores[h] = scored["score"].iloc[0]
+    given = model.recommend(
+        pd.DataFrame({"user_id": [-1], "history": [history]}), k=1, items=candidate, explain=True
+    )
+    assert given["because"].iloc[0] == min(scores, key=scores.get)
+    assert top["because"].iloc[0] in history

@@ -7,6 +7,8 @@ import matplotlib
 import numpy as np
 import pytest
 from sklearn.exceptions import NotFittedError
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer
 
 from skmtrec import MultiTaskRecommender
 from skmtrec.datasets import make_interactions
@@ -72,6 +74,15 @@ def test_given_axes_are_used_and_their_count_checked(data):
     with pytest.raises(ValueError, match="`ax` must hold 1 Axes"):
         TrainingHistoryDisplay.from_estimator(model, ax=axes)
     plt.close("all")
+
+
+def test_a_pipeline_draws_its_recommenders_history(data):
+    model = MultiTaskRecommender(TASKS, max_epochs=2, task_balancing="fixed", random_state=0)
+    pipeline = Pipeline([("identity", FunctionTransformer()), ("model", model)]).fit(*data)
+    display = TrainingHistoryDisplay.from_estimator(pipeline)
+    np.testing.assert_allclose(
+        display.lines_["train rating"].get_ydata(), model.net_.history[:, "train_rating_loss"]
+    )
 
 
 def test_an_unfitted_model_is_refused():

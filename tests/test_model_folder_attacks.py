@@ -199,6 +199,15 @@ def test_a_pipeline_that_caches_or_asks_for_many_jobs_is_refused_at_save_and_loa
     assert_refused(folder, "estimator.json", "`n_jobs` is 1000000")
 
 
+def test_a_model_file_may_not_ask_for_a_million_threads(folder):
+    """``n_threads`` is the process's torch setting on every call: a model file's is bounded
+    as a Pipeline's ``n_jobs`` is."""
+    manifest = read(folder)
+    manifest["estimator"]["state"]["params"]["n_threads"] = 10**6
+    write(folder, manifest)
+    assert_refused(folder, "estimator.json", "`n_threads` is 1000000")
+
+
 def test_a_spec_of_a_huge_network_is_refused_before_it_is_built(folder):
     """The network a spec describes is compared with the weights file before it is built: a
     spec of 10^12 units allocates nothing (it used to take 10 GB at 3 * 10^6)."""

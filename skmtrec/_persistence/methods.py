@@ -17,6 +17,7 @@ from .._serving.fitted import FittedModel
 from .fitted_state import FITTED_KEYS
 from .save_load import save, usable_device
 from .state_checks import expect_array, expect_int, expect_keys
+from .trusted import check_load_rules
 
 
 class PersistenceMethods:
@@ -157,6 +158,7 @@ class PersistenceMethods:
         params = expect_keys(upgrade_params(state["params"]), cls._get_param_names(), "params")
         model = cls(**params)
         model._validate_params()
+        check_load_rules(params)
         if model.callbacks is not None:
             raise ValueError("params.callbacks must be None in a saved model (callbacks are code)")
         model.set_params(device=usable_device(model.device, device))

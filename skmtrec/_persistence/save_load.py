@@ -592,7 +592,4 @@ def _check_params(estimator) -> None:
     that reach past the model bounded (``_trusted.LOAD_RULES``)."""
     if hasattr(estimator, "_parameter_constraints"):
         estimator._validate_params()
-    params = estimator.get_params(deep=False)
-    for name, (allowed, why) in _trusted.LOAD_RULES.items():
-        if name in params and not allowed(params[name]):
-            raise ValueError(f"`{name}` is {params[name]!r}: {why}")
+    _trusted.check_load_rules(estimator.get_params(deep=False))

@@ -106,7 +106,19 @@ LOAD_RULES = {
         lambda value: value is None or (type(value) is int and 1 <= abs(value) <= 64),
         "a model file may ask for at most 64 jobs",
     ),
+    "n_threads": (
+        lambda value: value is None or (type(value) is int and 1 <= value <= 64),
+        "a model file may ask for at most 64 threads",
+    ),
 }
+
+
+def check_load_rules(params: dict) -> None:
+    """A ValueError where a loaded model's parameter reaches past the model (``LOAD_RULES``)."""
+    for name, (allowed, why) in LOAD_RULES.items():
+        if name in params and not allowed(params[name]):
+            raise ValueError(f"`{name}` is {params[name]!r}: {why}")
+
 
 _resolved: dict[str, type] = {}
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from numbers import Number
 
+import narwhals.stable.v2 as nw
 import numpy as np
 import pandas as pd
 
@@ -18,13 +19,41 @@ from .._persistence.state_checks import expect_array, expect_keys
 _Column = str | int
 
 
+def as_pandas(data, name: str = "X"):
+    """``data`` (``name`` in messages) as pandas where it is a dataframe or series of another
+    library (polars, pyarrow, modin, ...: any that narwhals reads), with its column names and
+    dtypes (a categorical stays categorical, a boolean bool); anything else as it is."""
+    if data is None or isinstance(data, (pd.DataFrame, pd.Series, np.ndarray)):
+        return data
+    native = nw.from_native(data, pass_through=True, allow_series=True)
+    if isinstance(native, nw.LazyFrame):
+        raise TypeError(
+            f"{name} is a lazy {type(data).__module__.split('.')[0]} frame; collect it first "
+            f"(e.g. {name}.collect())."
+        )
+    if not isinstance(native, (nw.DataFrame, nw.Series)):
+        return data
+    try:
+        return native.to_pandas()
+    except ModuleNotFoundError as exc:
+        raise ImportError(
+            f"Reading a {type(data).__module__.split('.')[0]} table as pandas needs "
+            f"{exc.name}: pip install {exc.name}"
+        ) from exc
+
+
 def as_frame(X) -> pd.DataFrame:
-    """X as a DataFrame; a 2-D array's columns are named by their position (0, 1, ...)."""
+    """X as a pandas DataFrame: another library's dataframe through ``as_pandas``; a 2-D
+    array's columns are named by their position (0, 1, ...)."""
+    X = as_pandas(X)
     if isinstance(X, pd.DataFrame):
         check_unique_columns(X, "X")
         return X
     if hasattr(X, "toarray") or hasattr(X, "tocsr"):
-        raise TypeError("Sparse X is not supported: pass a pandas DataFrame or a dense 2-D array.")
+        raise TypeError(
+            "A sparse X is read by fit only, as a user x item matrix; here pass the (user, "
+            "item) rows as a DataFrame (or a dense 2-D array)."
+        )
     arr = np.asarray(X)
     if arr.ndim == 1:
         raise ValueError(

@@ -9,11 +9,12 @@ import numpy as np
 import pandas as pd
 
 from .._tasks import TASK_KINDS, SoftmaxImplicitTask, Task
-from .features import check_unique_columns
+from .features import as_pandas, check_unique_columns
 
 
 def targets_frame(y, n_samples: int, tasks: Mapping[str, str] | None) -> pd.DataFrame:
     """``y`` as a DataFrame with one column per task, checked against ``tasks`` and X's rows."""
+    y = as_pandas(y, "y")
     only_implicit = tasks is not None and all(
         TASK_KINDS[kind].implied_by_rows for kind in tasks.values()
     )

@@ -23,12 +23,26 @@ from .._tasks import TASK_KINDS
 from .._training.build import build_net, cuda_devices
 from .._training.graph_filter import RetrievalGraph
 from .cold_items import ColdItemBlend
-from .explain import ablated_inputs, explained_value, feature_groups, supporting_members
+from .explain import (
+    ablated_inputs,
+    explained_value,
+    feature_groups,
+    record_explained,
+    supporting_members,
+)
 from .graph_blend import GraphBlend
 from .onnx import encoding_spec, export_onnx
-from .ranking import check_k, long_frame, ranking_weights, side_vectors, top_k
+from .ranking import (
+    check_k,
+    long_frame,
+    ranked_arrays,
+    ranking_weights,
+    side_vectors,
+    top_k,
+)
 from .retrieval import retrieval_position, retrieval_scorer, retrieve, retrieve_and_rerank
 from .rows import predict_rows
+from .unseen import warn_short_lists
 
 
 class FittedModel:
@@ -146,6 +160,7 @@ class FittedModel:
             if explained.is_classifier and explained.kind not in ("binary", "implicit"):
                 classes = explained.proba(full).argmax(axis=1)
             value = explained_value(explained, full, classes)
+            record_explained(value)
             ablated = ablated_inputs(inputs, id_names, history_sides, groups)
             contributions = {
                 name: value - explained_value(explained, self._network_outputs(rows)[task], classes)
@@ -187,6 +202,12 @@ class FittedModel:
         inputs[role] = codebook.transform(pd.Series(ids)).astype(np.int64)
         return ids, inputs
 
+    def seen_items(self, user_id) -> np.ndarray:
+        """The ids of the items ``user_id`` had in fit (none for a user new to fit)."""
+        code = self.encoder.user_codes.values.get_indexer([user_id])[0] + 1
+        items = self.catalog.seen[code].indices if code > 0 else np.array([], dtype=np.int64)
+        return self.encoder.item_codes.values.take(items[items > 0] - 1).to_numpy()
+
     def catalog_items(self) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """The ids and encoded inputs of every item of the catalog."""
         ids = self.encoder.item_codes.values.to_numpy()
@@ -201,8 +222,8 @@ class FittedModel:
     # -- ranking -------------------------------------------------------------------------------
 
     def recommend(
-        self, users, k, *, exclude_seen, task, items, explain, candidates
-    ) -> pd.DataFrame:
+        self, users, k, *, exclude_seen, task, items, explain, candidates, as_arrays=False
+    ) -> pd.DataFrame | tuple[np.ndarray, np.ndarray]:
         """Top-k items per user (see ``MultiTaskRecommender.recommend``)."""
         k = check_k(k)
         candidates = check_k(candidates, "candidates")
@@ -241,8 +262,12 @@ class FittedModel:
             )
             if explain:
                 because = supporting_members(
-                    module, self.tasks, weights, inputs, positions, item_vectors, width, device
-                )
+                    module, self.tasks, weights, inputs, positions, item_vectors, width, device,
+                    exclude,
+                )  # fmt: skip
+        warn_short_lists(scores, k, len(item_ids))
+        if as_arrays:
+            return ranked_arrays(item_ids, positions, scores, k)
         encoder = self.encoder
         frame = long_frame(
             user_ids, item_ids, positions, scores, encoder.user_label, encoder.item_label
@@ -268,6 +293,22 @@ class FittedModel:
         scorer = retrieval_scorer(self.module, position)
         with torch.no_grad():
             return scorer.user_vectors(vectors) if role == "user" else scorer.item_vectors(vectors)
+
+    def learned_vectors(self, role: str) -> np.ndarray:
+        """``retrieval_vectors`` of every user (item) seen in fit, in the order of ``known``:
+        computed on the first call and kept (read-only), since a fitted network does not
+        change and scikit-learn's HTML repr reads every fitted attribute."""
+        kept = self.__dict__.setdefault("_learned_vectors", {})
+        if role not in kept:
+            _, inputs = self.known(role)
+            vectors = self.retrieval_vectors(role, inputs).float().cpu().numpy()
+            vectors.flags.writeable = False
+            kept[role] = vectors
+        return kept[role]
+
+    def __getstate__(self) -> dict:
+        # the kept vectors are recomputed rather than pickled
+        return {key: value for key, value in self.__dict__.items() if key != "_learned_vectors"}
 
     def known(self, role: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """The ids and encoded inputs of every user (item) seen in fit."""

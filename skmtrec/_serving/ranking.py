@@ -141,3 +141,35 @@ def long_frame(user_ids, item_ids, positions, scores, user_name, item_name) -> p
     )
     allowed = scores.reshape(-1) > -np.inf
     return frame if allowed.all() else frame[allowed].reset_index(drop=True)
+
+
+def ranked_arrays(item_ids, positions, scores, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each user's top-k as two arrays of shape (n_users, k), best first: the item ids (of the
+    dtype of ``item_ids``) and their scores. Where a user has fewer than k items (after
+    leaving out the items seen, or from a smaller catalog), the row ends in padding: score
+    -inf, and as id -1 for integer ids (the largest value for unsigned ones), NaN (NaT) for
+    float (datetime) ids, None for any other."""
+    item_ids = np.asarray(item_ids)
+    n_users, n_ranked = positions.shape
+    scores = np.asarray(scores)
+    kept = np.full((n_users, k), -np.inf, dtype=scores.dtype)
+    kept[:, :n_ranked] = scores
+    padded = ~(kept > -np.inf)
+    pad, dtype = _id_padding(item_ids.dtype)
+    ids = np.empty((n_users, k), dtype=dtype)
+    ids[:, :n_ranked] = item_ids[positions]
+    ids[padded] = pad
+    return ids, kept
+
+
+def _id_padding(dtype: np.dtype) -> tuple[object, np.dtype]:
+    """The id that pads a short top-k list, and the ids' dtype that holds it."""
+    if dtype.kind == "i":
+        return -1, dtype
+    if dtype.kind == "u":
+        return np.iinfo(dtype).max, dtype
+    if dtype.kind in "fc":
+        return np.nan, dtype
+    if dtype.kind in "mM":
+        return np.datetime64("NaT") if dtype.kind == "M" else np.timedelta64("NaT"), dtype
+    return None, np.dtype(object)

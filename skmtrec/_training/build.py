@@ -22,6 +22,7 @@ from ..nn import MultiTaskNetwork
 from .cold_copies import ColdItemCopies
 from .net import ArrayBatchIterator, FiniteLoss, MultiTaskLoss, MultiTaskNet, TaskWeightHistory
 from .optim import RowwiseAdamW
+from .progress import EpochLine, FixedWeightTrainLoss
 
 # Validation and prediction batches hold at least this many rows: no gradients are kept, so
 # larger batches cost only memory.
@@ -121,6 +122,7 @@ def build_net(
         iterator_valid__batch_size=max(batch_size, PREDICT_BATCH_SIZE),
         train_split=split,
         callbacks=callbacks(params, names, with_validation=split is not None, verbose=verbose),
+        callbacks__print_log=None,  # EpochLine prints instead of skorch's table
         device=params["device"],
         verbose=verbose,
     )
@@ -169,17 +171,26 @@ def cold_item_copies(params: Mapping, tasks, spec) -> ColdItemCopies | None:
 
 
 def callbacks(params: Mapping, names: list[str], *, with_validation: bool, verbose: int) -> list:
-    """The net's callbacks: a finite-loss check, per-task losses, task weights, early
-    stopping, a progress bar at ``verbose >= 2``, then the user's ``callbacks``."""
+    """The net's callbacks: a finite-loss check, per-task losses, task weights, the training
+    loss at the fixed task weights, a line per epoch at ``verbose >= 1`` and a progress bar
+    over its batches at ``verbose >= 2``, early stopping, then the user's ``callbacks``."""
     out = [("finite_loss", FiniteLoss(params["lr"]))]
     if verbose >= 2:
-        out.append(("progress_bar", ProgressBar()))
+        # no running losses on the bar: skorch's would be the balanced training loss, on
+        # another scale than the line's
+        out.append(("progress_bar", ProgressBar(postfix_keys=[])))
     for name in names:
         out.append((f"train_{name}_loss", PassthroughScoring(f"train_{name}_loss", None, True)))
         if with_validation:
             out.append((f"valid_{name}_loss", PassthroughScoring(f"valid_{name}_loss", None)))
     out.append(("task_weights", TaskWeightHistory(names)))
-    if with_validation and params["patience"] is not None:
+    out.append(("train_loss_fixed_weights", FixedWeightTrainLoss(names)))
+    stops_early = with_validation and params["patience"] is not None
+    if verbose >= 1:
+        # before early stopping, which ends training before the callbacks after it see the
+        # last epoch
+        out.append(("epoch_line", EpochLine(names, stops_early=stops_early)))
+    if stops_early:
         early = EarlyStopping(
             monitor="valid_loss",
             patience=params["patience"],

@@ -5,6 +5,9 @@ from __future__ import annotations
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
+from .._pipelines import final_step
+from ._pyplot import axes_for, pyplot
+
 
 class TrainingHistoryDisplay:
     """Training and validation loss of each task per epoch, and each task's weight when the
@@ -63,7 +66,7 @@ class TrainingHistoryDisplay:
 
         Parameters
         ----------
-        estimator : MultiTaskRecommender
+        estimator : MultiTaskRecommender or Pipeline ending in one
             Fitted.
         ax : matplotlib Axes or array of Axes, default=None
             Where to draw (one Axes for the losses, two when the weights adapt); a new figure
@@ -73,9 +76,10 @@ class TrainingHistoryDisplay:
         -------
         display : TrainingHistoryDisplay
         """
-        check_is_fitted(estimator, "net_")
-        history = estimator.net_.history
-        tasks = list(estimator.tasks_)
+        recommender = final_step(estimator)
+        check_is_fitted(recommender, "net_")
+        history = recommender.net_.history
+        tasks = list(recommender.tasks_)
 
         def column(key: str) -> np.ndarray:
             return np.array([row.get(key, np.nan) for row in history], dtype=float)
@@ -107,18 +111,10 @@ class TrainingHistoryDisplay:
         -------
         self : TrainingHistoryDisplay
         """
-        try:
-            import matplotlib.pyplot as plt
-        except ImportError as error:
-            raise ImportError(
-                "TrainingHistoryDisplay needs matplotlib: pip install 'skmtrec[plot]'."
-            ) from error
+        plt = pyplot("TrainingHistoryDisplay")
         n_axes = 1 if self.task_weights is None else 2
-        if ax is None:
-            _, ax = plt.subplots(1, n_axes, figsize=(5.5 * n_axes, 4), squeeze=False)
-        axes = np.atleast_1d(np.asarray(ax, dtype=object)).ravel()
-        if len(axes) != n_axes:
-            raise ValueError(f"`ax` must hold {n_axes} Axes for this history, got {len(axes)}.")
+        # "history" names it in the message of a wrong count of Axes
+        axes = axes_for(ax, n_axes, "history", figsize=(5.5 * n_axes, 4))
         self.lines_ = {}
         colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
         for j, (task, values) in enumerate(self.train_losses.items()):

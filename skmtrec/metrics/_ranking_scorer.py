@@ -7,6 +7,7 @@ import pandas as pd
 
 from .._pipelines import final_step
 from .._prepare.targets import targets_frame
+from .._serving.unseen import silenced
 from ._ranking import hit_rate_at_k, map_at_k, ndcg_at_k, precision_at_k, recall_at_k
 
 RANKING_METRICS = {
@@ -26,6 +27,14 @@ class _RankingScorer:
         self.task = task
 
     def __call__(self, estimator, X, y=None) -> float:
+        lists = self.lists(estimator, X, y)
+        return np.nan if lists is None else RANKING_METRICS[self.metric](*lists, k=self.k)
+
+    def lists(self, estimator, X, y=None) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(y_true, y_score)`` of the metrics over the held-out users (rows) and items
+        (columns): the held-out rows' relevance and the scores of each user's top k (-inf
+        elsewhere); None where no held-out row is relevant. The top k of a longer list are
+        the same, so one call at the largest k serves every smaller one."""
         recommender = final_step(estimator)
         user_col, item_col = recommender.user_col_, recommender.item_col_
         held_out = pd.DataFrame({"user": X[user_col].to_numpy(), "item": X[item_col].to_numpy()})
@@ -44,9 +53,11 @@ class _RankingScorer:
                 ) from None
             held_out = held_out[labels >= threshold]
         if held_out.empty:
-            return np.nan
+            return None
         users = np.sort(held_out["user"].unique())
-        recs = recommender.recommend(users, k=self.k, task=self.task)
+        # a list cut short counts its missing places as misses; held-out users may be new
+        with silenced("short", "unseen"):
+            recs = recommender.recommend(users, k=self.k, task=self.task)
         items = np.union1d(held_out["item"].unique(), recs[item_col].unique())
         row = pd.Index(users)
         col = pd.Index(items)
@@ -56,7 +67,7 @@ class _RankingScorer:
         y_score[row.get_indexer(recs[user_col]), col.get_indexer(recs[item_col])] = recs[
             "score"
         ].to_numpy(dtype=float)
-        return RANKING_METRICS[self.metric](y_true, y_score, k=self.k)
+        return y_true, y_score
 
     def __repr__(self) -> str:
         return (
@@ -70,7 +81,11 @@ def make_ranking_scorer(metric: str = "ndcg", k: int = 10, *, relevance=None, ta
 
     The held-out rows of ``X`` (user, item) are the relevant items; each of their users gets a
     top-k list from ``recommend`` (items seen in fit excluded), scored by the metric, averaged
-    over users. Pair it with :class:`skmtrec.model_selection.UserHoldout`.
+    over users. Pair it with :class:`skmtrec.model_selection.UserHoldout`. It is what
+    ``MultiTaskRecommender.score`` gives an implicit task, as ``make_ranking_scorer("ndcg", 10,
+    relevance=(task, 1), task=task)``. A list cut short (a user with fewer than k items left
+    after those seen) counts its missing places as misses, and a user never seen in fit (held
+    out by design) gets the top k of the population's vector, both without a warning.
 
     Parameters
     ----------

@@ -6,6 +6,7 @@ import numpy as np
 
 from .._pipelines import final_step
 from .._prepare.targets import targets_frame
+from .._serving.unseen import silenced
 from .._tasks import TASK_KINDS
 
 # every metric some task kind offers (which apply to a task is the task's to say)
@@ -40,11 +41,16 @@ class _TaskScorer:
         present = task.present(truth)
         if not present.any():
             return np.nan
+        # an evaluation's held-out users or items (a cold-item split) are new by design
+        with silenced("unseen"):
+            if needs_proba:
+                prediction = estimator.predict_proba(X, task=self.task)
+            else:
+                # predict, not predict_tasks, so that a Pipeline ending in the recommender works
+                prediction = np.asarray(estimator.predict(X))
         if needs_proba:
-            prediction = estimator.predict_proba(X, task=self.task)[present]
+            prediction = prediction[present]
         else:
-            # predict, not predict_tasks, so that a Pipeline ending in the recommender works
-            prediction = np.asarray(estimator.predict(X))
             if prediction.ndim == 2:
                 prediction = prediction[:, list(tasks).index(self.task)]
             prediction = prediction[present]
@@ -66,7 +72,8 @@ def make_task_scorer(
     scikit-learn's ``neg_*`` scorers, so that greater is always better. A metric of
     probabilities (ROC AUC, log loss) refuses a label of a classification task that the model
     never saw in fit, with a ValueError naming it (the model has no probability for it); a
-    metric of predictions counts such a row as wrong.
+    metric of predictions counts such a row as wrong. Users and items never seen in fit (a
+    cold-item split's, held out by design) are predicted without an ``UnseenIdWarning``.
 
     Parameters
     ----------
@@ -74,7 +81,8 @@ def make_task_scorer(
         The task's name (a column of y).
     metric : str, default=None
         The metric, among those of the task's kind: "rmse", "mae", "r2" (regression);
-        "accuracy", "roc_auc", "log_loss" (binary); "accuracy", "log_loss", "f1_macro"
+        "accuracy", "roc_auc", "log_loss" (binary); "roc_auc", "log_loss" (implicit, on rows
+        labelled 1 and 0); "accuracy", "log_loss", "f1_macro"
         (multiclass); "f1_micro", "f1_macro", "roc_auc" (multilabel). ``None``: the task's
         default metric, as in ``score``. Error metrics return their negative.
     clip : tuple of (float, float), default=None
