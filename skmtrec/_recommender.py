@@ -423,7 +423,8 @@ class MultiTaskRecommender(ServingMethods, PersistenceMethods, SklearnCallbacks,
         ----------
         X : DataFrame, array-like of shape (n_samples, n_features) or sparse matrix
             Interactions: the user and item id columns and feature columns. Categorical columns
-            (object, category, bool) become embeddings; numeric columns are standardized. A
+            (object, category, bool) become embeddings, and so does a flag (a numeric column of
+            0 and 1 only); other numeric columns are standardized. A
             dataframe of another library (polars, pyarrow, ...) is read as pandas, with its
             column names and dtypes. A scipy.sparse matrix of shape (n_users, n_items) is read
             as implicit and LightFM hold interactions: each stored nonzero entry is a row

@@ -2,7 +2,9 @@
 
 Ids and categorical columns become integer codes, where code 0 is reserved for a value not seen
 in fit (or missing), so that unseen users, items and categories are served instead of refused.
-Numeric columns are standardized with the statistics of fit.
+Numeric columns are standardized with the statistics of fit, except flags (0 and 1 only),
+which are coded as categories, as booleans are; NaN or infinity in a column of numbers is
+refused.
 """
 
 from __future__ import annotations
@@ -97,6 +99,32 @@ def column_label(frame: pd.DataFrame, column: _Column, role: str) -> object:
 
 def _is_numeric(series: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+
+
+def _is_flag(series: pd.Series) -> bool:
+    """Whether a numeric column holds 0 and 1 and nothing else: a flag, which fit codes as a
+    category, as it codes a boolean column, so that a flag given as 0/1 numbers and one given
+    as booleans make the same model. A column with a missing value stays numeric (and is
+    refused, as every numeric column with one is)."""
+    values = series.to_numpy()
+    if values.dtype.kind not in "iuf" or len(values) == 0:
+        return False
+    if values.min() != 0 or values.max() != 1:  # NaN compares unequal: not a flag
+        return False
+    return bool(((values == 0) | (values == 1)).all())
+
+
+def _check_finite_numbers(series: pd.Series, label) -> None:
+    """Refuse NaN or infinity in a column of numbers given for a flag (a category of numbers
+    in fit), as in a numeric column: a number column's NaN is no category."""
+    if not _is_numeric(series):
+        return
+    values = series.to_numpy(dtype=np.float64)
+    if not np.isfinite(values).all():
+        raise ValueError(
+            f"Input X contains NaN or infinity in feature column {label!r}, a flag of 0 and 1 "
+            "in fit. Impute or drop those values."
+        )
 
 
 # A string column with at most this many values in fit is coded from its distinct values (each
@@ -272,7 +300,9 @@ class FeatureEncoder:
                 _check_one_type(frame[label], label, role)
         ids = {self.user_label, self.item_label} - {None}
         features = [c for c in frame.columns if c not in ids]
-        self.numeric_labels = [c for c in features if _is_numeric(frame[c])]
+        self.numeric_labels = [
+            c for c in features if _is_numeric(frame[c]) and not _is_flag(frame[c])
+        ]
         self.categorical_labels = [c for c in features if c not in self.numeric_labels]
         self.user_codes = (
             _Codebook.fit(frame[self.user_label], self.user_label)
@@ -404,6 +434,7 @@ class FeatureEncoder:
         for j, (label, codes) in enumerate(
             zip(self.categorical_labels, self.categorical_codes, strict=True)
         ):
+            _check_finite_numbers(frame[label], label)
             categorical[j] = codes.transform(frame[label])
         return {
             "numeric": self._check_scaled(self._numeric(frame)),
