@@ -75,7 +75,7 @@ def main(argv=None) -> dict:
         "valid_loss": history[:, "valid_loss"],
         "first_predictions": model.predict_tasks(X_test.iloc[:5]).to_numpy().tolist(),
         "printed": printed.getvalue(),
-        # which tables gave sparse gradients: their rows read, not the whole tables, are sent
+        # which tables gave sparse gradients (one process only: several exchange dense ones)
         "sparse_tables": [t.sparse for t, _ in model.net_.module_.inputs.growing_tables()],
     }
     if args.report is not None:

@@ -209,7 +209,7 @@ class MultiTaskRecommender(ServingMethods, PersistenceMethods, SklearnCallbacks,
         started, through an ``accelerate.Accelerator`` (the ``distributed`` extra): every
         process calls ``fit`` with the same data; each reads its share of every batch, the
         gradients are averaged by torch's ``DistributedDataParallel`` during the backward pass
-        (a large table's as the rows the batch read, not the whole table), and every process
+        (every table's dense: a step exchanges whole tables), and every process
         ends with the same model and the same history (epochs, losses, early stopping). The
         epoch lines print on the main process only. The device is the accelerator's (its GPU
         per process, or the CPU with ``device="cpu"``). With one process it trains as

@@ -59,7 +59,8 @@ def test_only_the_main_process_prints(reports):
 @pytest.fixture(scope="module")
 def sparse_reports(tmp_path_factory):
     """Batches of 32 rows: the user ids' table (401 rows) has more rows than a batch reads, so
-    it gives sparse gradients, which the processes exchange as the rows read only."""
+    it gives sparse gradients in one process; with two, every table is dense (gloo's sparse
+    all-reduce under DistributedDataParallel segfaulted in about 1 run in 8 here)."""
     folder = tmp_path_factory.mktemp("distributed_sparse")
     small = ["--rows", "6000", "--epochs", "3", "--batch-size", "32"]
     run([sys.executable, str(EXAMPLE), *small, "--single", "--report", str(folder / "single")])
@@ -70,9 +71,9 @@ def sparse_reports(tmp_path_factory):
     return single, ranks
 
 
-def test_sparse_gradients_keep_the_processes_identical_and_learning(sparse_reports):
+def test_small_batches_keep_the_processes_identical_and_learning(sparse_reports):
     single, (first, second) = sparse_reports
-    assert first["sparse_tables"][0] and single["sparse_tables"] == first["sparse_tables"]
+    assert single["sparse_tables"][0] and not any(first["sparse_tables"])
     np.testing.assert_allclose(first["train_loss"], second["train_loss"], rtol=1e-6)
     assert first["first_predictions"] == second["first_predictions"]
     # at 32 rows a batch, three epochs differ by their draws (negatives, dropout) more than
