@@ -155,10 +155,11 @@ def supporting_members(
         mask = None if exclude is None else exclude(slice(row, row + 1))
         competitors = _competitors(module, tasks, weights, full, item_vectors, neutral, mask)
         items = item_vectors[torch.as_tensor(recommended[row], device=device)]
-        specific = _link_scores(module, tasks, weights, without, items, neutral).reshape(n, -1)
+        specific = pair_scores(module, tasks, weights, without, items, neutral, logits=True)
+        specific = specific.reshape(n, -1)
         if len(competitors) > 1:  # an item alone is its own mean: its drop alone measures
             ranked = item_vectors[torch.as_tensor(competitors, device=device)]
-            general = _link_scores(module, tasks, weights, without, ranked, neutral)
+            general = pair_scores(module, tasks, weights, without, ranked, neutral, logits=True)
             # drop(item) - mean drop = (full - without)(item) - mean(full - without), where
             # the full history's part is the same for every member: the largest is the
             # lowest of this
@@ -175,14 +176,3 @@ def _competitors(module, tasks, weights, vector, item_vectors, neutral, mask) ->
         scores[torch.as_tensor(np.asarray(mask).reshape(-1), device=scores.device)] = -torch.inf
     n_allowed = int(torch.isfinite(scores).sum())
     return torch.topk(scores, min(_COMPETITORS, n_allowed)).indices.cpu().numpy()
-
-
-def _link_scores(module, tasks, weights, users, items, neutral) -> torch.Tensor:
-    """The ``weights``' blend of the tasks' scores of every (user, item) pair, user-major, in
-    units before the link: a classifier's logit, a regression task's value (its rank
-    score)."""
-    outputs = module.score_pairs(users, items, neutral, tasks=list(weights))
-    return sum(
-        w * (outputs[j] if tasks[j].is_classifier else tasks[j].rank_score(outputs[j])).float()
-        for j, w in weights.items()
-    )

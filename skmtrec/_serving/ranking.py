@@ -115,15 +115,21 @@ def neutral_shared(module, width, device) -> torch.Tensor:
 
 
 def pair_scores(
-    module, tasks, weights, users, items, neutral, item_terms=None, adjust=None
+    module, tasks, weights, users, items, neutral, item_terms=None, adjust=None, *, logits=False
 ) -> torch.Tensor:
     """The ranking score of every (user vector, item vector) pair, user-major, as float32:
     the ``weights``' blend of the tasks' rank scores (``item_terms``: see ``score_pairs``;
-    ``adjust``, where given, changes the tasks' raw outputs first)."""
+    ``adjust``, where given, changes the tasks' raw outputs first). With ``logits``, a
+    classification task scores its logit instead of its probability (units before the link)."""
     outputs = module.score_pairs(users, items, neutral, item_terms, tasks=list(weights))
     if adjust is not None:
         outputs = adjust(outputs)
-    return sum(w * tasks[j].rank_score(outputs[j]) for j, w in weights.items()).float()
+
+    def score(j):
+        raw = outputs[j]
+        return raw if logits and tasks[j].is_classifier else tasks[j].rank_score(raw)
+
+    return sum(w * score(j) for j, w in weights.items()).float()
 
 
 def long_frame(user_ids, item_ids, positions, scores, user_name, item_name) -> pd.DataFrame:
