@@ -204,7 +204,7 @@ class FittedModel:
 
     def seen_items(self, user_id) -> np.ndarray:
         """The ids of the items ``user_id`` had in fit (none for a user new to fit)."""
-        code = self.encoder.user_codes.values.get_indexer([user_id])[0] + 1
+        code = int(self.encoder.user_codes.transform(pd.Series([user_id]))[0])
         items = self.catalog.seen[code].indices if code > 0 else np.array([], dtype=np.int64)
         return self.encoder.item_codes.values.take(items[items > 0] - 1).to_numpy()
 
