@@ -302,7 +302,7 @@ class GowallaItemKNN(_Scored, ItemKNN):
 
 class ImplicitFactors:
     """One of implicit's factor models on the binary users x items matrix of the id range,
-    with ``FACTORS`` factors, on the CPU, seed 0.
+    with ``FACTORS`` factors, on the CPU.
 
     Parameters
     ----------
@@ -310,13 +310,16 @@ class ImplicitFactors:
         implicit's model class (``AlternatingLeastSquares``, ``BayesianPersonalizedRanking``).
     n_users, n_items : int
         The id ranges: ids are rows and columns of the matrix.
+    random_state : int, default=0
+        The factors' initial seed.
     **settings
         The model's other settings (``num_threads`` among them).
     """
 
-    def __init__(self, model, n_users: int, n_items: int, **settings):
+    def __init__(self, model, n_users: int, n_items: int, random_state: int = 0, **settings):
         self.model = model
         self.n_users, self.n_items = n_users, n_items
+        self.random_state = random_state
         self.settings = settings
 
     def fit(self, train: pd.DataFrame) -> ImplicitFactors:
@@ -325,7 +328,9 @@ class ImplicitFactors:
         self.user_items_ = user_item_matrix(
             train, pd.RangeIndex(self.n_users), pd.RangeIndex(self.n_items)
         )
-        self.model_ = self.model(factors=FACTORS, use_gpu=False, random_state=0, **self.settings)
+        self.model_ = self.model(
+            factors=FACTORS, use_gpu=False, random_state=self.random_state, **self.settings
+        )
         start = time.perf_counter()
         self.model_.fit(self.user_items_, show_progress=False)
         self.fit_seconds_ = time.perf_counter() - start

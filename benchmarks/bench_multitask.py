@@ -23,6 +23,14 @@ machine, and tabled together:
     python benchmarks/bench_multitask.py --folds 1 2 3 4 5 --saved              # the table
 
 Fit-time ratios are taken within each fold's run, then averaged.
+
+With ``--defaults`` every model is the estimator at its defaults (``random_state=0`` only: MMoE,
+uncertainty weighting, histories, 8 negatives, the implicit task weighing 3), the joint model
+on the four tasks against one model per task; the table gives each task's mean and spread over
+the folds and the paired difference, fold by fold, with its standard error; a task is worse
+beyond the fold-to-fold noise where its mean loss exceeds two standard errors:
+
+    SKMTREC_DATA=../shared/data python benchmarks/bench_multitask.py --defaults --folds 1 2 3 4 5
 """
 
 from __future__ import annotations
@@ -98,8 +106,8 @@ def evaluate(model, data, tasks) -> dict[str, float]:
     return out
 
 
-def fit(params, tasks, X, y):
-    model = MultiTaskRecommender(tasks={t: TASKS[t] for t in tasks}, **BASE, **params)
+def fit(params, tasks, X, y, base=BASE):
+    model = MultiTaskRecommender(tasks={t: TASKS[t] for t in tasks}, **base, **params)
     targets = y[[t for t in tasks if t != "interacted"]]
     start = time.perf_counter()
     model.fit(X, targets if targets.shape[1] else None)
@@ -116,6 +124,24 @@ def run(folds, heads, balancings) -> pd.DataFrame:
     for fold in folds:
         rows = run_fold(fold, heads, balancings)
         keep(rows, RESULTS / f"multitask_u{fold}.csv")
+        runs.append(rows)
+    return pd.concat(runs, ignore_index=True)
+
+
+def run_defaults(folds, from_saved: bool) -> pd.DataFrame:
+    """R4 at the defaults: each fold fitted (and saved) or read back from its saved run."""
+    torch.set_num_threads(2)
+    runs = []
+    for fold in folds:
+        path = RESULTS / f"multitask_defaults_u{fold}.csv"
+        if from_saved:
+            if not path.exists():
+                raise SystemExit(f"{path} is missing: run --defaults --folds {fold} first.")
+            runs.append(pd.read_csv(path))
+            continue
+        rows = run_defaults_fold(fold)
+        path.parent.mkdir(exist_ok=True)
+        rows.to_csv(path, index=False)
         runs.append(rows)
     return pd.concat(runs, ignore_index=True)
 
@@ -172,6 +198,68 @@ def run_fold(fold, heads, balancings) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
+def run_defaults_fold(fold: int) -> pd.DataFrame:
+    """One fold of R4 at the defaults: each task alone, then the four together."""
+    rows = []
+    data = load_movielens_100k(fold=fold)
+    X, y = xy(data.train)
+    base = {"random_state": 0}
+    for setup, task_sets in (("alone", [[t] for t in TASKS]), ("joint", [list(TASKS)])):
+        for tasks in task_sets:
+            model, seconds = fit({}, tasks, X, y, base=base)
+            scores = evaluate(model, data, tasks)
+            for task, score in scores.items():
+                rows.append((fold, "defaults", setup, task, score, seconds))
+            print(f"u{fold} defaults {setup}: {scores} ({seconds:.1f} s)", flush=True)
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def defaults_table(results: pd.DataFrame) -> str:
+    """Per task: joint and alone over the folds (mean, spread) and the paired difference."""
+    folds = sorted(results["fold"].unique())
+    scores = results.pivot_table(index=["task", "fold"], columns="setup", values="score")
+    # a joint fit's seconds are on each of its four rows; each model alone has one row
+    by_fold = results.groupby(["setup", "fold"])["s"]
+    seconds = {"joint": by_fold.first().loc["joint"], "alone": by_fold.sum().loc["alone"]}
+    lines = [
+        f"R4 at the defaults on MovieLens 100K, {'u' + ', u'.join(map(str, folds))}: the joint "
+        "model on four tasks against one model per task, every model "
+        f"`MultiTaskRecommender(tasks, random_state=0)`. {machine()}.",
+        "",
+        "| task | metric | joint: mean (min-max) | alone: mean (min-max) | joint better by, "
+        "mean of folds | standard error | folds joint better | verdict |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for task in TASKS:
+        frame = scores.loc[task]
+        sign = -1 if task in LOWER_IS_BETTER else 1
+        gain = 100 * sign * (frame["joint"] - frame["alone"]) / frame["alone"]
+        error = gain.std(ddof=1) / np.sqrt(len(gain)) if len(gain) > 1 else float("nan")
+        cells = [
+            f"{frame[s].mean():.4f} ({frame[s].min():.4f}-{frame[s].max():.4f})"
+            for s in ("joint", "alone")
+        ]
+        lines.append(
+            f"| {task} | {METRICS[task]} | {' | '.join(cells)} | {gain.mean():+.2f}% | "
+            f"{error:.2f}% | {int((gain > 0).sum())} of {len(gain)} | "
+            f"{_verdict(gain.mean(), error)} |"
+        )
+    lines += [
+        "",
+        f"Fit seconds, sum over the folds: joint {seconds['joint'].sum():.0f}, the four models "
+        f"alone {seconds['alone'].sum():.0f}.",
+    ]
+    return "\n".join(lines)
+
+
+def _verdict(gain: float, error: float) -> str:
+    """Worse beyond the fold-to-fold noise: the mean loss more than two standard errors of the
+    paired differences; better: by 1% or more."""
+    if gain + 2 * error < 0:
+        return "worse beyond noise"
+    return "better by 1% or more" if gain >= 1 else "within noise" if gain < 0 else "better"
+
+
 def table(results: pd.DataFrame) -> str:
     folds = sorted(results["fold"].unique())
     means = results.groupby(["head", "setup", "task"])[["score", "s"]].mean()
@@ -220,7 +308,12 @@ def main(argv=None) -> str:
     parser.add_argument(
         "--saved", action="store_true", help="table the folds' saved results, fit nothing"
     )
+    parser.add_argument(
+        "--defaults", action="store_true", help="every model at the defaults, joint against alone"
+    )
     args = parser.parse_args(argv)
+    if args.defaults:
+        return write(defaults_table(run_defaults(args.folds, args.saved)), "multitask_defaults.md")
     rows = (saved if args.saved else run)(args.folds, args.heads, args.balancing)
     result = table(rows)
     name = "multitask.md" if args.folds == [1] else "multitask_folds.md"

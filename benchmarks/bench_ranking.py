@@ -11,6 +11,9 @@ training fold's validation split), written to benchmarks/results/ranking_folds.m
 ``--r5``, also protocol R5 (Gowalla, the LightGCN split; ``_gowalla.py``) for the peers, each
 tuned on a validation split of Gowalla's train file, written to benchmarks/results/ranking_r5.md;
 ``--only-r5`` runs R5 alone, and ``--r5-ease`` sets EASE's penalties tried on it (none: no EASE).
+``--peer-seeds 0 1 2 3 4`` refits the peers that take a seed (ALS and BPR on u1, ALS at its R5
+setting on Gowalla) at each seed, for the spread of their figures, written to
+benchmarks/results/ranking_peer_seeds.md.
 """
 
 from __future__ import annotations
@@ -28,12 +31,21 @@ import torch
 from sklearn.metrics import root_mean_squared_error
 
 from skmtrec import MultiTaskRecommender
-from skmtrec.datasets import load_movielens_100k
+from skmtrec.datasets import load_gowalla, load_movielens_100k
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import DEFAULTS, K, machine, movielens_xy, r2_metrics, skmtrec_lists, write
+from _gowalla import (
+    ALS_ITERATIONS,
+    IMPLICIT_THREADS,
+    ImplicitFactors,
+    r5_peer_rows,
+    r5_table,
+    recall_ndcg_at_k,
+    skmtrec_r5_row,
+)
 from _gowalla import EASE_GRID as EASE_R5_GRID
-from _gowalla import r5_peer_rows, r5_table, skmtrec_r5_row
+from _gowalla import K as R5_K
 from _peers import EASE_GRID, KNN_GRID, VALIDATION_SHARE, Ease, ItemKNN, fit_validated
 
 REPEATS = 5
@@ -52,6 +64,94 @@ def median_seconds(func) -> float:
 SKMTREC = "skmtrec (defaults: tasks only)"
 EASE_ALL = "EASE (lambda on validation; all ratings)"
 EASE_LIKED = "EASE (lambda on validation; ratings >= 4)"
+
+
+def u1_factor_peers() -> dict:
+    """implicit's ALS and BPR at their fixed u1 settings, each made from a seed."""
+    from implicit.als import AlternatingLeastSquares
+    from implicit.bpr import BayesianPersonalizedRanking
+
+    return {
+        "implicit ALS (64 factors, reg 0.05, 30 iterations)": lambda seed: AlternatingLeastSquares(
+            factors=64, regularization=0.05, iterations=30, random_state=seed
+        ),
+        "implicit BPR (64 factors, 200 iterations)": lambda seed: BayesianPersonalizedRanking(
+            factors=64, iterations=200, random_state=seed
+        ),
+    }
+
+
+def binary_matrix(train: pd.DataFrame):
+    """The users x items matrix of 1s, with the user and item ids of its rows and columns."""
+    user_index = pd.Index(np.sort(train["user_id"].unique()))
+    item_index = pd.Index(np.sort(train["item_id"].unique()))
+    user_items = sp.csr_matrix(
+        (
+            np.ones(len(train), dtype=np.float32),
+            (user_index.get_indexer(train["user_id"]), item_index.get_indexer(train["item_id"])),
+        ),
+        shape=(len(user_index), len(item_index)),
+    )
+    return user_items, user_index, item_index
+
+
+def factor_lists(peer, user_items, user_index, item_index, users) -> dict:
+    """Each of ``users``' top-K item ids from a fitted implicit model, seen items left out."""
+    codes = user_index.get_indexer(users)
+    ids, _ = peer.recommend(codes, user_items[codes], N=K, filter_already_liked_items=True)
+    return {u: item_index[ids[j]].tolist() for j, u in enumerate(users)}
+
+
+# ALS's setting on R5, chosen on Gowalla's validation split at seed 0 (regularization, alpha)
+ALS_R5_SETTING = (1.0, 100.0)
+
+
+def peer_seeds_table(seeds) -> str:
+    """The seeded peers' figures at each seed: R2 NDCG@10 on u1 for ALS and BPR at their
+    fixed settings, R5 Recall@20 and NDCG@20 for ALS at its R5 setting (not tuned again)."""
+    from implicit.als import AlternatingLeastSquares
+
+    data = load_movielens_100k(fold=1)
+    train, test = data.train, data.test
+    items = np.sort(data.ratings["item_id"].unique())
+    users = np.sort(test.loc[test["rating"] >= 4, "user_id"].unique())
+    user_items, user_index, item_index = binary_matrix(train)
+    scores: dict[str, list[float]] = {}
+    for name, make in u1_factor_peers().items():
+        for seed in seeds:
+            peer = make(seed)
+            peer.fit(user_items, show_progress=False)
+            lists = factor_lists(peer, user_items, user_index, item_index, users)
+            scores.setdefault(f"{name}: R2 NDCG@10 on u1", []).append(
+                r2_metrics(lists, test, items)["ndcg"]
+            )
+    gowalla = load_gowalla()
+    n_users = int(max(gowalla.train["user_id"].max(), gowalla.test["user_id"].max())) + 1
+    n_items = int(max(gowalla.train["item_id"].max(), gowalla.test["item_id"].max())) + 1
+    tested = np.sort(gowalla.test["user_id"].unique())
+    reg, alpha = ALS_R5_SETTING
+    name = f"implicit ALS (regularization {reg}, alpha {alpha}, {ALS_ITERATIONS} iterations)"
+    for seed in seeds:
+        als = ImplicitFactors(
+            AlternatingLeastSquares, n_users, n_items, random_state=seed, regularization=reg,
+            alpha=alpha, iterations=ALS_ITERATIONS, num_threads=IMPLICIT_THREADS,
+        ).fit(gowalla.train)  # fmt: skip
+        figures = recall_ndcg_at_k(als.top(tested), gowalla.test, tested)
+        scores.setdefault(f"{name}: R5 Recall@{R5_K}", []).append(figures["recall"])
+        scores.setdefault(f"{name}: R5 NDCG@{R5_K}", []).append(figures["ndcg"])
+    lines = [
+        f"The seeded peers over seeds {', '.join(map(str, seeds))}; {machine()}.",
+        "",
+        "| model: figure | " + " | ".join(f"seed {s}" for s in seeds) + " | mean (min-max) |",
+        "| --- | " + " | ".join("---" for _ in seeds) + " | --- |",
+    ]
+    for name, values in scores.items():
+        cells = " | ".join(f"{v:.4f}" for v in values)
+        lines.append(
+            f"| {name} | {cells} | {np.mean(values):.4f} "
+            f"({np.min(values):.4f}-{np.max(values):.4f}) |"
+        )
+    return write("\n".join(lines), "ranking_peer_seeds.md")
 
 
 def u1_table() -> tuple[str, dict[str, float]]:
@@ -97,36 +197,13 @@ def u1_table() -> tuple[str, dict[str, float]]:
     )
 
     # implicit ALS and BPR on the binary user x item matrix
-    from implicit.als import AlternatingLeastSquares
-    from implicit.bpr import BayesianPersonalizedRanking
-
-    user_index, item_index = (
-        pd.Index(np.sort(train["user_id"].unique())),
-        pd.Index(np.sort(train["item_id"].unique())),
-    )
-    user_items = sp.csr_matrix(
-        (
-            np.ones(len(train), dtype=np.float32),
-            (user_index.get_indexer(train["user_id"]), item_index.get_indexer(train["item_id"])),
-        ),
-        shape=(len(user_index), len(item_index)),
-    )
-    for name, peer in (
-        (
-            "implicit ALS (64 factors, reg 0.05, 30 iterations)",
-            AlternatingLeastSquares(factors=64, regularization=0.05, iterations=30, random_state=0),
-        ),
-        (
-            "implicit BPR (64 factors, 200 iterations)",
-            BayesianPersonalizedRanking(factors=64, iterations=200, random_state=0),
-        ),
-    ):
+    user_items, user_index, item_index = binary_matrix(train)
+    for name, make in u1_factor_peers().items():
+        peer = make(0)
         start = time.perf_counter()
         peer.fit(user_items, show_progress=False)
         fit_s = time.perf_counter() - start
-        codes = user_index.get_indexer(users)
-        ids, _ = peer.recommend(codes, user_items[codes], N=K, filter_already_liked_items=True)
-        lists = {u: item_index[ids[j]].tolist() for j, u in enumerate(users)}
+        lists = factor_lists(peer, user_items, user_index, item_index, users)
         rows.append(
             {
                 "model": name,
@@ -237,8 +314,13 @@ def main(argv=None) -> str:
         default=list(EASE_R5_GRID),
         help="EASE's penalties tried on R5's validation split; none leaves EASE out",
     )
+    parser.add_argument(
+        "--peer-seeds", type=int, nargs="+", help="only the seeded peers, at each of these seeds"
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
+    if args.peer_seeds:
+        return peer_seeds_table(args.peer_seeds)
     tables = []
     if not args.only_r5:
         table, u1 = u1_table()

@@ -33,14 +33,21 @@ from text_pipeline import movielens_xy as movielens_text_xy
 
 
 def surprise_models():
+    """Surprise's models, each made from a seed (BaselineOnly and KNNBaseline ignore it)."""
     from surprise import SVD, BaselineOnly, KNNBaseline, SVDpp
 
     return {
-        "Surprise BaselineOnly": lambda: BaselineOnly(verbose=False),
-        "Surprise SVD": lambda: SVD(random_state=0),
-        "Surprise SVD++ (cache_ratings)": lambda: SVDpp(random_state=0, cache_ratings=True),
-        "Surprise KNNBaseline (item, pearson_baseline)": lambda: KNNBaseline(
-            sim_options={"name": "pearson_baseline", "user_based": False}, verbose=False
+        "Surprise BaselineOnly": (lambda seed: BaselineOnly(verbose=False), False),
+        "Surprise SVD": (lambda seed: SVD(random_state=seed), True),
+        "Surprise SVD++ (cache_ratings)": (
+            lambda seed: SVDpp(random_state=seed, cache_ratings=True),
+            True,
+        ),
+        "Surprise KNNBaseline (item, pearson_baseline)": (
+            lambda seed: KNNBaseline(
+                sim_options={"name": "pearson_baseline", "user_based": False}, verbose=False
+            ),
+            False,
         ),
     }
 
@@ -48,7 +55,7 @@ def surprise_models():
 def myfm_models():
     name = f"myFM (rank {MYFM_RANK} from its ML-100K tutorial)"
     return {
-        f"{name}: ids": myfm_fit_predict,
+        f"{name}: ids": partial(myfm_fit_predict),
         f"{name}: ids + age, gender, occupation, genres": partial(myfm_fit_predict, side=True),
         f"{name}: ids + side features + rated items and raters": partial(
             myfm_fit_predict, side=True, implicit=True
@@ -56,13 +63,13 @@ def myfm_models():
     }
 
 
-def surprise_fit_predict(make, train, test):
+def surprise_fit_predict(make, train, test, seed=0):
     from surprise import Dataset, Reader
 
     trainset = Dataset.load_from_df(
         train[["user_id", "item_id", "rating"]], Reader(rating_scale=(1, 5))
     ).build_full_trainset()
-    algo = make()
+    algo = make(seed)
     start = time.perf_counter()
     algo.fit(trainset)
     fit_s = time.perf_counter() - start
@@ -70,11 +77,16 @@ def surprise_fit_predict(make, train, test):
     return np.clip(pred, 1, 5), fit_s
 
 
-def skmtrec_fit_predict(train, test, params=DEFAULTS):
+def skmtrec_fit_predict(train, test, params=DEFAULTS, seed=None):
+    """The defaults' rating predictions and fit seconds; ``ndcg`` (R2's NDCG@10 over every item
+    of the data, from the same model) is kept on the function for R1's table."""
     X, y = movielens_xy(train)
+    params = params if seed is None else {**params, "random_state": seed}
     start = time.perf_counter()
     model = MultiTaskRecommender(**params).fit(X, y)
     fit_s = time.perf_counter() - start
+    items = np.union1d(train["item_id"].unique(), test["item_id"].unique())
+    skmtrec_fit_predict.ndcg = r2_metrics(skmtrec_lists(model, test), test, items)["ndcg"]
     return np.clip(model.predict_tasks(movielens_xy(test)[0])["rating"], 1, 5), fit_s
 
 
@@ -89,40 +101,79 @@ def mean_plus_user_bias(train, test) -> np.ndarray:
     return np.clip(mean + test["user_id"].map(bias).fillna(0).to_numpy(), 1, 5)
 
 
-def r1(data_folds) -> str:
+SKMTREC = "skmtrec (defaults: tasks only)"
+
+
+def r1(data_folds, seeds=(0,)) -> str:
+    """R1 over the folds at seed 0, and on u1 over ``seeds`` for every model that takes one."""
     results: dict[str, list] = {}
+    u1_predictions = []  # skmtrec's on u1, one per seed
     runs = {
-        "skmtrec (defaults: tasks only)": skmtrec_fit_predict,
-        **{name: partial(surprise_fit_predict, make) for name, make in surprise_models().items()},
-        **myfm_models(),
+        SKMTREC: (lambda train, test, seed: skmtrec_fit_predict(train, test, seed=seed), True),
+        **{
+            name: (partial(surprise_fit_predict, make), seeded)
+            for name, (make, seeded) in surprise_models().items()
+        },
+        **{
+            name: (lambda train, test, seed, f=f: f(train, test, random_state=seed), True)
+            for name, f in myfm_models().items()
+        },
     }
     for fold, (train, test) in data_folds.items():
-        for name, fit_predict in runs.items():
-            pred, fit_s = fit_predict(train, test)
-            results.setdefault(name, []).append(
-                (
-                    fold,
-                    root_mean_squared_error(test["rating"], pred),
-                    mean_absolute_error(test["rating"], pred),
-                    fit_s,
+        for name, (fit_predict, seeded) in runs.items():
+            for seed in seeds if fold == 1 and seeded else seeds[:1]:
+                pred, fit_s = fit_predict(train, test, seed)
+                ndcg = skmtrec_fit_predict.ndcg if name == SKMTREC else np.nan
+                if name == SKMTREC and fold == 1:
+                    u1_predictions.append(pred)
+                results.setdefault(name, []).append(
+                    (
+                        fold,
+                        seed,
+                        root_mean_squared_error(test["rating"], pred),
+                        mean_absolute_error(test["rating"], pred),
+                        ndcg,
+                        fit_s,
+                    )
                 )
-            )
-            print(f"R1 u{fold} {name}: RMSE {results[name][-1][1]:.4f}", flush=True)
+                print(f"R1 u{fold} seed {seed} {name}: RMSE {results[name][-1][2]:.4f}", flush=True)
     lines = [
-        f"R1, MovieLens 100K official splits u{'/u'.join(str(f) for f in data_folds)}; "
-        f"{machine()}.",
+        f"R1, MovieLens 100K official splits u{'/u'.join(str(f) for f in data_folds)} at seed "
+        f"{seeds[0]}, and u1 over seeds {', '.join(map(str, seeds))} (models without a seed: "
+        f"one fit); {machine()}. skmtrec's NDCG@10 is R2's, from the same model.",
         "",
-        "| model | RMSE u1 | RMSE mean | MAE mean | fit seconds (u1) |",
-        "| --- | --- | --- | --- | --- |",
+        "| model | RMSE u1 | RMSE u1 over seeds: mean (min-max) | RMSE mean of folds (min-max) "
+        "| MAE mean | fit seconds (u1) | NDCG@10 u1 over seeds: mean (min-max) "
+        "| NDCG@10 mean of folds (min-max) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, rows in results.items():
-        frame = pd.DataFrame(rows, columns=["fold", "rmse", "mae", "fit_s"]).set_index("fold")
-        u1 = f"{frame.loc[1, 'rmse']:.4f}" if 1 in frame.index else "-"
-        fit = f"{frame.loc[1, 'fit_s']:.2f}" if 1 in frame.index else "-"
+        frame = pd.DataFrame(rows, columns=["fold", "seed", "rmse", "mae", "ndcg", "fit_s"])
+        first = frame[frame["seed"] == seeds[0]].set_index("fold")
+        u1 = frame[frame["fold"] == 1]
+        cells = [
+            f"{first.loc[1, 'rmse']:.4f}" if 1 in first.index else "-",
+            _spread(u1["rmse"]) if len(u1) > 1 else "-",
+            _spread(first["rmse"]),
+            f"{first['mae'].mean():.4f}",
+            f"{first.loc[1, 'fit_s']:.2f}" if 1 in first.index else "-",
+            _spread(u1["ndcg"]) if u1["ndcg"].notna().any() else "-",
+            _spread(first["ndcg"]) if first["ndcg"].notna().any() else "-",
+        ]
+        lines.append(f"| {name} | {' | '.join(cells)} |")
+    if len(u1_predictions) > 1:
+        test = data_folds[1][1]
+        mean = np.mean(u1_predictions, axis=0)
         lines.append(
-            f"| {name} | {u1} | {frame['rmse'].mean():.4f} | {frame['mae'].mean():.4f} | {fit} |"
+            f"| skmtrec, the mean of its {len(u1_predictions)} seeds' predictions (as many fits) "
+            f"| {root_mean_squared_error(test['rating'], mean):.4f} | - | - | "
+            f"{mean_absolute_error(test['rating'], mean):.4f} (u1) | - | - | - |"
         )
     return "\n".join(lines)
+
+
+def _spread(values: pd.Series) -> str:
+    return f"{values.mean():.4f} ({values.min():.4f}-{values.max():.4f})"
 
 
 def titles_x(frame: pd.DataFrame, year_fill: float | None = None) -> pd.DataFrame:
@@ -269,19 +320,74 @@ def r3(ratings: pd.DataFrame, seed: int = 0) -> str:
     return "\n".join(lines)
 
 
+def r3_seeds(ratings: pd.DataFrame, seeds: list[int]) -> str:
+    """R3 at the defaults over several ``ColdItemSplit`` seeds: the text Pipeline against the
+    global mean + user bias, and its NDCG@10 among the cold items beside content only."""
+    rows = []
+    for seed in seeds:
+        train_rows, test_rows = next(ColdItemSplit(0.2, random_state=seed).split(ratings))
+        train, test = ratings.iloc[train_rows], ratings.iloc[test_rows]
+        cold_items = np.sort(test["item_id"].unique())
+        baseline = root_mean_squared_error(test["rating"], mean_plus_user_bias(train, test))
+        content = r2_metrics(content_only_lists(train, test), test, cold_items)["ndcg"]
+        start = time.perf_counter()
+        pipeline = make_text_pipeline(**DEFAULTS).fit(titles_x(train), train[["rating"]])
+        fit_s = time.perf_counter() - start
+        model, features = pipeline[-1], pipeline[:-1]
+        pred = np.clip(model.predict_tasks(features.transform(titles_x(test)))["rating"], 1, 5)
+        table = features.transform(titles_x(test.drop_duplicates("item_id")))
+        table = table[[model.item_col_, *model.item_features_]]
+        rmse = root_mean_squared_error(test["rating"], pred)
+        ndcg = r2_metrics(skmtrec_lists(model, test, table), test, cold_items)["ndcg"]
+        rows.append((seed, len(cold_items), len(test), baseline, rmse, content, ndcg, fit_s))
+        print(f"R3 seed {seed}: {rmse:.4f} against {baseline:.4f}", flush=True)
+    frame = pd.DataFrame(
+        rows, columns=["seed", "items", "ratings", "baseline", "rmse", "content", "ndcg", "fit_s"]
+    )
+    frame["gain"] = 100 * (frame["rmse"] / frame["baseline"] - 1)
+    lines = [
+        "R3 over ColdItemSplit(0.2, random_state=seed): skmtrec + titles at its defaults "
+        f"(examples/text_pipeline.py) against the global mean + user bias; {machine()}.",
+        "",
+        "| seed | cold items (ratings) | baseline RMSE | skmtrec RMSE | vs baseline "
+        "| NDCG@10 among cold items | content only NDCG@10 | fit seconds |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in frame.itertuples():
+        lines.append(
+            f"| {r.seed} | {r.items} ({r.ratings}) | {r.baseline:.4f} | {r.rmse:.4f} "
+            f"| {r.gain:+.2f}% | {r.ndcg:.4f} | {r.content:.4f} | {r.fit_s:.1f} |"
+        )
+    mean = frame.mean(numeric_only=True)
+    lines.append(
+        f"| mean (worst) | - | {mean['baseline']:.4f} | {mean['rmse']:.4f} "
+        f"| {mean['gain']:+.2f}% ({frame['gain'].max():+.2f}%) | {mean['ndcg']:.4f} "
+        f"| {mean['content']:.4f} | {mean['fit_s']:.1f} |"
+    )
+    return "\n".join(lines)
+
+
 def main(argv=None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--folds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
     parser.add_argument("--only", choices=["r1", "r3"], help="one protocol's table")
+    parser.add_argument(
+        "--seeds", type=int, nargs="+", default=[0], help="R1: seeds of the models on u1"
+    )
+    parser.add_argument(
+        "--r3-seeds", type=int, nargs="+", help="R3's text Pipeline over these split seeds only"
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
+    if args.r3_seeds:
+        return write(r3_seeds(load_movielens_100k().ratings, args.r3_seeds), "r3_seeds.md")
     tables = []
     if args.only != "r3":
         folds = {}
         for fold in args.folds:
             data = load_movielens_100k(fold=fold)
             folds[fold] = (data.train, data.test)
-        tables.append(r1(folds))
+        tables.append(r1(folds, args.seeds))
     if args.only != "r1":
         tables.append(r3(load_movielens_100k().ratings))
     return write("\n\n".join(tables), "rating.md")
