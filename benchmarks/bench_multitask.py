@@ -31,11 +31,15 @@ the folds and the paired difference, fold by fold, with its standard error; a ta
 beyond the fold-to-fold noise where its mean loss exceeds two standard errors:
 
     SKMTREC_DATA=../shared/data python benchmarks/bench_multitask.py --defaults --folds 1 2 3 4 5
+
+``--joint '{"param": value}'`` then refits only the joint model with those parameters over the
+defaults, against the saved models alone.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -128,22 +132,38 @@ def run(folds, heads, balancings) -> pd.DataFrame:
     return pd.concat(runs, ignore_index=True)
 
 
-def run_defaults(folds, from_saved: bool) -> pd.DataFrame:
-    """R4 at the defaults: each fold fitted (and saved) or read back from its saved run."""
+def run_defaults(folds, from_saved: bool, joint: dict | None = None) -> pd.DataFrame:
+    """R4 at the defaults: each fold fitted (and saved) or read back from its saved run. With
+    ``joint`` (parameters over the defaults), only the joint model is fitted, with them, and
+    each task alone is read back from the defaults' saved run of the fold."""
     torch.set_num_threads(2)
     runs = []
     for fold in folds:
-        path = RESULTS / f"multitask_defaults_u{fold}.csv"
-        if from_saved:
+        path = _defaults_path(fold)
+        if from_saved or joint:
             if not path.exists():
                 raise SystemExit(f"{path} is missing: run --defaults --folds {fold} first.")
-            runs.append(pd.read_csv(path))
-            continue
-        rows = run_defaults_fold(fold)
-        path.parent.mkdir(exist_ok=True)
-        rows.to_csv(path, index=False)
+            rows = pd.read_csv(path)
+        if joint:
+            joint_path = _defaults_path(fold, joint)
+            if from_saved:
+                fitted = pd.read_csv(joint_path)
+            else:
+                fitted = run_defaults_fold(fold, setups=("joint",), joint=joint)
+                fitted.to_csv(joint_path, index=False)
+            rows = pd.concat([rows[rows["setup"] == "alone"], fitted], ignore_index=True)
+        elif not from_saved:
+            rows = run_defaults_fold(fold)
+            path.parent.mkdir(exist_ok=True)
+            rows.to_csv(path, index=False)
         runs.append(rows)
     return pd.concat(runs, ignore_index=True)
+
+
+def _defaults_path(fold: int, joint: dict | None = None) -> Path:
+    name = "" if not joint else "_" + "_".join(f"{k}-{joint[k]}" for k in sorted(joint))
+    name = "".join(c if c.isalnum() or c in "_-." else "" for c in name)
+    return RESULTS / f"multitask_defaults{name}_u{fold}.csv"
 
 
 def keep(rows: pd.DataFrame, path: Path) -> None:
@@ -198,15 +218,20 @@ def run_fold(fold, heads, balancings) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def run_defaults_fold(fold: int) -> pd.DataFrame:
-    """One fold of R4 at the defaults: each task alone, then the four together."""
+def run_defaults_fold(
+    fold: int, setups=("alone", "joint"), joint: dict | None = None
+) -> pd.DataFrame:
+    """One fold of R4 at the defaults: each task alone, then the four together (with
+    ``joint``'s parameters over the defaults)."""
     rows = []
     data = load_movielens_100k(fold=fold)
     X, y = xy(data.train)
     base = {"random_state": 0}
-    for setup, task_sets in (("alone", [[t] for t in TASKS]), ("joint", [list(TASKS)])):
-        for tasks in task_sets:
-            model, seconds = fit({}, tasks, X, y, base=base)
+    task_sets = {"alone": [[t] for t in TASKS], "joint": [list(TASKS)]}
+    for setup in setups:
+        for tasks in task_sets[setup]:
+            params = (joint or {}) if setup == "joint" else {}
+            model, seconds = fit(params, tasks, X, y, base=base)
             scores = evaluate(model, data, tasks)
             for task, score in scores.items():
                 rows.append((fold, "defaults", setup, task, score, seconds))
@@ -214,7 +239,7 @@ def run_defaults_fold(fold: int) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def defaults_table(results: pd.DataFrame) -> str:
+def defaults_table(results: pd.DataFrame, joint: dict | None = None) -> str:
     """Per task: joint and alone over the folds (mean, spread) and the paired difference."""
     folds = sorted(results["fold"].unique())
     scores = results.pivot_table(index=["task", "fold"], columns="setup", values="score")
@@ -224,7 +249,8 @@ def defaults_table(results: pd.DataFrame) -> str:
     lines = [
         f"R4 at the defaults on MovieLens 100K, {'u' + ', u'.join(map(str, folds))}: the joint "
         "model on four tasks against one model per task, every model "
-        f"`MultiTaskRecommender(tasks, random_state=0)`. {machine()}.",
+        f"`MultiTaskRecommender(tasks, random_state=0)`"
+        f"{f'; the joint model also with {joint}' if joint else ''}. {machine()}.",
         "",
         "| task | metric | joint: mean (min-max) | alone: mean (min-max) | joint better by, "
         "mean of folds | standard error | folds joint better | verdict |",
@@ -311,9 +337,15 @@ def main(argv=None) -> str:
     parser.add_argument(
         "--defaults", action="store_true", help="every model at the defaults, joint against alone"
     )
+    parser.add_argument(
+        "--joint",
+        type=json.loads,
+        help="with --defaults: parameters of the joint model over the defaults, as JSON",
+    )
     args = parser.parse_args(argv)
     if args.defaults:
-        return write(defaults_table(run_defaults(args.folds, args.saved)), "multitask_defaults.md")
+        rows = run_defaults(args.folds, args.saved, args.joint)
+        return write(defaults_table(rows, args.joint), "multitask_defaults.md")
     rows = (saved if args.saved else run)(args.folds, args.heads, args.balancing)
     result = table(rows)
     name = "multitask.md" if args.folds == [1] else "multitask_folds.md"
