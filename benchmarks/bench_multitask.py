@@ -33,7 +33,8 @@ beyond the fold-to-fold noise where its mean loss exceeds two standard errors:
     SKMTREC_DATA=../shared/data python benchmarks/bench_multitask.py --defaults --folds 1 2 3 4 5
 
 ``--joint '{"param": value}'`` then refits only the joint model with those parameters over the
-defaults, against the saved models alone.
+defaults, against the saved models alone. ``--validation`` scores every model on 15% of the
+training fold held out instead of the test fold, for choosing a setting.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ import pandas as pd
 import torch
 from sklearn.metrics import f1_score, roc_auc_score, root_mean_squared_error
 from sklearn.preprocessing import MultiLabelBinarizer
+from sklearn.utils import Bunch
 
 from skmtrec import MultiTaskRecommender
 from skmtrec.datasets import GENRES, load_movielens_100k
@@ -83,7 +85,7 @@ def xy(frame: pd.DataFrame):
         {
             "rating": frame["rating"].to_numpy(dtype=float),
             "like": (frame["rating"] >= 4).to_numpy(dtype=float),
-            "genres": pd.Series(genres, dtype=object),
+            "genres": pd.Series(genres, index=frame.index, dtype=object),
         },
         index=frame.index,
     )
@@ -132,36 +134,39 @@ def run(folds, heads, balancings) -> pd.DataFrame:
     return pd.concat(runs, ignore_index=True)
 
 
-def run_defaults(folds, from_saved: bool, joint: dict | None = None) -> pd.DataFrame:
+def run_defaults(
+    folds, from_saved: bool, joint: dict | None = None, validation: bool = False
+) -> pd.DataFrame:
     """R4 at the defaults: each fold fitted (and saved) or read back from its saved run. With
     ``joint`` (parameters over the defaults), only the joint model is fitted, with them, and
     each task alone is read back from the defaults' saved run of the fold."""
     torch.set_num_threads(2)
     runs = []
     for fold in folds:
-        path = _defaults_path(fold)
+        path = _defaults_path(fold, validation=validation)
         if from_saved or joint:
             if not path.exists():
                 raise SystemExit(f"{path} is missing: run --defaults --folds {fold} first.")
             rows = pd.read_csv(path)
         if joint:
-            joint_path = _defaults_path(fold, joint)
+            joint_path = _defaults_path(fold, joint, validation)
             if from_saved:
                 fitted = pd.read_csv(joint_path)
             else:
-                fitted = run_defaults_fold(fold, setups=("joint",), joint=joint)
+                fitted = run_defaults_fold(fold, ("joint",), joint, validation)
                 fitted.to_csv(joint_path, index=False)
             rows = pd.concat([rows[rows["setup"] == "alone"], fitted], ignore_index=True)
         elif not from_saved:
-            rows = run_defaults_fold(fold)
+            rows = run_defaults_fold(fold, validation=validation)
             path.parent.mkdir(exist_ok=True)
             rows.to_csv(path, index=False)
         runs.append(rows)
     return pd.concat(runs, ignore_index=True)
 
 
-def _defaults_path(fold: int, joint: dict | None = None) -> Path:
-    name = "" if not joint else "_" + "_".join(f"{k}-{joint[k]}" for k in sorted(joint))
+def _defaults_path(fold: int, joint: dict | None = None, validation: bool = False) -> Path:
+    name = "_validation" if validation else ""
+    name += "" if not joint else "_" + "_".join(f"{k}-{joint[k]}" for k in sorted(joint))
     name = "".join(c if c.isalnum() or c in "_-." else "" for c in name)
     return RESULTS / f"multitask_defaults{name}_u{fold}.csv"
 
@@ -219,12 +224,15 @@ def run_fold(fold, heads, balancings) -> pd.DataFrame:
 
 
 def run_defaults_fold(
-    fold: int, setups=("alone", "joint"), joint: dict | None = None
+    fold: int, setups=("alone", "joint"), joint: dict | None = None, validation: bool = False
 ) -> pd.DataFrame:
     """One fold of R4 at the defaults: each task alone, then the four together (with
-    ``joint``'s parameters over the defaults)."""
+    ``joint``'s parameters over the defaults); with ``validation``, on the validation split
+    of the fold's training rows instead of its test rows."""
     rows = []
     data = load_movielens_100k(fold=fold)
+    if validation:
+        data = validation_split(data)
     X, y = xy(data.train)
     base = {"random_state": 0}
     task_sets = {"alone": [[t] for t in TASKS], "joint": [list(TASKS)]}
@@ -235,11 +243,31 @@ def run_defaults_fold(
             scores = evaluate(model, data, tasks)
             for task, score in scores.items():
                 rows.append((fold, "defaults", setup, task, score, seconds))
-            print(f"u{fold} defaults {setup}: {scores} ({seconds:.1f} s)", flush=True)
+            history = model.net_.history
+            best = max(i for i, row in enumerate(history, 1) if row.get("valid_loss_best"))
+            print(
+                f"u{fold} defaults {setup}: {scores} ({seconds:.1f} s, {len(history)} epochs, "
+                f"best {best})",
+                flush=True,
+            )
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def defaults_table(results: pd.DataFrame, joint: dict | None = None) -> str:
+def validation_split(data, share: float = 0.15, seed: int = 0):
+    """The fold's training rows as train and validation: ``share`` of them held out at random,
+    then only those whose user and item remain in train (the test fold is never read)."""
+    rows = data.train.reset_index(drop=True)
+    held = np.random.RandomState(seed).rand(len(rows)) < share
+    train, valid = rows[~held], rows[held]
+    valid = valid[valid["user_id"].isin(train["user_id"]) & valid["item_id"].isin(train["item_id"])]
+    return Bunch(
+        train=train.reset_index(drop=True), test=valid.reset_index(drop=True), ratings=rows
+    )
+
+
+def defaults_table(
+    results: pd.DataFrame, joint: dict | None = None, validation: bool = False
+) -> str:
     """Per task: joint and alone over the folds (mean, spread) and the paired difference."""
     folds = sorted(results["fold"].unique())
     scores = results.pivot_table(index=["task", "fold"], columns="setup", values="score")
@@ -247,7 +275,8 @@ def defaults_table(results: pd.DataFrame, joint: dict | None = None) -> str:
     by_fold = results.groupby(["setup", "fold"])["s"]
     seconds = {"joint": by_fold.first().loc["joint"], "alone": by_fold.sum().loc["alone"]}
     lines = [
-        f"R4 at the defaults on MovieLens 100K, {'u' + ', u'.join(map(str, folds))}: the joint "
+        f"R4 at the defaults on MovieLens 100K, {'u' + ', u'.join(map(str, folds))}"
+        f"{' (the validation split of each training fold)' if validation else ''}: the joint "
         "model on four tasks against one model per task, every model "
         f"`MultiTaskRecommender(tasks, random_state=0)`"
         f"{f'; the joint model also with {joint}' if joint else ''}. {machine()}.",
@@ -338,14 +367,19 @@ def main(argv=None) -> str:
         "--defaults", action="store_true", help="every model at the defaults, joint against alone"
     )
     parser.add_argument(
+        "--validation",
+        action="store_true",
+        help="with --defaults: score on 15%% of each training fold held out, not the test fold",
+    )
+    parser.add_argument(
         "--joint",
         type=json.loads,
         help="with --defaults: parameters of the joint model over the defaults, as JSON",
     )
     args = parser.parse_args(argv)
     if args.defaults:
-        rows = run_defaults(args.folds, args.saved, args.joint)
-        return write(defaults_table(rows, args.joint), "multitask_defaults.md")
+        rows = run_defaults(args.folds, args.saved, args.joint, args.validation)
+        return write(defaults_table(rows, args.joint, args.validation), "multitask_defaults.md")
     rows = (saved if args.saved else run)(args.folds, args.heads, args.balancing)
     result = table(rows)
     name = "multitask.md" if args.folds == [1] else "multitask_folds.md"
