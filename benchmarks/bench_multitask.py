@@ -57,6 +57,7 @@ from skmtrec.datasets import GENRES, load_movielens_100k
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, r2_metrics, skmtrec_lists, write
+from _peers import VALIDATION_SHARE
 
 TASKS = {
     "rating": "regression",
@@ -144,13 +145,15 @@ def run_defaults(
     runs = []
     for fold in folds:
         path = _defaults_path(fold, validation=validation)
-        if from_saved or joint:
+        if from_saved or joint is not None:
             if not path.exists():
                 raise SystemExit(f"{path} is missing: run --defaults --folds {fold} first.")
             rows = pd.read_csv(path)
-        if joint:
+        if joint is not None:
             joint_path = _defaults_path(fold, joint, validation)
             if from_saved:
+                if not joint_path.exists():
+                    raise SystemExit(f"{joint_path} is missing: run it without --saved first.")
                 fitted = pd.read_csv(joint_path)
             else:
                 fitted = run_defaults_fold(fold, ("joint",), joint, validation)
@@ -166,7 +169,7 @@ def run_defaults(
 
 def _defaults_path(fold: int, joint: dict | None = None, validation: bool = False) -> Path:
     name = "_validation" if validation else ""
-    name += "" if not joint else "_" + "_".join(f"{k}-{joint[k]}" for k in sorted(joint))
+    name += "" if joint is None else "_joint_" + "_".join(f"{k}-{joint[k]}" for k in sorted(joint))
     name = "".join(c if c.isalnum() or c in "_-." else "" for c in name)
     return RESULTS / f"multitask_defaults{name}_u{fold}.csv"
 
@@ -253,7 +256,7 @@ def run_defaults_fold(
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def validation_split(data, share: float = 0.15, seed: int = 0):
+def validation_split(data, share: float = VALIDATION_SHARE, seed: int = 0):
     """The fold's training rows as train and validation: ``share`` of them held out at random,
     then only those whose user and item remain in train (the test fold is never read)."""
     rows = data.train.reset_index(drop=True)
@@ -308,11 +311,15 @@ def defaults_table(
 
 
 def _verdict(gain: float, error: float) -> str:
-    """Worse beyond the fold-to-fold noise: the mean loss more than two standard errors of the
-    paired differences; better: by 1% or more."""
+    """Beyond the fold-to-fold noise: the mean difference more than two standard errors of the
+    paired differences from 0 (one fold has no error, so no verdict)."""
+    if np.isnan(error):
+        return "one fold: no verdict"
     if gain + 2 * error < 0:
         return "worse beyond noise"
-    return "better by 1% or more" if gain >= 1 else "within noise" if gain < 0 else "better"
+    if gain - 2 * error > 0:
+        return f"better beyond noise{', by 1% or more' if gain >= 1 else ''}"
+    return "within noise"
 
 
 def table(results: pd.DataFrame) -> str:
