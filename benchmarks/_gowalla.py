@@ -389,6 +389,14 @@ def choose_r5(
     return max(validation, key=lambda value: validation[value]["recall"]), validation
 
 
+def id_ranges(data: Bunch) -> tuple[int, int]:
+    """The user and item id ranges of Gowalla's train and test files (ids run from 0)."""
+    train, test = data.train, data.test
+    n_users = int(max(train["user_id"].max(), test["user_id"].max())) + 1
+    n_items = int(max(train["item_id"].max(), test["item_id"].max())) + 1
+    return n_users, n_items
+
+
 def r5_peer_rows(
     data: Bunch | None = None, *, threads: int | None = None, ease_grid: Iterable = EASE_GRID
 ) -> list[dict]:
@@ -418,8 +426,7 @@ def r5_peer_rows(
     data = load_gowalla() if data is None else data
     threads = IMPLICIT_THREADS if threads is None else threads
     train, test = data.train, data.test
-    n_users = int(max(train["user_id"].max(), test["user_id"].max())) + 1
-    n_items = int(max(train["item_id"].max(), test["item_id"].max())) + 1
+    n_users, n_items = id_ranges(data)
     split = validation_split(train)
 
     def als(value):

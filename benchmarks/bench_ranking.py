@@ -40,6 +40,7 @@ from _gowalla import (
     ALS_ITERATIONS,
     IMPLICIT_THREADS,
     ImplicitFactors,
+    id_ranges,
     r5_peer_rows,
     r5_table,
     recall_ndcg_at_k,
@@ -128,8 +129,7 @@ def peer_seeds_table(seeds) -> str:
                 r2_metrics(lists, test, items)["ndcg"]
             )
     gowalla = load_gowalla()
-    n_users = int(max(gowalla.train["user_id"].max(), gowalla.test["user_id"].max())) + 1
-    n_items = int(max(gowalla.train["item_id"].max(), gowalla.test["item_id"].max())) + 1
+    n_users, n_items = id_ranges(gowalla)
     tested = np.sort(gowalla.test["user_id"].unique())
     reg, alpha = ALS_R5_SETTING
     name = f"implicit ALS (regularization {reg}, alpha {alpha}, {ALS_ITERATIONS} iterations)"
