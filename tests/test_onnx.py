@@ -128,3 +128,15 @@ def test_codes_outside_their_table_are_served_as_unseen(data, tmp_path):
             served = session.run(None, {**inputs, role: np.full_like(inputs[role], code)})
             for expected, got in zip(unseen, served, strict=True):
                 np.testing.assert_allclose(got, expected, rtol=1e-6, err_msg=f"{role} {code}")
+
+
+def test_items_with_only_categorical_features_export(data, tmp_path):
+    """The cold-item ridge's graph keeps its constant column where the items have no numeric
+    feature (as MovieLens's genre flags)."""
+    X, y, rows = data
+    kind = {"item_kind": lambda f: (f["item_id"] % 4).map("abcd".__getitem__)}
+    model = MultiTaskRecommender({"rating": "regression"}, max_epochs=2, random_state=0)
+    model.fit(X.assign(**kind), y[["rating"]])
+    assert model.model_.cold_items  # new items are blended with the ridge
+    rows = rows.assign(**kind)
+    assert_matches(model, run(model, model.export_onnx(tmp_path / "m.onnx"), rows), rows)

@@ -149,7 +149,9 @@ class RidgeGraph(nn.Module):
             codes = categorical[:, self.categorical[j]].unsqueeze(1)
             levels = torch.arange(1, n + 1, device=codes.device)
             parts.append((codes == levels).to(values.dtype))
-        parts.append(torch.ones_like(values[:, :1]))
+        # the constant: its own column, as values may have none (an item side with no numeric
+        # column, such as MovieLens's genre flags)
+        parts.append(values.new_ones(values.shape[0], 1))
         design = torch.cat(parts, dim=1)
         return (
             self.mean
