@@ -243,8 +243,8 @@ _OLD_HEAD = ("bottom_units", "tower_units", "n_experts", "n_task_experts", "n_le
 _OLD_HEAD += ("expert_units", "dropout")
 _OLD_COLD = {"id_dropout": "id_dropout", "cold_item_copies": "copies", "cold_item_ridge": "ridge"}
 _REMOVED = ("item_id_dropout", "item_feature_shrinkage")
-# Parameters added since, at the value a model saved before them had: their default.
-_ADDED = {"n_threads": None}
+# Parameters added since, at the value that describes a model saved before them.
+ADDED_PARAMS = {"n_threads": None, "stop_per_task": False}
 
 
 def upgrade_params(params):
@@ -253,7 +253,7 @@ def upgrade_params(params):
     ``item_feature_shrinkage`` were removed and must have been None; parameters added since
     a model was saved take their defaults."""
     if isinstance(params, dict):
-        params = {**_ADDED, **params}
+        params = {**ADDED_PARAMS, **params}
     old = set(_OLD_HEAD) | set(_OLD_COLD) | set(_REMOVED)
     if not isinstance(params, dict) or not old & set(params):
         return params

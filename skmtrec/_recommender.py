@@ -18,6 +18,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch.callbacks import Callback
 
 from ._config import (
+    ADDED_PARAMS,
     HEAD_CONFIGS,
     PLE,
     ColdStart,
@@ -49,6 +50,7 @@ from ._training.build import build_net, cuda_devices, validation_split
 from ._training.device import check_device
 from ._training.graph_filter import RetrievalGraph
 from ._training.progress import SklearnCallbacks, SklearnEpochs
+from ._training.task_stopping import task_members
 from ._training.threads import limit_threads_of, limits_threads, thread_limit
 from .exceptions import TrainingInterruptedWarning
 from .nn import BALANCING
@@ -174,7 +176,21 @@ class MultiTaskRecommender(ServingMethods, PersistenceMethods, SklearnCallbacks,
         where features or histories given at predict time matter more than co-occurrence.
     patience : int or None, default=3
         Early stopping: stop after ``patience`` epochs without a lower validation loss and
-        restore the best weights. ``None`` disables it.
+        restore the best weights (of each task, with ``stop_per_task``). ``None`` disables
+        it.
+    stop_per_task : bool, default=True
+        With several tasks and early stopping, stop each task on its own validation loss:
+        each task keeps the network of the epoch where its loss was lowest, and training runs
+        until every task has gone ``patience`` epochs without a lower one. Tasks learnt
+        together peak at different epochs (a rating within a few, a multilabel item
+        attribute after tens), so one stopping point leaves some overfit and others
+        underfit. The fitted model then holds one copy of the network per distinct best epoch
+        (``net_.module_`` is that of the task ``recommend`` ranks by by default), and predicting
+        runs each copy once: memory and prediction time grow up to the number of tasks. A
+        ``recommend`` blend of tasks kept at different epochs scores each from its own copy,
+        over every candidate item (no retrieval shortcut). ``False``: one network,
+        stopped on the weighted validation loss of all tasks (``task_weights``); set it where
+        memory or prediction time matter more than each task's accuracy.
     validation_fraction : float, default=0.1
         Share of the rows held out for the validation loss (of early stopping). 0 disables the
         validation split, and so early stopping.
@@ -253,7 +269,9 @@ class MultiTaskRecommender(ServingMethods, PersistenceMethods, SklearnCallbacks,
         The fitted skorch net; ``net_.history`` holds the per-epoch losses (total and per task)
         and task weights: ``train_loss`` is the loss the task balancing optimised,
         ``train_loss_fixed_weights`` and ``valid_loss`` weigh the task losses by the fixed
-        ``task_weights``. ``net_.module_`` is the torch network.
+        ``task_weights``. ``net_.module_`` is the torch network (with ``stop_per_task``, the
+        network of the task ``recommend`` ranks by by default; ``model_.members`` holds every
+        network kept).
     network_spec_ : dict
         A JSON-serializable description of the fitted network (tasks and output widths, input
         sizes and side columns, head, balancing); ``skmtrec.nn.MultiTaskNetwork(spec)`` builds
@@ -318,6 +336,7 @@ class MultiTaskRecommender(ServingMethods, PersistenceMethods, SklearnCallbacks,
         "softmax_items": [Interval(Integral, 1, None, closed="left")],
         "graph_weight": [Interval(Real, 0, None, closed="left")],
         "patience": [Interval(Integral, 1, None, closed="left"), None],
+        "stop_per_task": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],
         "task_weights": [Mapping, None],
         "task_balancing": [StrOptions(set(BALANCING))],
@@ -355,6 +374,7 @@ class MultiTaskRecommender(ServingMethods, PersistenceMethods, SklearnCallbacks,
         softmax_items=512,
         graph_weight=0.25,
         patience=3,
+        stop_per_task=True,
         validation_fraction=0.1,
         task_weights=None,
         task_balancing="uncertainty",
@@ -388,6 +408,7 @@ class MultiTaskRecommender(ServingMethods, PersistenceMethods, SklearnCallbacks,
         self.softmax_items = softmax_items
         self.graph_weight = graph_weight
         self.patience = patience
+        self.stop_per_task = stop_per_task
         self.validation_fraction = validation_fraction
         self.task_weights = task_weights
         self.task_balancing = task_balancing
@@ -398,6 +419,11 @@ class MultiTaskRecommender(ServingMethods, PersistenceMethods, SklearnCallbacks,
         self.n_threads = n_threads
         self.random_state = random_state
         self.verbose = verbose
+
+    def __setstate__(self, state: dict) -> None:
+        # an estimator pickled before a parameter was added has it at the value that
+        # describes it (``ADDED_PARAMS``)
+        super().__setstate__({**ADDED_PARAMS, **state})
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -506,6 +532,7 @@ class MultiTaskRecommender(ServingMethods, PersistenceMethods, SklearnCallbacks,
         net, epochs = self._train(
             params, spec, tasks, catalog, inputs, y_encoded, histories, seed, reported
         )
+        members = task_members(net, tasks)
         cold_items = ColdItemBlend.fit(
             params["cold_item_ridge"],
             tasks,
@@ -521,7 +548,9 @@ class MultiTaskRecommender(ServingMethods, PersistenceMethods, SklearnCallbacks,
         # Fitted state changes only now, so a fit that fails leaves the last model intact.
         validate_data(self, frame, reset=True, skip_check_array=True)
         self._set_fitted(
-            FittedModel(net, spec, tasks, encoder, catalog, cold_items, self.history_col, graph)
+            FittedModel(
+                net, spec, tasks, encoder, catalog, cold_items, self.history_col, graph, members
+            )
         )
         if epochs is not None:
             epochs.end(X, y)

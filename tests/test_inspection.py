@@ -56,11 +56,20 @@ def test_fixed_weights_and_no_validation_draw_only_training_losses(data):
 
 
 def test_the_kept_epoch_is_marked(data):
-    model = fit(data, max_epochs=40, lr=0.05, patience=2)
+    model = fit(data, max_epochs=40, lr=0.05, patience=2, stop_per_task=False)
     display = TrainingHistoryDisplay.from_estimator(model)
     valid = np.asarray(model.net_.history[:, "valid_loss"])
     assert display.best_epoch == int(valid.argmin()) + 1
     assert any(line.get_xdata()[0] == display.best_epoch for line in display.ax_[0].lines)
+
+
+def test_each_tasks_kept_epoch_is_marked(data):
+    model = fit(data, max_epochs=40, lr=0.05, patience=2)
+    display = TrainingHistoryDisplay.from_estimator(model)
+    kept = dict(model.net_.callbacks_)["task_checkpoints"].best_epoch_
+    assert display.best_epoch == kept
+    marks = {line.get_label(): line.get_xdata()[0] for line in display.ax_[0].lines}
+    assert all(marks[f"{task} kept"] == epoch for task, epoch in kept.items())
 
 
 def test_given_axes_are_used_and_their_count_checked(data):

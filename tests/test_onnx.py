@@ -130,6 +130,16 @@ def test_codes_outside_their_table_are_served_as_unseen(data, tmp_path):
                 np.testing.assert_allclose(got, expected, rtol=1e-6, err_msg=f"{role} {code}")
 
 
+def test_a_model_stopped_per_task_exports_each_tasks_network(data, tmp_path):
+    X, y, rows = data
+    model = MultiTaskRecommender(TASKS, max_epochs=15, lr=0.05, patience=2, random_state=0).fit(
+        X, y[["rating", "like", "category"]]
+    )
+    assert len(model.model_.members) > 1  # tasks served by networks of different epochs
+    outputs = run(model, model.export_onnx(tmp_path / "m.onnx"), rows)
+    assert_matches(model, outputs, rows)
+
+
 def test_items_with_only_categorical_features_export(data, tmp_path):
     """The cold-item ridge's graph keeps its constant column where the items have no numeric
     feature (as MovieLens's genre flags)."""

@@ -174,7 +174,7 @@ def test_unseen_users_and_items_predict_from_features(interactions):
 def test_early_stopping_restores_best_epoch(interactions):
     X, y = interactions
     model = MultiTaskRecommender(
-        tasks=TASKS, max_epochs=200, patience=2, lr=0.02, random_state=0
+        tasks=TASKS, max_epochs=200, patience=2, lr=0.02, stop_per_task=False, random_state=0
     ).fit(X, y)
     history = model.net_.history
     assert len(history) < 200

@@ -8,6 +8,8 @@ another model is never served with this one.
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import torch
 from safetensors.torch import load as load_tensors
@@ -32,6 +34,7 @@ FITTED_KEYS = (
     "graph",
     "weights",
     "history",
+    "task_members",
 )
 _SPEC_KEYS = ("version", "tasks", "inputs", "head", "balancing", "features")
 _INPUT_KEYS = ("n_users", "n_items", "cardinalities", "n_numeric", "history_sides")
@@ -192,3 +195,32 @@ def load_history(data: bytes, path) -> History:
     if not isinstance(epochs, list) or not all(isinstance(e, dict) for e in epochs):
         raise ModelFileError(f"{path} is not a training history (a list of epochs).")
     return History(epochs)
+
+
+def read_members(task_members: dict, spec: dict, n_tasks: int, module, folder) -> tuple:
+    """The networks of a model fitted with per-task stopping (see ``FittedModel.members``):
+    ``module`` (the net's, loaded from ``fitted.weights``) and a copy of it per file of
+    ``task_members["weights"]``, each file checked against the spec; and each task's index."""
+    field = "fitted.task_members"
+    task_members = expect_keys(task_members, ("task_member", "weights"), field)
+    files, task_member = task_members["weights"], task_members["task_member"]
+    named = isinstance(files, list) and all(isinstance(name, str) for name in files)
+    if not named or not 0 < len(files) < n_tasks or len(set(files)) < len(files):
+        raise ValueError(
+            f"{field}.weights must list distinct files, at least one and fewer than the tasks "
+            f"({n_tasks})"
+        )
+    if not isinstance(task_member, list) or len(task_member) != n_tasks:
+        raise ValueError(f"{field}.task_member must be a list of one index per task ({n_tasks})")
+    for j, index in enumerate(task_member):
+        if expect_int(index, f"{field}.task_member[{j}]") > len(files):
+            raise ValueError(f"{field}.task_member[{j}] is {index}, of {len(files) + 1} networks")
+    if set(task_member) != set(range(len(files) + 1)):
+        raise ValueError(f"{field}.task_member leaves a network unused: {task_member}")
+    members = [module]
+    for name in files:
+        tensors = read_weights(spec, folder.read(name, f"{field}.weights"), folder.path / name)
+        member = copy.deepcopy(module)
+        member.load_state_dict(tensors)
+        members.append(member)
+    return members, [int(index) for index in task_member]

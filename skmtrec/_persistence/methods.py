@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from safetensors.torch import save_file as save_tensors
 from sklearn.utils.validation import check_is_fitted
 
 from .._config import settings, upgrade_params
@@ -139,12 +140,21 @@ class PersistenceMethods:
             return state
         weights, history = folder.new_file("weights.safetensors"), folder.new_file("history.json")
         self.net_.save_params(f_params=weights, f_history=history, use_safetensors=True)
+        task_members = None
+        if self.model_.other_members:  # per-task stopping: a weights file per other network
+            files = []
+            for member in self.model_.other_members:
+                path = folder.new_file("weights.safetensors")
+                save_tensors({k: v.contiguous() for k, v in member.state_dict().items()}, path)
+                files.append(path.name)
+            task_members = {"task_member": self.model_.task_member, "weights": files}
         state["fitted"] = {
             "n_features_in_": self.n_features_in_,
             "feature_names_in_": getattr(self, "feature_names_in_", None),
             **self.model_.state(),
             "weights": weights.name,
             "history": history.name,
+            "task_members": task_members,
         }
         return state
 
@@ -165,8 +175,9 @@ class PersistenceMethods:
         if "fitted" not in state:
             return model
         fitted = state["fitted"]
-        if isinstance(fitted, dict) and "graph" not in fitted:
-            fitted = {**fitted, "graph": None}  # saved before the graph filter: none
+        if isinstance(fitted, dict):
+            # saved before the graph filter and per-task stopping: none
+            fitted = {"graph": None, "task_members": None, **fitted}
         fitted = expect_keys(fitted, FITTED_KEYS, "fitted")
         declared = check_tasks(model.tasks)
         fitted_model = FittedModel.from_state(settings(model), fitted, folder)

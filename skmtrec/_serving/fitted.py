@@ -8,13 +8,21 @@ it and all of them share one definition of a prediction (``outputs``).
 
 from __future__ import annotations
 
+import copy
+import threading
 from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
 import torch
 
-from .._persistence.fitted_state import check_parts, check_spec, load_history, read_weights
+from .._persistence.fitted_state import (
+    check_parts,
+    check_spec,
+    load_history,
+    read_members,
+    read_weights,
+)
 from .._prepare.catalog import Catalog
 from .._prepare.features import FeatureEncoder
 from .._prepare.given_history import split_history
@@ -31,6 +39,7 @@ from .explain import (
     supporting_members,
 )
 from .graph_blend import GraphBlend
+from .member_blend import MemberBlend
 from .onnx import encoding_spec, export_onnx
 from .ranking import (
     check_k,
@@ -66,11 +75,15 @@ class FittedModel:
         The column of X that gives a user's history at predict time.
     graph : RetrievalGraph or None, default=None
         The graph filter that joins the retrieval task's score in ``recommend``, and its weight.
+    members : (list of MultiTaskNetwork, list of int) or None, default=None
+        With per-task stopping, the networks kept at the tasks' best epochs (the first is
+        ``net.module_``) and the index of each task's; None: ``net.module_`` serves every
+        task.
     """
 
     def __init__(
         self, net, spec, tasks, encoder, catalog, cold_items: ColdItemBlend, history_col,
-        graph: RetrievalGraph | None = None,
+        graph: RetrievalGraph | None = None, members=None,
     ):  # fmt: skip
         self.net = net
         self.spec = spec
@@ -80,11 +93,57 @@ class FittedModel:
         self.cold_items = cold_items
         self.history_col = history_col
         self.graph = graph
+        networks, self.task_member = members or ([net.module_], [0] * len(self.tasks))
+        self.other_members = list(networks[1:])
+
+    @property
+    def members(self) -> list:
+        """The networks that serve the tasks: ``net.module_`` (outside ``running``), then
+        those kept at other tasks' best epochs (with per-task stopping)."""
+        return [self.__dict__.get("_primary", self.net.module_), *self.other_members]
 
     @property
     def module(self):
-        """The torch network."""
-        return self.net.module_
+        """The torch network (within ``running``, the one it runs)."""
+        running = self.__dict__.get("_running")
+        return self.net.module_ if running is None else running
+
+    def network_for(self, positions):
+        """What serves the tasks at ``positions`` (``net.module_`` where none is given): their
+        network, or a ``MemberBlend`` of the networks kept at their different best epochs."""
+        chosen = {self.task_member[j] for j in positions} or {0}
+        if len(chosen) > 1:
+            return MemberBlend(self.members, self.task_member, positions)
+        return self.members[chosen.pop()]
+
+    @contextmanager
+    def running(self, module):
+        """A context in which ``module`` (a member, which the net then runs, or a
+        ``MemberBlend``) is the model's ``module``. With several networks, one thread at a
+        time: the net's ``module_`` is swapped."""
+        if not self.other_members:  # one network: nothing to swap
+            yield module
+            return
+        lock = self.__dict__.setdefault("_lock", threading.RLock())
+        with lock:
+            outermost = "_primary" not in self.__dict__
+            if outermost:
+                self._primary = self.net.module_
+            kept, kept_running = self.net.module_, self.__dict__.get("_running")
+            if isinstance(module, torch.nn.Module):
+                self.net.module_ = module
+            self._running = module
+            try:
+                yield module
+            finally:
+                self.net.module_, self._running = kept, kept_running
+                if outermost:
+                    del self._primary
+
+    def _retrieval_member(self):
+        """The network of the retrieval task (``net.module_`` where there is none)."""
+        position = retrieval_position(self.members[0], {})
+        return self.network_for([] if position is None else [position])
 
     @property
     def task_names(self) -> list[str]:
@@ -122,18 +181,24 @@ class FittedModel:
         return coded, self.cold_items.rows(raw, coded)
 
     def network_outputs(self, frame: pd.DataFrame, given=None) -> tuple[dict, dict]:
-        """The coded rows of ``frame`` and each task's raw output of the network alone."""
-        module = self.module
+        """The coded rows of ``frame`` and each task's raw output of the network alone (each
+        task's member's, with per-task stopping)."""
         # rows scored from their distinct users' and items' vectors; the batched forward where
         # a side is missing or autocast runs (the factored layers would mix precisions)
-        by_rows = module.has_both_sides and self.net.autocast is None
+        by_rows = self.module.has_both_sides and self.net.autocast is None
         coded = self.encoder.transform(frame, row_major=not by_rows)
-        with self.serving(coded, given) as inputs, module.pooled_histories():
-            if by_rows:
-                raw = predict_rows(module, inputs, self.net.device)
-            else:
-                raw = [out.numpy() for out in self.net.forward(inputs)]
-        return coded, dict(zip(self.task_names, raw, strict=True))
+        raw = {}
+        for index, member in enumerate(self.members):
+            with self.running(member), self.serving(coded, given) as inputs:
+                with member.pooled_histories():
+                    if by_rows:
+                        outputs = predict_rows(member, inputs, self.net.device)
+                    else:
+                        outputs = [out.numpy() for out in self.net.forward(inputs)]
+            for j, task in enumerate(self.tasks):
+                if self.task_member[j] == index:
+                    raw[task.name] = outputs[j]
+        return coded, {name: raw[name] for name in self.task_names}
 
     def predict_tasks(self, frame: pd.DataFrame, given=None, index=None) -> pd.DataFrame:
         """Each task's prediction, decoded: values and class labels."""
@@ -154,7 +219,8 @@ class FittedModel:
         id_names = {"user": str(encoder.user_label), "item": str(encoder.item_label)}
         history_sides = self.spec["inputs"]["history_sides"]
         coded = encoder.transform(frame)
-        with self.serving(coded, given) as inputs, self.module.pooled_histories():
+        member = self.network_for([self.task_names.index(task)])
+        with self.running(member), self.serving(coded, given) as inputs, member.pooled_histories():
             full = self._network_outputs(inputs)[task]
             classes = None
             if explained.is_classifier and explained.kind not in ("binary", "implicit"):
@@ -215,9 +281,11 @@ class FittedModel:
         return ids, {"item": codes, **self.catalog.features("item", codes)}
 
     def vectors(self, role: str, inputs: dict) -> torch.Tensor:
-        """The learned vectors of encoded users or items (``entities``)."""
-        self.module.eval()
-        return side_vectors(self.module, role, inputs, self.net.device)
+        """The learned vectors of encoded users or items (``entities``): the retrieval task's
+        network's, with per-task stopping."""
+        module = self._retrieval_member()
+        module.eval()
+        return side_vectors(module, role, inputs, self.net.device)
 
     # -- ranking -------------------------------------------------------------------------------
 
@@ -228,6 +296,18 @@ class FittedModel:
         k = check_k(k)
         candidates = check_k(candidates, "candidates")
         weights = ranking_weights(self.tasks, task)
+        # a task weighing 0 adds nothing, and asks for no network of its own
+        weights = {j: w for j, w in weights.items() if w > 0} or weights
+        # candidates come from the retrieval task's own network: where it is not the ranked
+        # tasks', the blend of both has no retrieval, and every item is scored
+        retrieval = retrieval_position(self.members[0], weights)
+        serving = self.network_for([*weights] + ([] if retrieval is None else [retrieval]))
+        with self.running(serving):
+            return self._recommend(
+                users, k, exclude_seen, weights, items, explain, candidates, as_arrays
+            )
+
+    def _recommend(self, users, k, exclude_seen, weights, items, explain, candidates, as_arrays):
         module, device, catalog = self.module, self.net.device, self.catalog
         module.eval()
         users, given = self.split_given(users)
@@ -290,7 +370,7 @@ class FittedModel:
         position = retrieval_position(self.module, {})
         if position is None:
             return vectors
-        scorer = retrieval_scorer(self.module, position)
+        scorer = retrieval_scorer(self.network_for([position]), position)
         with torch.no_grad():
             return scorer.user_vectors(vectors) if role == "user" else scorer.item_vectors(vectors)
 
@@ -307,8 +387,30 @@ class FittedModel:
         return kept[role]
 
     def __getstate__(self) -> dict:
-        # the kept vectors are recomputed rather than pickled
-        return {key: value for key, value in self.__dict__.items() if key != "_learned_vectors"}
+        # the kept vectors are recomputed rather than pickled, the lock made anew; the other
+        # networks travel as weights on the CPU (as skorch moves the net's own), rebuilt on
+        # the net's device when loaded
+        state = {
+            key: value
+            for key, value in self.__dict__.items()
+            if key not in ("_learned_vectors", "_lock", "other_members")
+        }
+        state["other_member_weights"] = [
+            {key: value.cpu() for key, value in member.state_dict().items()}
+            for member in self.other_members
+        ]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        # a model pickled before per-task stopping has one network for every task
+        state = {"other_member_weights": [], "task_member": [0] * len(state["tasks"]), **state}
+        weights = state.pop("other_member_weights")
+        self.__dict__.update(state)
+        self.other_members = []
+        for member_weights in weights:
+            member = copy.deepcopy(self.net.module_)
+            member.load_state_dict(member_weights)
+            self.other_members.append(member)
 
     def known(self, role: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """The ids and encoded inputs of every user (item) seen in fit."""
@@ -405,7 +507,8 @@ class FittedModel:
     def export_onnx(self, path):
         """Write the scoring graph (network and cold-item blend) and its encoding."""
         encoding = encoding_spec(self.encoder, self.tasks)
-        return export_onnx(self.module, self.spec, self.tasks, encoding, self.cold_items, path)
+        members = (self.members, self.task_member)
+        return export_onnx(members, self.spec, self.tasks, encoding, self.cold_items, path)
 
     def onnx_inputs(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
         """The rows of ``frame`` coded as the ONNX graph's inputs."""
@@ -472,6 +575,11 @@ class FittedModel:
         with torch.random.fork_rng(devices=cuda_devices(net.device)):
             net.initialize()  # draws initial weights, which the saved ones replace
         net.module_.load_state_dict(tensors)
+        members = None
+        if fitted["task_members"] is not None:
+            members = read_members(fitted["task_members"], spec, len(tasks), net.module_, folder)
         history = fitted["history"]
         net.history = load_history(folder.read(history, "fitted.history"), folder.path / history)
-        return cls(net, spec, tasks, encoder, catalog, cold_items, params["history_col"], graph)
+        return cls(
+            net, spec, tasks, encoder, catalog, cold_items, params["history_col"], graph, members
+        )

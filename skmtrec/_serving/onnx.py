@@ -15,7 +15,7 @@ import json
 import logging
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -62,23 +62,40 @@ class _ScoringGraph(nn.Module):
         return tuple(task.export_output(out) for task, out in zip(self.tasks, outputs, strict=True))
 
 
+class _TaskMembers(nn.Module):
+    """Networks kept at different tasks' best epochs, as one: each task's output from its own
+    (``task_member``: an index into ``networks`` per task)."""
+
+    def __init__(self, networks: list, task_member: list[int]):
+        super().__init__()
+        self.networks = nn.ModuleList(networks)
+        self.task_member = list(task_member)
+
+    def forward(self, numeric, categorical, user=None, item=None):
+        outputs = [net(numeric, categorical, user=user, item=item) for net in self.networks]
+        return tuple(outputs[m][j] for j, m in enumerate(self.task_member))
+
+
 def _in_table(codes: torch.Tensor, size) -> torch.Tensor:
     return torch.where((codes >= 0) & (codes < size), codes, 0)
 
 
-def export_onnx(
-    fitted: MultiTaskNetwork, spec: dict, tasks: list, encoding: dict, cold_items, path
-) -> Path:
-    """Write the scoring graph of the ``fitted`` network (of ``spec``) with the cold-item
-    blend ``cold_items`` to ``path`` (.onnx) and ``encoding`` beside it (.json); ``encoding``
-    is the ``encoding_spec`` of the model."""
+def export_onnx(fitted, spec: dict, tasks: list, encoding: dict, cold_items, path) -> Path:
+    """Write the scoring graph of the ``fitted`` networks (of ``spec``: a list of networks and
+    each task's index into it, see ``FittedModel.members``) with the cold-item blend
+    ``cold_items`` to ``path`` (.onnx) and ``encoding`` beside it (.json); ``encoding`` is the
+    ``encoding_spec`` of the model."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    # a copy on the CPU, rebuilt from the spec, so that the fitted model is left as it is
-    with torch.random.fork_rng():
-        network = MultiTaskNetwork(spec, history=fitted.history_arrays())
-    network.load_state_dict({k: v.cpu() for k, v in fitted.state_dict().items()})
-    network.eval()
+    members, task_member = fitted
+    # copies on the CPU, rebuilt from the spec, so that the fitted model is left as it is
+    networks = []
+    for member in members:
+        with torch.random.fork_rng():
+            network = MultiTaskNetwork(spec, history=member.history_arrays())
+        network.load_state_dict({k: v.cpu() for k, v in member.state_dict().items()})
+        networks.append(network.eval())
+    network = networks[0] if len(networks) == 1 else _TaskMembers(networks, task_member)
     graph = _ScoringGraph(network, tasks, encoding, cold_items)
     example = {
         "numeric": torch.zeros((2, len(encoding["numeric"])), dtype=torch.float32),
@@ -88,7 +105,10 @@ def export_onnx(
         if encoding[role] is not None:
             example[role] = torch.ones(2, dtype=torch.long)
     batch = torch.export.Dim("batch")
-    with network.pooled_histories(), _quiet_exporter():
+    with ExitStack() as stack:
+        for member in networks:
+            stack.enter_context(member.pooled_histories())
+        stack.enter_context(_quiet_exporter())
         torch.onnx.export(
             graph,
             (),

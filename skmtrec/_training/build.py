@@ -23,6 +23,7 @@ from .cold_copies import ColdItemCopies
 from .net import ArrayBatchIterator, FiniteLoss, MultiTaskLoss, MultiTaskNet, TaskWeightHistory
 from .optim import RowwiseAdamW
 from .progress import EpochLine, FixedWeightTrainLoss
+from .task_stopping import TaskCheckpoints
 
 # Validation and prediction batches hold at least this many rows: no gradients are kept, so
 # larger batches cost only memory.
@@ -176,7 +177,8 @@ def cold_item_copies(params: Mapping, tasks, spec) -> ColdItemCopies | None:
 def callbacks(params: Mapping, names: list[str], *, with_validation: bool, verbose: int) -> list:
     """The net's callbacks: a finite-loss check, per-task losses, task weights, the training
     loss at the fixed task weights, a line per epoch at ``verbose >= 1`` and a progress bar
-    over its batches at ``verbose >= 2``, early stopping, then the user's ``callbacks``."""
+    over its batches at ``verbose >= 2``, early stopping (per task with ``stop_per_task`` and
+    several tasks), then the user's ``callbacks``."""
     out = [("finite_loss", FiniteLoss(params["lr"]))]
     if verbose >= 2:
         # no running losses on the bar: skorch's would be the balanced training loss, on
@@ -193,12 +195,12 @@ def callbacks(params: Mapping, names: list[str], *, with_validation: bool, verbo
         # before early stopping, which ends training before the callbacks after it see the
         # last epoch
         out.append(("epoch_line", EpochLine(names, stops_early=stops_early)))
-    if stops_early:
+    sink = print if verbose else _silent
+    if stops_early and params["stop_per_task"] and len(names) > 1:
+        out.append(("task_checkpoints", TaskCheckpoints(names, params["patience"], sink=sink)))
+    elif stops_early:
         early = EarlyStopping(
-            monitor="valid_loss",
-            patience=params["patience"],
-            load_best=True,
-            sink=print if verbose else _silent,
+            monitor="valid_loss", patience=params["patience"], load_best=True, sink=sink
         )
         out.append(("early_stopping", early))
     return out + list(params["callbacks"] or [])

@@ -15,6 +15,8 @@ from skorch.utils import to_tensor
 from torch import nn
 from torch.utils.data import Subset
 
+from .task_stopping import TaskCheckpoints
+
 
 class MultiTaskLoss(nn.Module):
     """Per-task losses over the rows whose label is present: ``losses[j](output, target)``
@@ -162,9 +164,10 @@ class MultiTaskNet(NeuralNet):
     def interrupted(self) -> bool:
         """Whether the last fit ended on a KeyboardInterrupt, which skorch ends training on
         quietly: before its last epoch, and not by early stopping (which skorch's
-        ``EarlyStopping`` signals with the same exception)."""
+        ``EarlyStopping`` and ``TaskCheckpoints`` signal with the same exception)."""
         stopped_early = any(
-            isinstance(callback, EarlyStopping) and callback.misses_ == callback.patience
+            (isinstance(callback, EarlyStopping) and callback.misses_ == callback.patience)
+            or (isinstance(callback, TaskCheckpoints) and callback.stopped_)
             for _, callback in self.callbacks_
         )
         return self.completed_epochs < self.max_epochs and not stopped_early

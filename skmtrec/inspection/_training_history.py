@@ -25,8 +25,9 @@ class TrainingHistoryDisplay:
         an epoch where the task had no label; ``valid_losses`` is empty without a split).
     task_weights : dict of {str: ndarray of shape (n_epochs,)} or None
         Each task's training weight per epoch, when the balancing adapts them; None otherwise.
-    best_epoch : int or None
-        The epoch whose weights the model kept (early stopping), if any.
+    best_epoch : int, dict of {str: int} or None
+        The epoch whose weights the model kept (early stopping), if any; with per-task
+        stopping (``stop_per_task``), each task's.
 
     Attributes
     ----------
@@ -90,12 +91,22 @@ class TrainingHistoryDisplay:
         weights = {task: column(f"task_weight_{task}") for task in tasks}
         adapts = any(np.nanmax(w) - np.nanmin(w) > 0 for w in weights.values() if len(w))
         best = [row["epoch"] for row in history if row.get("valid_loss_best")]
+        best_epoch = best[-1] if best else None
+        if any(f"valid_{task}_loss_best" in row for row in history for task in tasks):
+            best_epoch = {
+                task: max(
+                    (row["epoch"] for row in history if row.get(f"valid_{task}_loss_best")),
+                    default=None,
+                )
+                for task in tasks
+            }
+            best_epoch = {task: epoch for task, epoch in best_epoch.items() if epoch is not None}
         display = cls(
             epochs=column("epoch").astype(int),
             train_losses=train,
             valid_losses=valid,
             task_weights=weights if adapts else None,
-            best_epoch=best[-1] if best else None,
+            best_epoch=best_epoch,
         )
         return display.plot(ax=ax)
 
@@ -130,7 +141,11 @@ class TrainingHistoryDisplay:
                     linestyle="--",
                     label=f"{task} (validation)",
                 )
-        if self.best_epoch is not None:
+        if isinstance(self.best_epoch, dict):
+            for task, epoch in self.best_epoch.items():
+                color = colors[list(self.train_losses).index(task) % len(colors)]
+                axes[0].axvline(epoch, color=color, linewidth=0.8, label=f"{task} kept")
+        elif self.best_epoch is not None:
             axes[0].axvline(self.best_epoch, color="grey", linewidth=0.8, label="kept epoch")
         axes[0].set(xlabel="epoch", ylabel="loss", title="Loss per task")
         axes[0].legend(fontsize="small")
