@@ -8,14 +8,13 @@ another model is never served with this one.
 
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 import torch
 from safetensors.torch import load as load_tensors
 from skorch.history import History
 
 from .._prepare.spec import SPEC_VERSION
+from .._training.task_stopping import network_with
 from ..exceptions import ModelFileError
 from ..nn import BALANCING, HEADS, MultiTaskNetwork
 from .model_folder import parse_json
@@ -220,7 +219,5 @@ def read_members(task_members: dict, spec: dict, n_tasks: int, module, folder) -
     members = [module]
     for name in files:
         tensors = read_weights(spec, folder.read(name, f"{field}.weights"), folder.path / name)
-        member = copy.deepcopy(module)
-        member.load_state_dict(tensors)
-        members.append(member)
+        members.append(network_with(module, tensors))
     return members, [int(index) for index in task_member]

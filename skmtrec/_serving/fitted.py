@@ -8,7 +8,6 @@ it and all of them share one definition of a prediction (``outputs``).
 
 from __future__ import annotations
 
-import copy
 import threading
 from contextlib import contextmanager
 
@@ -30,6 +29,7 @@ from .._prepare.targets import make_task
 from .._tasks import TASK_KINDS
 from .._training.build import build_net, cuda_devices
 from .._training.graph_filter import RetrievalGraph
+from .._training.task_stopping import network_with
 from .cold_items import ColdItemBlend
 from .explain import (
     ablated_inputs,
@@ -406,11 +406,7 @@ class FittedModel:
         state = {"other_member_weights": [], "task_member": [0] * len(state["tasks"]), **state}
         weights = state.pop("other_member_weights")
         self.__dict__.update(state)
-        self.other_members = []
-        for member_weights in weights:
-            member = copy.deepcopy(self.net.module_)
-            member.load_state_dict(member_weights)
-            self.other_members.append(member)
+        self.other_members = [network_with(self.net.module_, w) for w in weights]
 
     def known(self, role: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """The ids and encoded inputs of every user (item) seen in fit."""

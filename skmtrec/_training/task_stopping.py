@@ -98,14 +98,19 @@ class TaskCheckpoints(Callback):
         order = [e for e in order if e in self.states_]
         if not order:  # no validation loss was ever finite: the module as trained
             return [module], [0] * len(self.task_names)
-        members = []
-        for epoch in order:
-            member = module if not members else copy.deepcopy(module)
-            member.load_state_dict(self.states_[epoch])
-            members.append(member)
+        module.load_state_dict(self.states_[order[0]])
+        members = [module, *(network_with(module, self.states_[e]) for e in order[1:])]
         # a task never scored keeps the first network
         task_member = [order.index(e) if e in order else 0 for e in epochs]
         return members, task_member
+
+
+def network_with(module, weights: dict):
+    """A copy of ``module`` (its histories and buffers included) with the ``weights`` of
+    another epoch: one more network of a model stopped per task."""
+    network = copy.deepcopy(module)
+    network.load_state_dict(weights)
+    return network
 
 
 def task_members(net, tasks) -> tuple[list, list[int]] | None:
